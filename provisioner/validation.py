@@ -1,0 +1,265 @@
+"""Load an inventory and report every problem in it at once, one line each.
+
+>>> inv, warnings = check_inventory("inventories/seed-ha.yaml")   # doctest: +SKIP
+>>> load_inventory("broken.yaml")                                 # doctest: +SKIP
+InventoryError: broken.yaml:12: hosts[3].address: 10.0.0.101 is also master1's address - give each host its own
+
+Two passes: pydantic checks keys and types (all errors collected); when the
+shapes are right, the cluster rules below check how the values fit together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from provisioner.errors import InventoryError, Problem
+from provisioner.inventory import Inventory
+from provisioner.yaml_source import YamlDocument, load_yaml_file
+
+Finding = tuple[tuple[str | int, ...], str, bool]  # (path, message, is_warning)
+
+
+# --- pass 1: shapes, via pydantic ------------------------------------------------------
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model whose fields live at ``loc`` (for did-you-mean hints)."""
+    model: type[BaseModel] | None = Inventory
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _first_model(field.annotation)
+    return model
+
+
+def _first_model(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _first_model(arg)
+        if found:
+            return found
+    return None
+
+
+def _describe(error: dict) -> tuple[tuple, str]:
+    loc = tuple(p for p in error["loc"] if isinstance(p, int) or not ("[" in p or "(" in p))
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        model = _model_at(loc[:-1])
+        known = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        return loc, f"unknown key {key!r} - {hint}"
+    if kind == "missing":
+        return loc, "required - add this key"
+    if kind == "value_error":
+        return loc, str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        return loc, f"{value!r} is not one of {ctx.get('expected')} - pick one of them"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return loc, f"{value!r} is not a whole number - write a number without quotes or decimals"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return loc, f"{value!r} is out of range ({error['msg'].lower()}) - pick a value in range"
+    if kind == "too_short":
+        return loc, "is empty - list at least one entry"
+    if kind in ("bool_parsing", "bool_type"):
+        return loc, f"{value!r} is not true or false - write true or false"
+    if kind in ("ip_v4_address", "ip_any_address"):
+        return loc, f"{value!r} is not an IPv4 address - write it like 10.0.0.101"
+    if kind in ("ip_v4_network", "ip_any_network"):
+        return loc, f"{value!r} is not an IPv4 network - write it like 10.244.0.0/16, with no host bits set"
+    if kind in ("string_type",):
+        return loc, f"expected text, got {type(value).__name__} {value!r} - quote it or write a name"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return loc, f"expected a mapping of keys, got {type(value).__name__} - see `provisioner inventory schema`"
+    if kind == "list_type":
+        return loc, f"expected a list, got {type(value).__name__} - write it as a YAML list"
+    return loc, f"{error['msg']} - see `provisioner inventory schema`"
+
+
+def _shape_findings(exc: ValidationError) -> list[Finding]:
+    seen: set = set()
+    out: list[Finding] = []
+    for error in exc.errors():
+        loc, message = _describe(error)
+        if (loc, message) not in seen:
+            seen.add((loc, message))
+            out.append((loc, message, False))
+    return out
+
+
+# --- pass 2: cluster rules --------------------------------------------------------------
+
+def _unique_hosts(inv: Inventory) -> Iterator[Finding]:
+    names: dict[str, str] = {}
+    addresses: dict[ipaddress.IPv4Address, str] = {}
+    for i, h in enumerate(inv.hosts):
+        if h.hostname in names:
+            yield ("hosts", i, "hostname"), f"{h.hostname} is also {names[h.hostname]}'s hostname - give each host its own", False
+        else:
+            names[h.hostname] = f"hosts[{i}]"
+        if h.address in addresses:
+            yield ("hosts", i, "address"), f"{h.address} is also {addresses[h.address]}'s address - give each host its own", False
+        else:
+            addresses[h.address] = h.hostname
+
+
+def _addresses_in_host_network(inv: Inventory) -> Iterator[Finding]:
+    net = inv.networking.host_network
+    for i, h in enumerate(inv.hosts):
+        if h.address not in net:
+            yield (("hosts", i, "address"),
+                   f"{h.address} is outside the host network {net} - fix the address or set networking.host_network", False)
+        elif h.address in (net.network_address, net.broadcast_address):
+            yield ("hosts", i, "address"), f"{h.address} is the network or broadcast address of {net} - use a host address", False
+
+
+def _endpoint(inv: Inventory) -> Iterator[Finding]:
+    ep, mode, net = inv.control_plane_endpoint, inv.load_balancer.mode, inv.networking.host_network
+    path = ("control_plane_endpoint", "address")
+    if mode in ("pair", "colocated"):
+        if ep.address is None:
+            yield path, f"required with load_balancer.mode {mode} - set the virtual IP (VIP)", False
+            return
+        owner = next((h.hostname for h in inv.hosts if h.address == ep.address), None)
+        if owner:
+            yield path, f"the VIP {ep.address} is also {owner}'s address - pick a free address for the VIP", False
+        if ep.address not in net:
+            yield path, f"the VIP {ep.address} is outside the host network {net} - pick an address in {net}", False
+        elif ep.address in (net.network_address, net.broadcast_address):
+            yield path, f"the VIP {ep.address} is the network or broadcast address of {net} - pick a host address", False
+        if mode == "colocated" and ep.port == 6443:
+            yield (("control_plane_endpoint", "port"),
+                   "6443 is taken by the apiserver on colocated control planes - use another port, e.g. 8443", False)
+    else:
+        cps = inv.control_planes
+        if len(cps) == 1 and ep.address not in (None, cps[0].address):
+            yield path, f"with load_balancer.mode none the endpoint is {cps[0].hostname}'s address {cps[0].address} - remove this key or set it to that", False
+        if ep.port != 6443:
+            yield (("control_plane_endpoint", "port"),
+                   f"{ep.port}: with load_balancer.mode none clients reach the apiserver on 6443 - remove this key", False)
+    if ep.name in {h.hostname for h in inv.hosts} or inv.endpoint_name in {inv.fqdn(h.hostname) for h in inv.hosts}:
+        yield ("control_plane_endpoint", "name"), f"{ep.name} is also a host's name - give the endpoint its own name", False
+
+
+def _networks_disjoint(inv: Inventory) -> Iterator[Finding]:
+    n = inv.networking
+    named = [("pod_cidr", n.pod_cidr), ("service_cidr", n.service_cidr), ("host_network", n.host_network)]
+    for i, (a_name, a) in enumerate(named):
+        for b_name, b in named[i + 1:]:
+            if a.overlaps(b):
+                yield (("networking", a_name),
+                       f"{a} overlaps networking.{b_name} {b} - choose networks that do not overlap", False)
+
+
+def _roles_fit_mode(inv: Inventory) -> Iterator[Finding]:
+    mode = inv.load_balancer.mode
+    cps = inv.control_planes
+    lbs = [(i, h) for i, h in enumerate(inv.hosts) if h.has("lb")]
+    if not cps:
+        yield ("hosts",), "no host has the role control-plane - give at least one host that role", False
+    if mode == "pair":
+        if not lbs:
+            yield ("hosts",), "load_balancer.mode pair needs 1 or 2 hosts with role lb - add them or use mode colocated/none", False
+        elif len(lbs) > 2:
+            yield ("hosts", lbs[2][0], "roles"), f"mode pair takes at most 2 lb hosts, found {len(lbs)} - keep two", False
+        elif len(lbs) == 1:
+            yield ("hosts", lbs[0][0], "roles"), "a single lb host gives no failover - add a second lb host", True
+        for i, h in lbs:
+            if h.has("control-plane"):
+                yield (("hosts", i, "roles"),
+                       f"{h.hostname} is both lb and control-plane - haproxy and the apiserver would both bind 6443; use mode colocated", False)
+    else:
+        for i, h in lbs:
+            why = "keepalived + haproxy run on the control planes" if mode == "colocated" else "there is no load balancer"
+            yield ("hosts", i, "roles"), f"role lb with load_balancer.mode {mode}: {why} - remove the role or use mode pair", False
+    if mode == "none" and len(cps) > 1:
+        yield (("load_balancer", "mode"),
+               f"mode none allows exactly one control plane, found {len(cps)} - use mode pair or colocated", False)
+    if len(cps) > 1 and len(cps) % 2 == 0:
+        yield ("hosts",), f"{len(cps)} control planes: etcd needs an odd count for quorum - use 1, 3 or 5", True
+    if mode == "colocated" and len(cps) > 9:
+        yield ("hosts",), "colocated mode supports up to 9 control planes (keepalived priorities) - use mode pair", False
+
+
+def _ports(inv: Inventory) -> Iterator[Finding]:
+    lb = inv.load_balancer
+    if lb.mode == "none":
+        return
+    taken = {inv.api_port: "the API frontend"}
+    if lb.mode == "colocated":
+        taken |= {6443: "the apiserver", 2379: "etcd", 2380: "etcd", 10250: "the kubelet", 10257: "the controller-manager", 10259: "the scheduler"}
+    if lb.stats_port in taken:
+        yield (("load_balancer", "stats_port"),
+               f"{lb.stats_port} is used by {taken[lb.stats_port]} on the lb hosts - pick another port", False)
+
+
+def _registry(inv: Inventory) -> Iterator[Finding]:
+    reg = inv.registry
+    if reg is None:
+        return
+    if reg.address in {h.address for h in inv.hosts} | {inv.control_plane_endpoint.address}:
+        yield ("registry", "address"), f"{reg.address} is already a host's or the VIP's address - give the registry its own", False
+    if reg.hostname in {h.hostname for h in inv.hosts} | {inv.control_plane_endpoint.name}:
+        yield ("registry", "hostname"), f"{reg.hostname} is already used by a host or the endpoint - rename it", False
+
+
+def _runtime(inv: Inventory) -> Iterator[Finding]:
+    if inv.runtime == "containerd":
+        yield "runtime", "containerd is accepted but not yet rendered or installed - use docker for now", True
+
+
+RULES = (_unique_hosts, _addresses_in_host_network, _endpoint, _networks_disjoint, _roles_fit_mode, _ports,
+         _registry, _runtime)
+
+
+def cluster_findings(inv: Inventory) -> list[Finding]:
+    """Run every cluster rule; each yields (path, message, is_warning)."""
+    out: list[Finding] = []
+    for rule in RULES:
+        for path, message, warning in rule(inv):
+            out.append(((path,) if isinstance(path, str) else tuple(path), message, warning))
+    return out
+
+
+# --- entry points ----------------------------------------------------------------------
+
+def check_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem]]:
+    """Validate parsed YAML; returns the inventory (None when invalid) and all findings."""
+    def problem(finding: Finding) -> Problem:
+        path, message, warning = finding
+        return Problem(doc.file, path, message, doc.line_of(path), warning)
+
+    if not isinstance(doc.data, dict):
+        return None, [Problem(doc.file, (), "expected a mapping with cluster keys and a hosts list - see inventories/seed-ha.yaml", 1)]
+    try:
+        inv = Inventory.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, [problem(f) for f in _shape_findings(exc)]
+    return inv, [problem(f) for f in cluster_findings(inv)]
+
+
+def check_inventory(path: str | Path) -> tuple[Inventory | None, list[Problem]]:
+    """Like :func:`load_inventory` but returns warnings and errors instead of raising."""
+    return check_document(load_yaml_file(path))
+
+
+def load_inventory(path: str | Path, *, strict: bool = False) -> Inventory:
+    """Load and validate; raise InventoryError listing every error (warnings too when strict)."""
+    inv, problems = check_inventory(path)
+    errors = [p for p in problems if strict or not p.warning]
+    if inv is None or errors:
+        raise InventoryError(errors or problems)
+    return inv

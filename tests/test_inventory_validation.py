@@ -1,0 +1,250 @@
+"""Every validation rule fails on its bad input (with file, line, path and fix) and passes on the good one.
+
+The cases are data: a change to a known-good inventory, the path the problem
+must be reported at, and words the message must contain.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioner.errors import InventoryError
+from provisioner.validation import check_inventory, load_inventory
+
+GOOD = yaml.safe_load((Path(__file__).resolve().parents[1] / "inventories" / "seed-ha.yaml").read_text())
+
+
+def _set(data: dict, path: str, value) -> None:
+    """Set ``hosts.3.address``-style paths; value None deletes the key."""
+    parts = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = data
+    for p in parts[:-1]:
+        node = node[p]
+    if value is None:
+        del node[parts[-1]]
+    else:
+        node[parts[-1]] = value
+
+
+def _pair(data):
+    return data
+
+
+CASES = [
+    # id, {path: value} changes, reported path, words in the message, is_warning
+    ("duplicate-address", {"hosts.3.address": "10.0.0.101"}, "hosts[3].address",
+     "10.0.0.101 is also master1's address - give each host its own", False),
+    ("duplicate-hostname", {"hosts.4.hostname": "node1"}, "hosts[4].hostname", "node1 is also hosts[3]'s hostname", False),
+    ("uppercase-hostname", {"hosts.0.hostname": "Master1"}, "hosts[0].hostname", "must be lowercase (RFC 1123) - use 'master1'", False),
+    ("bad-hostname", {"hosts.0.hostname": "master_1"}, "hosts[0].hostname", "is not an RFC 1123 name", False),
+    ("unknown-key", {"hosts.2.adress": "10.0.0.1"}, "hosts[2].adress", "unknown key 'adress' - did you mean 'address'?", False),
+    ("unknown-top-key", {"kubernetes_verison": "1.30.2"}, "kubernetes_verison", "did you mean 'kubernetes_version'?", False),
+    ("missing-version", {"kubernetes_version": None}, "kubernetes_version", "required - add this key", False),
+    ("version-not-full", {"kubernetes_version": "1.30"}, "kubernetes_version", "not a full version - write it like 1.30.2", False),
+    ("version-too-old", {"kubernetes_version": "1.27.3"}, "kubernetes_version", "outside the supported range 1.28.0 to 1.34.x", False),
+    ("version-too-new", {"kubernetes_version": "1.40.0"}, "kubernetes_version", "outside the supported range", False),
+    ("bad-address", {"hosts.1.address": "10.0.0.300"}, "hosts[1].address", "is not an IPv4 address", False),
+    ("address-type", {"hosts.1.address": 12}, "hosts[1].address", "is not an IPv4 address", False),
+    ("bad-role", {"hosts.1.roles": ["master"]}, "hosts[1].roles[0]", "'master' is not one of", False),
+    ("no-roles", {"hosts.1.roles": []}, "hosts[1].roles", "is empty - list at least one entry", False),
+    ("role-twice", {"hosts.1.roles": ["control-plane", "control-plane"]}, "hosts[1].roles", "lists a role twice", False),
+    ("port-range", {"control_plane_endpoint.port": 70000}, "control_plane_endpoint.port", "out of range", False),
+    ("port-type", {"control_plane_endpoint.port": "https"}, "control_plane_endpoint.port", "not a whole number", False),
+    ("ssh-port", {"host_defaults.ssh.port": 0}, "host_defaults.ssh.port", "out of range", False),
+    ("vip-is-host", {"control_plane_endpoint.address": "10.0.0.107"}, "control_plane_endpoint.address",
+     "the VIP 10.0.0.107 is also ha1's address - pick a free address", False),
+    ("vip-outside-subnet", {"control_plane_endpoint.address": "10.0.1.100"}, "control_plane_endpoint.address",
+     "outside the host network 10.0.0.0/24", False),
+    ("vip-broadcast", {"control_plane_endpoint.address": "10.0.0.255"}, "control_plane_endpoint.address",
+     "network or broadcast address", False),
+    ("vip-missing", {"control_plane_endpoint.address": None}, "control_plane_endpoint.address",
+     "required with load_balancer.mode pair - set the virtual IP", False),
+    ("host-outside-subnet", {"hosts.5.address": "10.0.5.6"}, "hosts[5].address", "outside the host network", False),
+    ("pod-overlaps-service", {"networking.pod_cidr": "10.96.0.0/16"}, "networking.pod_cidr",
+     "overlaps networking.service_cidr 10.96.0.0/12", False),
+    ("pod-overlaps-hosts", {"networking.pod_cidr": "10.0.0.0/16"}, "networking.pod_cidr", "overlaps networking.host_network", False),
+    ("service-overlaps-hosts", {"networking.service_cidr": "10.0.0.0/20"}, "networking.service_cidr",
+     "overlaps networking.host_network", False),
+    ("network-host-bits", {"networking.pod_cidr": "10.244.0.1/16"}, "networking.pod_cidr", "is not an IPv4 network", False),
+    ("pair-without-lb", {"hosts.6.roles": ["worker"], "hosts.7.roles": ["worker"]}, "hosts",
+     "mode pair needs 1 or 2 hosts with role lb", False),
+    ("pair-three-lb", {"hosts.5.roles": ["lb"]}, "hosts[7].roles", "at most 2 lb hosts, found 3", False),
+    ("pair-one-lb", {"hosts.7.roles": ["worker"]}, "hosts[6].roles", "a single lb host gives no failover", True),
+    ("lb-on-control-plane", {"hosts.6.roles": ["lb", "control-plane"]}, "hosts[6].roles",
+     "both lb and control-plane", False),
+    ("colocated-with-lb-role", {"load_balancer.mode": "colocated", "control_plane_endpoint.port": 8443},
+     "hosts[6].roles", "role lb with load_balancer.mode colocated", False),
+    ("colocated-on-6443", {"load_balancer.mode": "colocated", "hosts.6.roles": ["worker"], "hosts.7.roles": ["worker"]},
+     "control_plane_endpoint.port", "6443 is taken by the apiserver", False),
+    ("none-with-three-cps", {"load_balancer.mode": "none", "hosts.6.roles": ["worker"], "hosts.7.roles": ["worker"],
+                             "control_plane_endpoint.address": None},
+     "load_balancer.mode", "mode none allows exactly one control plane, found 3", False),
+    ("no-control-plane", {"hosts.0.roles": ["worker"], "hosts.1.roles": ["worker"], "hosts.2.roles": ["worker"]},
+     "hosts", "no host has the role control-plane", False),
+    ("even-control-planes", {"hosts.3.roles": ["control-plane"]}, "hosts", "etcd needs an odd count", True),
+    ("bad-mode", {"load_balancer.mode": "haproxy"}, "load_balancer.mode", "is not one of", False),
+    ("stats-port-clash", {"load_balancer.stats_port": 6443}, "load_balancer.stats_port", "used by the API frontend", False),
+    ("vrid-range", {"load_balancer.virtual_router_id": 300}, "load_balancer.virtual_router_id", "out of range", False),
+    ("nic-shell", {"host_defaults.nic": "eth0;reboot"}, "host_defaults.nic", "is not a network interface name", False),
+    ("nic-too-long", {"hosts.0.nic": "averyveryverylongnic"}, "hosts[0].nic", "up to 13 characters", False),
+    ("user-shell", {"host_defaults.ssh.user": "$(id)"}, "host_defaults.ssh.user", "is not a login name", False),
+    ("image-repo-shell", {"image_repository": "registry.k8s.io;rm -rf /"}, "image_repository", "is not an image repository", False),
+    ("mirror-shell", {"package_mirrors": {"apt": "http://m.example.org/debian `id`"}}, "package_mirrors.apt",
+     "is not an http(s) URL", False),
+    ("ntp-shell", {"ntp_servers": ["pool.ntp.org; id"]}, "ntp_servers[0]", "neither an IPv4 address nor a DNS name", False),
+    ("timezone-shell", {"timezone": "UTC && id"}, "timezone", "is not a timezone name", False),
+    ("token-ttl", {"token_ttl": "one day"}, "token_ttl", "is not a duration", False),
+    ("proxy-jump-shell", {"host_defaults.ssh.proxy_jump": "bastion -oProxyCommand=id"}, "host_defaults.ssh.proxy_jump",
+     "is not a jump host", False),
+    ("registry-clash", {"registry.address": "10.0.0.101"}, "registry.address", "already a host's or the VIP's address", False),
+    ("endpoint-name-clash", {"control_plane_endpoint.name": "master1"}, "control_plane_endpoint.name",
+     "is also a host's name", False),
+    ("cluster-name", {"cluster_name": "My Cluster"}, "cluster_name", "is not a DNS label", False),
+    ("hosts-not-list", {"hosts": {"master1": "10.0.0.101"}}, "hosts", "expected a list", False),
+    ("sudo-type", {"host_defaults.sudo": "maybe"}, "host_defaults.sudo", "is not true or false", False),
+    ("containerd", {"runtime": "containerd"}, "runtime", "not yet rendered or installed", True),
+]
+
+
+def _write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_good_inventory_has_no_findings(tmp_path):
+    inv, problems = check_inventory(_write(tmp_path, GOOD))
+    assert inv is not None
+    assert problems == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_rule(case, tmp_path):
+    _, changes, path, words, is_warning = case
+    data = copy.deepcopy(GOOD)
+    for key, value in changes.items():
+        _set(data, key, value)
+    file = _write(tmp_path, data)
+    inv, problems = check_inventory(file)
+    lines = [str(p) for p in problems]
+    matching = [p for p in problems if words in p.message and str(p).split(": ", 2)[1] == path]
+    assert matching, f"expected {path}: ...{words}... in {lines}"
+    problem = matching[0]
+    assert problem.warning is is_warning
+    line = str(problem)
+    assert line.startswith(f"{file}:"), line
+    assert "\n" not in line
+    assert " - " in problem.message, f"no fix in {line}"
+    if is_warning:
+        assert inv is not None, "a warning alone must not reject the inventory"
+    else:
+        with pytest.raises(InventoryError):
+            load_inventory(file)
+
+
+def test_problems_carry_the_line_of_the_key(tmp_path):
+    file = tmp_path / "inv.yaml"
+    text = (Path(__file__).resolve().parents[1] / "inventories" / "seed-ha.yaml").read_text()
+    text = text.replace("address: 10.0.0.104", "address: 10.0.0.101")
+    file.write_text(text)
+    _, problems = check_inventory(file)
+    (problem,) = [p for p in problems if not p.warning]
+    expected_line = next(i for i, l in enumerate(text.splitlines(), 1) if "node1" in l and "hostname" in l)
+    assert problem.line == expected_line
+    assert str(problem) == f"{file}:{expected_line}: hosts[3].address: 10.0.0.101 is also master1's address - give each host its own"
+
+
+def test_all_problems_reported_in_one_pass(tmp_path):
+    data = copy.deepcopy(GOOD)
+    data["hosts"][3]["address"] = "10.0.0.101"
+    data["hosts"][4]["hostname"] = "node1"
+    data["control_plane_endpoint"]["address"] = "10.0.0.107"
+    data["networking"]["pod_cidr"] = "10.96.0.0/16"
+    _, problems = check_inventory(_write(tmp_path, data))
+    assert len([p for p in problems if not p.warning]) == 4
+
+
+def test_all_shape_errors_reported_in_one_pass(tmp_path):
+    data = copy.deepcopy(GOOD)
+    data["hosts"][0]["adress"] = "x"
+    data["hosts"][1]["address"] = "nope"
+    data["control_plane_endpoint"]["port"] = 0
+    _, problems = check_inventory(_write(tmp_path, data))
+    paths = {str(p).split(": ", 2)[1] for p in problems}
+    assert {"hosts[0].adress", "hosts[1].address", "control_plane_endpoint.port"} <= paths
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    file = tmp_path / "bad.yaml"
+    file.write_text("cluster_name: x\nhosts:\n  - {hostname: a, address: 10.0.0.1\n")
+    with pytest.raises(InventoryError) as info:
+        load_inventory(file)
+    (line,) = str(info.value).splitlines()
+    assert line.startswith(f"{file}:4: ") or line.startswith(f"{file}:3: "), line
+    assert "YAML syntax error" in line
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(InventoryError) as info:
+        load_inventory(tmp_path / "absent.yaml")
+    assert str(info.value) == f"{tmp_path / 'absent.yaml'}: (top level): file not found - check the path given with -i"
+
+
+def test_not_a_mapping(tmp_path):
+    file = tmp_path / "list.yaml"
+    file.write_text("- a\n- b\n")
+    with pytest.raises(InventoryError, match="expected a mapping"):
+        load_inventory(file)
+
+
+def test_defaults_follow_the_runbook(tmp_path):
+    file = tmp_path / "small.yaml"
+    file.write_text(
+        "kubernetes_version: 1.30.2\n"
+        "control_plane_endpoint: {address: 10.0.0.100}\n"
+        "hosts:\n"
+        "  - {hostname: master1, address: 10.0.0.101, roles: [control-plane]}\n"
+        "  - {hostname: ha1, address: 10.0.0.107, roles: [lb]}\n"
+        "  - {hostname: ha2, address: 10.0.0.108, roles: [lb]}\n"
+    )
+    inv = load_inventory(file)
+    assert inv.load_balancer.mode == "pair" and inv.api_port == 6443
+    assert str(inv.networking.pod_cidr) == "10.244.0.0/16"
+    assert str(inv.networking.service_cidr) == "10.96.0.0/12"
+    assert str(inv.networking.host_network) == "10.0.0.0/24"
+    assert inv.runtime == "docker" and inv.cni == "flannel"
+    assert inv.load_balancer.virtual_router_id == 66
+    assert inv.hosts[0].ssh.user == "root" and inv.hosts[0].ssh.port == 22 and inv.hosts[0].nic == "eth0"
+
+
+def test_calico_defaults_its_own_pod_cidr(tmp_path):
+    data = copy.deepcopy(GOOD)
+    data["cni"] = "calico"
+    del data["networking"]["pod_cidr"]
+    inv = load_inventory(_write(tmp_path, data))
+    assert str(inv.networking.pod_cidr) == "192.168.0.0/16"
+
+
+def test_host_overrides_defaults(tmp_path):
+    data = copy.deepcopy(GOOD)
+    data["hosts"][0]["ssh"] = {"user": "admin", "port": 2222}
+    data["hosts"][0]["nic"] = "eth1"
+    inv = load_inventory(_write(tmp_path, data))
+    assert (inv.hosts[0].ssh.user, inv.hosts[0].ssh.port, inv.hosts[0].nic) == ("admin", 2222, "eth1")
+    assert (inv.hosts[1].ssh.user, inv.hosts[1].nic) == ("root", "ens33")
+
+
+@pytest.mark.parametrize("name", ["seed-ha", "colocated", "single", "lab"])
+def test_examples_are_valid(name):
+    inv, problems = check_inventory(Path(__file__).resolve().parents[1] / "inventories" / f"{name}.yaml")
+    assert inv is not None and problems == []
+
+
+def test_single_mode_endpoint_is_the_control_plane():
+    inv = load_inventory(Path(__file__).resolve().parents[1] / "inventories" / "single.yaml")
+    assert inv.control_plane_endpoint.address == inv.first_control_plane.address
+    assert inv.load_balancers == [] and inv.vip is None

@@ -1,0 +1,248 @@
+"""Rendered configs pass the real checkers, match the golden files, and follow the runbook."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioner.inventory import Inventory
+from provisioner.output import write_tree
+from provisioner.render import render_cluster
+from provisioner.secrets import SecretStore
+from provisioner.validation import load_inventory
+from tests.support import checkers
+from tests.support.fixed_secrets import GOLDEN, fixed_secrets
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = ["seed-ha", "colocated", "single", "lab"]
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _need(tool: str) -> None:
+    if not checkers.have(tool):
+        if IN_CI:
+            pytest.fail(f"{tool} is not installed - .ci/run must install it")
+        pytest.skip(f"{tool} not installed (apt-get install {tool})")
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def rendered(request, tmp_path_factory) -> tuple[Inventory, Path]:
+    inv = load_inventory(REPO / "inventories" / f"{request.param}.yaml")
+    out = tmp_path_factory.mktemp(request.param) / "out"
+    write_tree(render_cluster(inv, fixed_secrets()), out, inv.cluster_name)
+    return inv, out
+
+
+def test_haproxy_accepts_every_lb_config(rendered):
+    _need("haproxy")
+    inv, out = rendered
+    for lb in inv.load_balancers:
+        ok, output = checkers.haproxy_check(out / lb.hostname / "etc/haproxy/haproxy.cfg")
+        assert ok, f"{lb.hostname}: {output}"
+
+
+def test_keepalived_accepts_every_lb_config(rendered):
+    _need("keepalived")
+    inv, out = rendered
+    for lb in inv.load_balancers:
+        base = out / lb.hostname / "etc/keepalived"
+        ok, output = checkers.keepalived_check(base / "keepalived.conf", base / "check_haproxy.sh",
+                                               "/etc/keepalived/check_haproxy.sh", lb.nic)
+        assert ok, f"{lb.hostname}: {output}"
+
+
+def test_chronyd_accepts_every_chrony_config(rendered):
+    _need("chronyd")
+    inv, out = rendered
+    for host in inv.hosts:
+        ok, output = checkers.chrony_check(out / host.hostname / "etc/chrony/chrony.conf")
+        assert ok, f"{host.hostname}: {output}"
+
+
+def test_systemd_accepts_cri_dockerd_units(rendered):
+    _need("systemd-analyze")
+    inv, out = rendered
+    for node in inv.kube_nodes:
+        units = out / node.hostname / "etc/systemd/system"
+        ok, output = checkers.systemd_verify([units / "cri-docker.socket", units / "cri-docker.service"])
+        assert ok, f"{node.hostname}: {output}"
+
+
+def test_checkers_reject_broken_configs(tmp_path):
+    """The checkers above are not rubber stamps: each rejects a broken file."""
+    _need("haproxy"), _need("keepalived"), _need("chronyd")
+    inv = load_inventory(REPO / "inventories/seed-ha.yaml")
+    out = tmp_path / "out"
+    write_tree(render_cluster(inv, fixed_secrets()), out, inv.cluster_name)
+    lb = inv.load_balancers[0]
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text((out / lb.hostname / "etc/haproxy/haproxy.cfg").read_text().replace("balance roundrobin", "balance nosuch"))
+    assert not checkers.haproxy_check(cfg)[0]
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text((out / lb.hostname / "etc/keepalived/keepalived.conf").read_text().replace("priority 100", "priority 999"))
+    script = out / lb.hostname / "etc/keepalived/check_haproxy.sh"
+    assert not checkers.keepalived_check(conf, script, "/etc/keepalived/check_haproxy.sh", lb.nic)[0]
+    chrony = tmp_path / "chrony.conf"
+    chrony.write_text("pool pool.ntp.org iburst nonsense\n")
+    assert not checkers.chrony_check(chrony)[0]
+
+
+def test_kubeadm_documents_match_upstream_types(rendered):
+    from tests.kubeadm_types import check_stream
+
+    inv, out = rendered
+    for node in inv.kube_nodes:
+        name = "kubeadm-init.yaml" if node == inv.first_control_plane else "kubeadm-join.yaml"
+        text = (out / node.hostname / "etc/kubernetes/provisioner" / name).read_text()
+        assert check_stream(text) == [], node.hostname
+
+
+@pytest.mark.parametrize("version", ["1.28.15", "1.29.0", "1.30.2", "1.31.4", "1.32.1", "1.33.0", "1.34.2"])
+def test_kubeadm_api_version_follows_kubernetes_version(version):
+    from tests.kubeadm_types import check_stream
+
+    inv = _variant("seed-ha", kubernetes_version=version)
+    files = {(f.host, f.path): f.content for f in render_cluster(inv, fixed_secrets())}
+    expected_api = "kubeadm.k8s.io/v1beta4" if int(version.split(".")[1]) >= 31 else "kubeadm.k8s.io/v1beta3"
+    for (host, path), text in files.items():
+        if path.startswith("/etc/kubernetes/provisioner/kubeadm-"):
+            docs = list(yaml.safe_load_all(text))
+            assert docs[0]["apiVersion"] == expected_api
+            assert check_stream(text) == [], (host, path)
+
+
+def _variant(example: str, **changes) -> Inventory:
+    data = yaml.safe_load((REPO / "inventories" / f"{example}.yaml").read_text())
+    data = copy.deepcopy(data)
+    data.update(changes)
+    return Inventory.model_validate(data)
+
+
+def _docs(inv: Inventory, host: str, path: str) -> list[dict]:
+    (f,) = [f for f in render_cluster(inv, fixed_secrets()) if f.host == host and f.path == path]
+    return list(yaml.safe_load_all(f.content))
+
+
+def test_joins_pin_the_ca_and_never_skip_verification():
+    inv = load_inventory(REPO / "inventories/seed-ha.yaml")
+    secrets = fixed_secrets()
+    for host in ("master2", "node1"):
+        (join,) = _docs(inv, host, "/etc/kubernetes/provisioner/kubeadm-join.yaml")
+        discovery = join["discovery"]["bootstrapToken"]
+        assert discovery["caCertHashes"] == [secrets.ca_cert_hash]
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", secrets.ca_cert_hash)
+        assert "unsafeSkipCAVerification" not in discovery
+        assert discovery["apiServerEndpoint"] == "kubeapi.example.org:6443"
+    (cp_join,) = _docs(inv, "master2", "/etc/kubernetes/provisioner/kubeadm-join.yaml")
+    (worker_join,) = _docs(inv, "node1", "/etc/kubernetes/provisioner/kubeadm-join.yaml")
+    assert cp_join["controlPlane"]["certificateKey"] == secrets.certificate_key
+    assert cp_join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"] == "10.0.0.102"
+    assert "controlPlane" not in worker_join
+
+
+def test_v1beta4_uses_name_value_args():
+    inv = _variant("seed-ha", kubernetes_version="1.31.4")
+    init = _docs(inv, "master1", "/etc/kubernetes/provisioner/kubeadm-init.yaml")[0]
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == [{"name": "node-ip", "value": "10.0.0.101"}]
+    v3 = _docs(_variant("seed-ha"), "master1", "/etc/kubernetes/provisioner/kubeadm-init.yaml")[0]
+    assert v3["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": "10.0.0.101"}
+
+
+def test_init_carries_the_runbook_values():
+    inv = load_inventory(REPO / "inventories/seed-ha.yaml")
+    init, cluster, kubelet, proxy = _docs(inv, "master1", "/etc/kubernetes/provisioner/kubeadm-init.yaml")
+    assert init["nodeRegistration"]["criSocket"] == "unix:///run/cri-dockerd.sock"
+    assert init["localAPIEndpoint"]["advertiseAddress"] == "10.0.0.101"
+    assert init["bootstrapTokens"][0]["ttl"] == "24h0m0s", "tokens expire by default"
+    assert cluster["controlPlaneEndpoint"] == "kubeapi.example.org:6443"
+    assert cluster["kubernetesVersion"] == "v1.30.2"
+    assert cluster["imageRepository"] == "registry.aliyuncs.com/google_containers"
+    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12",
+                                     "dnsDomain": "cluster.local"}
+    assert "10.0.0.100" in cluster["apiServer"]["certSANs"]
+    assert kubelet["cgroupDriver"] == "systemd" and kubelet["clusterDNS"] == ["10.96.0.10"]
+    assert proxy["clusterCIDR"] == "10.244.0.0/16"
+
+
+def test_pause_image_matches_version_and_mirror():
+    for version, pause in [("1.30.2", "3.9"), ("1.31.4", "3.10"), ("1.34.2", "3.10.1")]:
+        inv = _variant("seed-ha", kubernetes_version=version)
+        (unit,) = [f for f in render_cluster(inv, fixed_secrets())
+                   if f.host == "node1" and f.path.endswith("cri-docker.service")]
+        assert f"--pod-infra-container-image registry.aliyuncs.com/google_containers/pause:{pause}\n" in unit.content
+
+
+def test_keepalived_pair_follows_the_runbook():
+    inv = load_inventory(REPO / "inventories/seed-ha.yaml")
+    files = {(f.host, f.path): f for f in render_cluster(inv, fixed_secrets())}
+    ha1 = files[("ha1", "/etc/keepalived/keepalived.conf")].content
+    ha2 = files[("ha2", "/etc/keepalived/keepalived.conf")].content
+    assert "state MASTER" in ha1 and "priority 100" in ha1
+    assert "state BACKUP" in ha2 and "priority 80" in ha2
+    for text in (ha1, ha2):
+        assert "virtual_router_id 66" in text and "weight -30" in text
+        assert "10.0.0.100/24 dev ens33 label ens33:1" in text
+    assert "unicast_peer {\n        10.0.0.108\n" in ha1
+    script = files[("ha1", "/etc/keepalived/check_haproxy.sh")]
+    assert script.mode == 0o755
+    cfg = files[("ha1", "/etc/haproxy/haproxy.cfg")].content
+    assert "bind 10.0.0.100:6443" in cfg
+    assert all(f"server master{i} 10.0.0.10{i}:6443" in cfg for i in (1, 2, 3))
+    assert "bind 127.0.0.1:8888" in cfg, "stats are bound to localhost by default"
+    assert files[("ha1", "/etc/sysctl.d/90-provisioner-lb.conf")].content.count("net.ipv4.ip_nonlocal_bind = 1") == 1
+
+
+def test_colocated_runs_lb_on_control_planes_on_8443():
+    inv = load_inventory(REPO / "inventories/colocated.yaml")
+    files = {(f.host, f.path): f for f in render_cluster(inv, fixed_secrets())}
+    for cp in ("cp1", "cp2", "cp3"):
+        assert "bind 192.168.56.50:8443" in files[(cp, "/etc/haproxy/haproxy.cfg")].content
+    assert ("w1", "/etc/haproxy/haproxy.cfg") not in files
+    priorities = [re.search(r"priority (\d+)", files[(cp, "/etc/keepalived/keepalived.conf")].content).group(1)
+                  for cp in ("cp1", "cp2", "cp3")]
+    assert priorities == ["100", "90", "80"]
+
+
+def test_secret_files_are_private():
+    inv = load_inventory(REPO / "inventories/seed-ha.yaml")
+    for f in render_cluster(inv, fixed_secrets()):
+        holds_secret = any(v in f.content for v in fixed_secrets().values())
+        assert holds_secret == f.secret, f"{f.host}:{f.path}"
+        if f.secret:
+            assert f.mode == 0o600, f"{f.host}:{f.path}"
+
+
+def test_containerd_is_refused_at_render():
+    from provisioner.errors import RenderError
+
+    with pytest.raises(RenderError, match="containerd is not yet supported"):
+        render_cluster(_variant("seed-ha", runtime="containerd"), fixed_secrets())
+
+
+def test_golden_seed_ha(tmp_path):
+    """seed-ha renders byte for byte as the reviewed golden files (UPDATE_GOLDEN=1 rewrites them)."""
+    inv = load_inventory(REPO / "inventories/seed-ha.yaml")
+    files = render_cluster(inv, fixed_secrets())
+    golden = GOLDEN / "seed-ha"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        write_tree(files, golden, inv.cluster_name)
+        os.chmod(golden, 0o755)
+    expected = {str(p.relative_to(golden)) for p in golden.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    actual = {f"{f.host}{f.path}" for f in files}
+    assert actual == expected
+    for f in files:
+        assert (golden / f.host / f.path.lstrip("/")).read_text() == f.content, f"{f.host}:{f.path} differs from golden"
+
+
+def test_render_reuses_stored_secrets(tmp_path):
+    inv = load_inventory(REPO / "inventories/lab.yaml")
+    store = SecretStore(tmp_path / "state")
+    first = render_cluster(inv, store.load_or_create(inv.cluster_name))
+    second = render_cluster(inv, SecretStore(tmp_path / "state").load_or_create(inv.cluster_name))
+    assert [f.content for f in first] == [f.content for f in second]
+    assert (tmp_path / "state/secrets.yaml").stat().st_mode & 0o777 == 0o600

@@ -116,6 +116,60 @@ def render(
               f"(manifest: {manifest})")
 
 
+@app.command()
+def preflight(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    host: Annotated[Optional[list[str]], typer.Option("--host", help="Only this host (repeatable).")] = None,
+    format: Annotated[str, typer.Option("--format", help="table, json or junit.")] = "table",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report here (default stdout).")] = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts audited at once.")] = 32,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    accept_new_host_keys: Annotated[bool, typer.Option(
+        "--accept-new-host-keys", help="Trust unknown host keys on first use and record them (never changed ones).")] = False,
+    known_hosts: Annotated[Optional[Path], typer.Option(
+        "--known-hosts", help="The cluster's known_hosts file. Default: STATE_DIR/known_hosts.")] = None,
+    state_dir: StateDirOpt = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail also on what `up` would fix (swap, sysctls, ...): is the host ready for kubeadm now?")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing checks in the table too.")] = False,
+) -> None:
+    """Audit every node read-only: per-node and cross-node checks, over one SSH connection per host.
+
+    Exit 0 when all pass (warnings allowed), 1 when a check fails, 3 when a
+    host is unreachable, 2 for bad input. Nothing on any host is changed.
+
+    Example: provisioner preflight -i inventories/seed-ha.yaml --format junit -o preflight.xml
+    """
+    from provisioner import report as reports
+    from provisioner.preflight import run_preflight
+    from provisioner.transport import HostKeys
+
+    if format not in ("table", "json", "junit"):
+        raise UsageError(f"--format: {format!r} is not one of table, json, junit - pick one")
+    inv = _load(inventory)
+    known = [h.hostname for h in inv.hosts]
+    unknown = [h for h in (host or []) if h not in known]
+    if unknown:
+        raise UsageError(f"--host: unknown host {', '.join(unknown)} - choose from {', '.join(known)}")
+    state = state_dir or default_state_dir(inv.cluster_name)
+    keys = HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new_host_keys)
+    result = run_preflight(inv, keys, hosts=host, parallel=parallel, timeout=timeout, inventory_path=str(inventory),
+                           strict=strict)
+    if format == "table":
+        console = Console(file=output.open("w") if output else None, markup=False, highlight=False,
+                          width=160 if output else None)
+        reports.print_table(result, console, verbose)
+    else:
+        text = reports.to_json(result) if format == "json" else reports.to_junit(result)
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    if output:
+        err.print(f"preflight: exit {result.exit_code}, report written to {output}")
+    raise typer.Exit(result.exit_code)
+
+
 @inventory_app.command("schema")
 def inventory_schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,

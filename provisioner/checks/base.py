@@ -1,0 +1,125 @@
+"""What a preflight check is: an id, a severity, the facts it reads, and a verdict.
+
+A check never touches a host itself. It names the facts it needs (each a
+read-only shell command, shared between checks); the engine gathers all facts
+of a host in one SSH command, then every check judges them::
+
+    class SwapOff(NodeCheck):
+        id = "swap.active"
+        facts = {"swaps": "cat /proc/swaps"}
+        def evaluate(self, f, node):
+            active = f.lines("swaps")[1:]
+            return self.passed("none") if not active else self.failed(...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from provisioner.inventory import Host, Inventory
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+
+
+@dataclass
+class Result:
+    """The verdict of one check on one host."""
+
+    check: str
+    status: str
+    observed: str
+    expected: str
+    fix: str = ""
+    duration: float = 0.0
+    fixed_by: str | None = None   # the `up` phase that repairs this, when one does
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (PASS, WARN, SKIP)
+
+
+@dataclass
+class Fact:
+    output: str
+    rc: int
+
+
+@dataclass
+class Facts:
+    """The outputs of one host's fact commands, by name."""
+
+    values: dict[str, Fact] = field(default_factory=dict)
+    privileged: bool = True
+
+    def text(self, name: str) -> str:
+        fact = self.values.get(name)
+        return fact.output.strip() if fact else ""
+
+    def rc(self, name: str) -> int:
+        fact = self.values.get(name)
+        return fact.rc if fact else 127
+
+    def lines(self, name: str) -> list[str]:
+        return [line for line in self.text(name).splitlines() if line.strip()]
+
+
+@dataclass
+class Node:
+    """A host as checks see it: inventory entry, its roles in this cluster, and gathered facts."""
+
+    host: Host
+    inv: Inventory
+    facts: Facts
+    clock_offset: float | None = None   # seconds, remote minus local, from a dedicated round trip
+
+    @property
+    def name(self) -> str:
+        return self.host.hostname
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.host.has("control-plane")
+
+    @property
+    def is_kube_node(self) -> bool:
+        return self.host in self.inv.kube_nodes
+
+    @property
+    def is_lb(self) -> bool:
+        return self.host in self.inv.load_balancers
+
+    @property
+    def joined(self) -> bool:
+        """Already part of a cluster (kubelet.conf or admin.conf present): ports in use are expected."""
+        return "kubelet.conf" in self.facts.text("kube.joined") or "admin.conf" in self.facts.text("kube.joined")
+
+
+class NodeCheck:
+    """Base of per-host checks. Subclasses set the class attributes and ``evaluate``."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    severity: ClassVar[str] = FAIL
+    fixed_by: ClassVar[str | None] = None
+    facts: ClassVar[dict[str, str]] = {}
+
+    def applies(self, node: Node) -> bool:
+        return True
+
+    def fact_commands(self, inv: Inventory, host: Host) -> dict[str, str]:
+        """The read-only commands this check needs on ``host`` (may depend on the inventory)."""
+        return dict(self.facts)
+
+    def evaluate(self, f: Facts, node: Node) -> Result:
+        raise NotImplementedError
+
+    # verdict helpers ---------------------------------------------------------------
+    def passed(self, observed: str, expected: str = "") -> Result:
+        return Result(self.id, PASS, observed, expected or observed)
+
+    def failed(self, observed: str, expected: str, fix: str, severity: str | None = None) -> Result:
+        return Result(self.id, severity or self.severity, observed, expected, fix, fixed_by=self.fixed_by)
+
+    def skipped(self, why: str) -> Result:
+        return Result(self.id, SKIP, why, "")

@@ -1,0 +1,100 @@
+"""Swap, kernel modules and sysctls: what the kubelet and kube-proxy need from the kernel."""
+
+from __future__ import annotations
+
+from provisioner.checks.base import Node, NodeCheck
+
+
+class SwapActive(NodeCheck):
+    id, title = "swap.active", "no active swap"
+    fixed_by = "prep"
+    facts = {"swap.active": "cat /proc/swaps"}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        active = [line.split()[0] for line in f.lines("swap.active")[1:]]
+        if not active:
+            return self.passed("none", "none")
+        return self.failed(", ".join(active), "none", "swapoff -a (the kubelet refuses to start with swap on; prep does this)")
+
+
+class SwapPersistent(NodeCheck):
+    id, title = "swap.persistent", "no swap in /etc/fstab or enabled swap units"
+    fixed_by = "prep"
+    facts = {
+        "swap.fstab": "awk '$1 !~ /^#/ && $3 == \"swap\" {print $1}' /etc/fstab 2>/dev/null",
+        # list-units (loaded units, fstab-generated ones included) is ~50x faster than list-unit-files.
+        "swap.units": "systemctl list-units --type=swap --all --no-legend --plain 2>/dev/null | awk '$2 != \"masked\" {print $1}'",
+    }
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        found = [f"fstab: {d}" for d in f.lines("swap.fstab")] + [f"unit: {u}" for u in f.lines("swap.units")]
+        if not found:
+            return self.passed("none", "none")
+        return self.failed("; ".join(found), "none",
+                           "comment swap lines out of /etc/fstab and mask swap units (swap comes back after reboot; prep does this)")
+
+
+class KernelModules(NodeCheck):
+    id, title = "kernel.modules", "overlay and br_netfilter loaded or loadable"
+    fixed_by = "prep"
+    facts = {"kernel.modules": (
+        "for m in overlay br_netfilter; do "
+        "if [ -d /sys/module/$m ] || { [ $m = overlay ] && grep -qw overlay /proc/filesystems; } || "
+        "{ [ $m = br_netfilter ] && [ -d /proc/sys/net/bridge ]; }; then echo \"$m loaded\"; "
+        "elif modinfo $m >/dev/null 2>&1; then echo \"$m loadable\"; else echo \"$m missing\"; fi; done")}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        states = dict(line.split(None, 1) for line in f.lines("kernel.modules") if len(line.split()) == 2)
+        observed = ", ".join(f"{m} {s}" for m, s in states.items()) or "unknown"
+        missing = [m for m in ("overlay", "br_netfilter") if states.get(m) not in ("loaded", "loadable")]
+        if not missing:
+            return self.passed(observed, "loaded or loadable")
+        return self.failed(observed, "loaded or loadable",
+                           f"install the kernel modules package providing {', '.join(missing)} (linux-modules-extra on Ubuntu)")
+
+
+def _sysctl_fact(keys: list[str]) -> str:
+    return "; ".join(f"printf '%s=' {k}; sysctl -n {k} 2>/dev/null || echo missing" for k in keys)
+
+
+class _SysctlCheck(NodeCheck):
+    keys: tuple[str, ...] = ()
+    wanted = "1"
+
+    def evaluate(self, f, node):
+        values = dict(line.split("=", 1) for line in f.lines(self.id) if "=" in line)
+        observed = ", ".join(f"{k}={values.get(k, 'missing')}" for k in self.keys)
+        bad = [k for k in self.keys if values.get(k) != self.wanted]
+        if not bad:
+            return self.passed(observed)
+        return self.failed(observed, ", ".join(f"{k}={self.wanted}" for k in self.keys),
+                           f"sysctl -w {bad[0]}={self.wanted} and persist it in /etc/sysctl.d ({self.fixed_by} does this)")
+
+
+class KubeSysctls(_SysctlCheck):
+    id, title = "kernel.sysctl", "ip_forward and bridge-nf-call-iptables on"
+    fixed_by = "prep"
+    keys = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
+    facts = {"kernel.sysctl": _sysctl_fact(list(keys))}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+
+class NonlocalBind(_SysctlCheck):
+    id, title = "lb.nonlocal_bind", "ip_nonlocal_bind on load balancers"
+    fixed_by = "lb"
+    keys = ("net.ipv4.ip_nonlocal_bind",)
+    facts = {"lb.nonlocal_bind": _sysctl_fact(list(keys))}
+
+    def applies(self, node: Node):
+        return node.is_lb

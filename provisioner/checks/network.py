@@ -1,0 +1,153 @@
+"""Names, addresses, ports and time: what the nodes must agree on."""
+
+from __future__ import annotations
+
+import re
+
+from provisioner.checks.base import FAIL, WARN, Node, NodeCheck, Result
+from provisioner.transport import quote
+
+_RFC1123 = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+CONTROL_PLANE_PORTS = {6443: "kube-apiserver", 2379: "etcd", 2380: "etcd", 10250: "kubelet",
+                       10257: "kube-controller-manager", 10259: "kube-scheduler"}
+WORKER_PORTS = {10250: "kubelet", 10256: "kube-proxy"}
+
+
+class Hostname(NodeCheck):
+    id, title = "name.hostname", "hostname matches the inventory and is RFC 1123"
+    severity = WARN
+    fixed_by = "prep"
+    facts = {"name.hostname": "hostname"}
+
+    def evaluate(self, f, node):
+        current = f.text("name.hostname")
+        wanted = node.host.hostname
+        if current in (wanted, node.inv.fqdn(wanted)) and _RFC1123.match(current):
+            return self.passed(current, wanted)
+        why = "not RFC 1123 lowercase" if not _RFC1123.match(current) else "differs from the inventory"
+        return self.failed(f"{current} ({why})", wanted, f"hostnamectl set-hostname {wanted} (prep does this)")
+
+
+class NameResolution(NodeCheck):
+    id, title = "name.resolve", "cluster names resolve as the inventory says"
+    severity = WARN
+    fixed_by = "prep"
+
+    def _names(self, inv) -> dict[str, str]:
+        names = {inv.endpoint_name: str(inv.control_plane_endpoint.address)}
+        names.update({inv.fqdn(h.hostname): str(h.address) for h in inv.hosts})
+        return names
+
+    def fact_commands(self, inv, host):
+        loop = " ".join(quote(n) for n in self._names(inv))
+        return {self.id: f"for n in {loop}; do printf '%s ' \"$n\"; getent ahostsv4 \"$n\" | awk 'NR==1{{print $1; f=1}} END{{if(!f) print \"-\"}}'; done"}
+
+    def evaluate(self, f, node):
+        got = dict(line.split(None, 1) for line in f.lines(self.id) if len(line.split()) == 2)
+        wrong = [f"{n}->{got.get(n, '-')}" for n, addr in self._names(node.inv).items() if got.get(n) != addr]
+        if not wrong:
+            return self.passed(f"{len(got)} names resolve")
+        return self.failed(", ".join(wrong[:4]) + (" ..." if len(wrong) > 4 else ""), "each name -> its inventory address",
+                           "write the cluster names into /etc/hosts (prep does this)")
+
+
+class AddressOnNic(NodeCheck):
+    id, title = "net.address", "inventory address is on the inventory NIC"
+    facts = {"net.addresses": "ip -o -4 addr show"}
+
+    def evaluate(self, f, node):
+        addrs = {}
+        for line in f.lines("net.addresses"):
+            parts = line.split()
+            if len(parts) >= 4:
+                addrs.setdefault(parts[1], []).append(parts[3].split("/")[0])
+        wanted, nic = str(node.host.address), node.host.nic
+        if wanted in addrs.get(nic, []):
+            return self.passed(f"{wanted} on {nic}")
+        where = next((n for n, a in addrs.items() if wanted in a), None)
+        observed = f"{wanted} on {where}" if where else f"{wanted} not configured ({nic}: {', '.join(addrs.get(nic, [])) or 'none'})"
+        return self.failed(observed, f"{wanted} on {nic}", "fix hosts[].nic or hosts[].address in the inventory")
+
+
+class DefaultRoute(NodeCheck):
+    """Vagrant's NAT NIC (10.0.2.15 on every box) must never become the node IP."""
+
+    id, title = "net.default_route", "default route does not pick a NAT address as node IP"
+    severity = WARN
+    facts = {"net.route": "ip -4 route show default; ip -4 route get 1.1.1.1 2>/dev/null | head -n 1 || true"}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        src = re.search(r"\bsrc (\S+)", f.text("net.route"))
+        dev = re.search(r"\bdev (\S+)", f.text("net.route"))
+        if not src:
+            return self.passed("no default route", "")
+        if src.group(1) == str(node.host.address):
+            return self.passed(f"default via {dev.group(1) if dev else '?'} src {src.group(1)}")
+        return self.failed(f"default route uses {src.group(1)} on {dev.group(1) if dev else '?'}",
+                           f"node IP {node.host.address}",
+                           "kubeadm configs pin the node IP to the inventory address; make sure nothing else relies on the default route (Vagrant NAT)")
+
+
+class FreePorts(NodeCheck):
+    id, title = "ports.free", "required ports free for the host's roles"
+    facts = {"ports.listen": "ss -Hltnp 2>/dev/null || ss -Hltn", "kube.joined":
+             "ls /etc/kubernetes/kubelet.conf /etc/kubernetes/admin.conf 2>/dev/null || true"}
+
+    def wanted(self, node: Node) -> dict[int, str]:
+        ports: dict[int, str] = {}
+        if node.is_control_plane:
+            ports |= CONTROL_PLANE_PORTS
+        if node.host.has("worker"):
+            ports |= WORKER_PORTS
+        if node.is_lb:
+            ports[node.inv.api_port] = "haproxy"
+        return ports
+
+    def evaluate(self, f, node):
+        wanted = self.wanted(node)
+        taken: dict[int, str] = {}
+        for line in f.lines("ports.listen"):
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            port = parts[3].rsplit(":", 1)[-1]
+            if port.isdigit() and int(port) in wanted:
+                proc = re.search(r'users:\(\("([^"]+)"', line)
+                taken[int(port)] = proc.group(1) if proc else "unknown process"
+        expected = "free: " + ",".join(str(p) for p in sorted(wanted))
+        ours = {p: who for p, who in taken.items() if node.joined or (node.is_lb and who in ("haproxy",))}
+        clash = {p: who for p, who in taken.items() if p not in ours}
+        if not clash:
+            note = f" ({', '.join(f'{p} by {w}' for p, w in sorted(ours.items()))} already ours)" if ours else ""
+            return self.passed(f"free{note}", expected)
+        observed = ", ".join(f"{p} in use by {who}" for p, who in sorted(clash.items()))
+        return self.failed(observed, expected, f"stop what listens on {', '.join(map(str, sorted(clash)))} "
+                           f"({', '.join(wanted[p] for p in sorted(clash))} needs it)")
+
+
+class TimeSync(NodeCheck):
+    id, title = "time.sync", "clock synchronised by chrony"
+    fixed_by = "prep"
+    facts = {"time.chrony": "chronyc -n tracking 2>&1 || true",
+             "time.timedatectl": "timedatectl show -p NTPSynchronized --value 2>/dev/null || true"}
+
+    def evaluate(self, f, node):
+        tracking = f.text("time.chrony")
+        leap = re.search(r"Leap status\s*:\s*(.+)", tracking)
+        offset = re.search(r"System time\s*:\s*([\d.]+) seconds (fast|slow)", tracking)
+        if leap and leap.group(1).strip() == "Normal":
+            observed = "chrony synchronised" + (f", offset {float(offset.group(1)) * 1000:.1f} ms" if offset else "")
+            return self.passed(observed, "synchronised")
+        if f.text("time.timedatectl") == "yes":
+            return self.failed("synchronised by another NTP client", "chrony", "install and enable chrony (prep does this)",
+                               severity=WARN)
+        observed = f"chrony: {leap.group(1).strip()}" if leap else ("chrony not running or not installed"
+                                                                  if "not found" in tracking or "Cannot talk" in tracking
+                                                                  or "506" in tracking else tracking[:60] or "unknown")
+        return self.failed(observed, "synchronised", "install chrony and point it at reachable NTP servers (prep does this)")
+
+

@@ -1,0 +1,65 @@
+"""Container runtime and Kubernetes packages, when already installed."""
+
+from __future__ import annotations
+
+import re
+
+from provisioner.checks.base import NodeCheck
+from provisioner.render import CRI_SOCKET
+from provisioner.versions import pause_version
+
+
+class RuntimeConsistent(NodeCheck):
+    id, title = "runtime.docker", "Docker cgroup driver and cri-dockerd pause image match the cluster"
+    fixed_by = "runtime"
+    facts = {
+        "runtime.docker": "command -v docker >/dev/null 2>&1 && docker info --format '{{.CgroupDriver}}' 2>&1 || echo absent",
+        "runtime.cri": "systemctl show -p ExecStart --value cri-docker.service 2>/dev/null || true",
+    }
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        driver = f.text("runtime.docker").splitlines()[-1:] or ["absent"]
+        driver = driver[0].strip()
+        if driver == "absent":
+            return self.skipped("no container runtime installed yet")
+        pause = f"{node.inv.image_repository}/pause:{pause_version(node.inv.version)}"
+        found = re.search(r"--pod-infra-container-image[= ](\S+)", f.text("runtime.cri"))
+        problems = []
+        if driver != "systemd":
+            problems.append(f"cgroup driver {driver}")
+        if f.text("runtime.cri") and (not found or found.group(1) != pause):
+            problems.append(f"pause image {found.group(1) if found else 'default'}")
+        observed = f"cgroup driver {driver}, pause {found.group(1) if found else 'n/a'}"
+        if not problems:
+            return self.passed(observed, f"systemd, {pause}")
+        return self.failed(", ".join(problems), f"cgroup driver systemd, pause {pause}, socket {CRI_SOCKET}",
+                           "re-run `provisioner up --only runtime` to render daemon.json and cri-docker.service")
+
+
+class KubeVersions(NodeCheck):
+    id, title = "kube.versions", "kubeadm and kubelet match the inventory version"
+    fixed_by = "kube-packages"
+    facts = {"kube.versions": "printf 'kubeadm '; kubeadm version -o short 2>/dev/null || echo absent; "
+                              "printf 'kubelet '; kubelet --version 2>/dev/null | awk '{print $2}' || echo absent"}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        found = {}
+        for line in f.lines("kube.versions"):
+            name, _, version = line.partition(" ")
+            found[name] = version.strip() or "absent"
+        wanted = f"v{node.inv.kubernetes_version}"
+        installed = {k: v for k, v in found.items() if v not in ("absent", "")}
+        if not installed:
+            return self.skipped("kubeadm/kubelet not installed yet")
+        observed = ", ".join(f"{k} {v}" for k, v in installed.items())
+        wrong = [k for k, v in installed.items() if v != wanted]
+        if not wrong:
+            return self.passed(observed, wanted)
+        return self.failed(observed, wanted, f"install {', '.join(wrong)} {node.inv.kubernetes_version} and hold it "
+                           "(provisioner up --only kube-packages)")

@@ -1,0 +1,124 @@
+"""Operating system, hardware, disk and privilege checks."""
+
+from __future__ import annotations
+
+from provisioner.checks.base import Facts, Node, NodeCheck, Result
+
+SUPPORTED_OS = {"debian": {"11", "12", "13"}, "ubuntu": {"20.04", "22.04", "24.04"},
+                "rocky": {"8", "9"}, "rhel": {"8", "9"}, "almalinux": {"8", "9"}, "centos": {"9"}}
+RHEL_FAMILY = {"rocky", "rhel", "almalinux", "centos", "fedora"}
+
+
+def os_release(f: Facts) -> dict[str, str]:
+    out = {}
+    for line in f.lines("os.release"):
+        key, _, value = line.partition("=")
+        out[key] = value.strip().strip('"')
+    return out
+
+
+class SupportedOs(NodeCheck):
+    id, title = "os.supported", "supported OS and version"
+    facts = {"os.release": "cat /etc/os-release"}
+
+    def evaluate(self, f, node):
+        rel = os_release(f)
+        os_id, version = rel.get("ID", "?"), rel.get("VERSION_ID", "?")
+        major = version.split(".")[0] if os_id not in ("ubuntu",) else version
+        observed = f"{os_id} {version}"
+        wanted = ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in SUPPORTED_OS.items())
+        if major in SUPPORTED_OS.get(os_id, set()):
+            return self.passed(observed)
+        return self.failed(observed, wanted, "install a supported distribution release")
+
+
+class Privilege(NodeCheck):
+    id, title = "access.sudo", "root or passwordless sudo"
+
+    def evaluate(self, f, node):
+        user = node.host.ssh.user
+        if user == "root":
+            return self.passed("root")
+        if not node.host.sudo:
+            return self.failed(f"{user}, sudo disabled in the inventory", "root or sudo",
+                               "set sudo: true for this host or log in as root")
+        if f.privileged:
+            return self.passed(f"{user} with sudo -n")
+        return self.failed(f"{user} cannot run sudo -n", "passwordless sudo",
+                           f"grant {user} passwordless sudo (e.g. /etc/sudoers.d/{user}: {user} ALL=(ALL) NOPASSWD:ALL)")
+
+
+class Cpus(NodeCheck):
+    id, title = "hw.cpus", "at least 2 CPUs on control planes"
+    facts = {"hw.nproc": "nproc"}
+
+    def applies(self, node):
+        return node.is_control_plane
+
+    def evaluate(self, f, node):
+        n = f.text("hw.nproc")
+        if n.isdigit() and int(n) >= 2:
+            return self.passed(n, ">= 2")
+        return self.failed(n or "unknown", ">= 2", "give this control plane at least 2 CPUs (kubeadm init refuses fewer)")
+
+
+class Memory(NodeCheck):
+    id, title = "hw.memory", "at least 1700 MB memory on control planes"
+    facts = {"hw.meminfo": "grep -E '^(MemTotal|SwapTotal):' /proc/meminfo"}
+
+    def applies(self, node):
+        return node.is_control_plane
+
+    def evaluate(self, f, node):
+        mem = next((int(line.split()[1]) for line in f.lines("hw.meminfo") if line.startswith("MemTotal:")), 0)
+        mb = mem // 1024
+        if mb >= 1700:
+            return self.passed(f"{mb} MB", ">= 1700 MB")
+        return self.failed(f"{mb} MB", ">= 1700 MB", "give this control plane at least 2 GiB of memory")
+
+
+class DiskSpace(NodeCheck):
+    id, title = "disk.var_lib", "free disk under /var/lib"
+    facts = {"disk.var_lib": "df -Pk /var/lib | tail -n 1"}
+    FAIL_GB, WARN_GB = 2, 10
+
+    def evaluate(self, f, node):
+        parts = f.text("disk.var_lib").split()
+        if len(parts) < 4 or not parts[3].isdigit():
+            return self.failed("unknown", f">= {self.WARN_GB} GB", "check that df works and /var/lib exists")
+        gb = int(parts[3]) / 1024 / 1024
+        observed = f"{gb:.1f} GB free"
+        if gb < self.FAIL_GB:
+            return self.failed(observed, f">= {self.WARN_GB} GB", "free space under /var/lib (images, etcd, logs live there)")
+        if gb < self.WARN_GB:
+            return self.failed(observed, f">= {self.WARN_GB} GB", "images and etcd will fill this soon - grow the disk", severity="warn")
+        return self.passed(observed, f">= {self.WARN_GB} GB")
+
+
+class SeLinux(NodeCheck):
+    id, title = "security.selinux", "SELinux not enforcing (RHEL family)"
+    fixed_by = "prep"
+    facts = {"security.selinux": "command -v getenforce >/dev/null 2>&1 && getenforce || echo absent"}
+
+    def evaluate(self, f, node):
+        state = f.text("security.selinux") or "absent"
+        if os_release(f).get("ID") not in RHEL_FAMILY and state == "absent":
+            return self.skipped("not a RHEL-family host")
+        if state.lower() == "enforcing":
+            return self.failed(state, "Permissive or Disabled",
+                               "setenforce 0 and set SELINUX=permissive in /etc/selinux/config (prep does this)")
+        return self.passed(state)
+
+
+class Firewall(NodeCheck):
+    id, title = "security.firewall", "host firewall does not block cluster ports"
+    severity = "warn"
+    fixed_by = "prep"
+    facts = {"security.firewall": "for s in firewalld ufw; do printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; done"}
+
+    def evaluate(self, f, node):
+        active = [line.split()[0] for line in f.lines("security.firewall") if line.split()[-1] == "active"]
+        if not active:
+            return self.passed("no firewalld/ufw active", "inactive or ports open")
+        return self.failed(", ".join(active) + " active", "inactive or ports open",
+                           "open the Kubernetes ports listed in the README or disable the firewall (prep disables it)")

@@ -1,0 +1,167 @@
+"""Checks as data: facts in, verdict out. Each check has a passing and a failing case.
+
+These run without any host; the lab tests (test_preflight_lab.py) show the
+same checks against real nodes with injected faults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioner.checks import NODE_CHECKS
+from provisioner.checks import cluster as cc
+from provisioner.checks.base import FAIL, PASS, SKIP, WARN, Fact, Facts, Node
+from provisioner.preflight import gather_script, parse_facts, settle
+from provisioner.validation import load_inventory
+
+INV = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
+CHECKS = {c.id: c for c in NODE_CHECKS}
+
+OS_DEBIAN = 'ID=debian\nVERSION_ID="12"'
+SS_FREE = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=1,fd=3))"
+SS_6443 = SS_FREE + "\nLISTEN 0 4096 0.0.0.0:6443 0.0.0.0:* users:((\"python3\",pid=9,fd=3))"
+CHRONY_OK = "Reference ID    : AC1FFA01 (172.31.250.1)\nSystem time     : 0.000012 seconds fast of NTP time\nLeap status     : Normal"
+CHRONY_BAD = "Reference ID    : 00000000 ()\nLeap status     : Not synchronised"
+
+# (check id, host, facts, expected status, words in observed)
+CASES = [
+    ("os.supported", "master1", {"os.release": OS_DEBIAN}, PASS, "debian 12"),
+    ("os.supported", "master1", {"os.release": 'ID=debian\nVERSION_ID="10"'}, FAIL, "debian 10"),
+    ("os.supported", "master1", {"os.release": 'ID=ubuntu\nVERSION_ID="24.04"'}, PASS, "ubuntu 24.04"),
+    ("os.supported", "master1", {"os.release": 'ID=rocky\nVERSION_ID="9.4"'}, PASS, "rocky 9.4"),
+    ("hw.cpus", "master1", {"hw.nproc": "2"}, PASS, "2"),
+    ("hw.cpus", "master1", {"hw.nproc": "1"}, FAIL, "1"),
+    ("hw.memory", "master1", {"hw.meminfo": "MemTotal:  2000000 kB"}, PASS, "1953 MB"),
+    ("hw.memory", "master1", {"hw.meminfo": "MemTotal:  1000000 kB"}, FAIL, "976 MB"),
+    ("disk.var_lib", "node1", {"disk.var_lib": "/dev/vda 100 10 50000000 1% /"}, PASS, "GB free"),
+    ("disk.var_lib", "node1", {"disk.var_lib": "/dev/vda 100 10 1000000 1% /"}, FAIL, "GB free"),
+    ("swap.active", "node1", {"swap.active": "Filename Type Size Used Priority"}, PASS, "none"),
+    ("swap.active", "node1", {"swap.active": "Filename Type Size Used Priority\n/swapfile file 1024 0 -2"}, FAIL, "/swapfile"),
+    ("swap.persistent", "node1", {"swap.fstab": "", "swap.units": ""}, PASS, "none"),
+    ("swap.persistent", "node1", {"swap.fstab": "/swap.img", "swap.units": "swap.img.swap"}, FAIL, "fstab: /swap.img"),
+    ("security.selinux", "node1", {"os.release": 'ID=rocky\nVERSION_ID="9"', "security.selinux": "Enforcing"}, FAIL, "Enforcing"),
+    ("security.selinux", "node1", {"os.release": 'ID=rocky\nVERSION_ID="9"', "security.selinux": "Permissive"}, PASS, "Permissive"),
+    ("security.selinux", "node1", {"os.release": OS_DEBIAN, "security.selinux": "absent"}, SKIP, "not a RHEL"),
+    ("security.firewall", "node1", {"security.firewall": "firewalld inactive\nufw inactive"}, PASS, "no firewalld"),
+    ("security.firewall", "node1", {"security.firewall": "firewalld active\nufw inactive"}, WARN, "firewalld active"),
+    ("name.hostname", "node1", {"name.hostname": "node1"}, PASS, "node1"),
+    ("name.hostname", "node1", {"name.hostname": "Node1"}, WARN, "not RFC 1123"),
+    ("name.hostname", "node1", {"name.hostname": "localhost"}, WARN, "differs"),
+    ("net.address", "node1", {"net.addresses": "2: eth0    inet 172.31.250.104/24 brd 172.31.250.255 scope global eth0"}, PASS, "on eth0"),
+    ("net.address", "node1", {"net.addresses": "2: eth1    inet 172.31.250.104/24 scope global eth1"}, FAIL, "on eth1"),
+    ("net.default_route", "node1", {"net.route": ""}, PASS, "no default route"),
+    ("net.default_route", "node1", {"net.route": "default via 10.0.2.2 dev eth0\n1.1.1.1 via 10.0.2.2 dev eth0 src 10.0.2.15 uid 0"},
+     WARN, "10.0.2.15"),
+    ("kernel.modules", "node1", {"kernel.modules": "overlay loaded\nbr_netfilter loadable"}, PASS, "overlay loaded"),
+    ("kernel.modules", "node1", {"kernel.modules": "overlay loaded\nbr_netfilter missing"}, FAIL, "br_netfilter missing"),
+    ("kernel.sysctl", "node1", {"kernel.sysctl": "net.ipv4.ip_forward=1\nnet.bridge.bridge-nf-call-iptables=1"}, PASS, "ip_forward=1"),
+    ("kernel.sysctl", "node1", {"kernel.sysctl": "net.ipv4.ip_forward=0\nnet.bridge.bridge-nf-call-iptables=1"}, FAIL, "ip_forward=0"),
+    ("lb.nonlocal_bind", "ha1", {"lb.nonlocal_bind": "net.ipv4.ip_nonlocal_bind=0"}, FAIL, "=0"),
+    ("lb.nonlocal_bind", "ha1", {"lb.nonlocal_bind": "net.ipv4.ip_nonlocal_bind=1"}, PASS, "=1"),
+    ("time.sync", "node1", {"time.chrony": CHRONY_OK}, PASS, "synchronised"),
+    ("time.sync", "node1", {"time.chrony": CHRONY_BAD}, FAIL, "Not synchronised"),
+    ("ports.free", "master1", {"ports.listen": SS_FREE}, PASS, "free"),
+    ("ports.free", "master1", {"ports.listen": SS_6443}, FAIL, "6443 in use by python3"),
+    ("ports.free", "master1", {"ports.listen": SS_6443, "kube.joined": "/etc/kubernetes/admin.conf"}, PASS, "already ours"),
+    ("ports.free", "node1", {"ports.listen": SS_6443}, PASS, "free"),
+    ("runtime.docker", "node1", {"runtime.docker": "absent"}, SKIP, "no container runtime"),
+    ("runtime.docker", "node1", {"runtime.docker": "systemd", "runtime.cri":
+     "{ path=/usr/bin/cri-dockerd ; argv[]=/usr/bin/cri-dockerd --pod-infra-container-image registry.k8s.io/pause:3.9 }"}, PASS, "systemd"),
+    ("runtime.docker", "node1", {"runtime.docker": "cgroupfs", "runtime.cri": ""}, FAIL, "cgroup driver cgroupfs"),
+    ("runtime.docker", "node1", {"runtime.docker": "systemd", "runtime.cri":
+     "{ argv[]=/usr/bin/cri-dockerd --pod-infra-container-image registry.k8s.io/pause:3.6 }"}, FAIL, "pause image"),
+    ("kube.versions", "node1", {"kube.versions": "kubeadm absent\nkubelet absent"}, SKIP, "not installed"),
+    ("kube.versions", "node1", {"kube.versions": "kubeadm v1.30.2\nkubelet v1.30.2"}, PASS, "v1.30.2"),
+    ("kube.versions", "node1", {"kube.versions": "kubeadm v1.29.1\nkubelet v1.30.2"}, FAIL, "kubeadm v1.29.1"),
+]
+
+
+def _node(host: str, facts: dict, privileged: bool = True) -> Node:
+    return Node(INV.host(host), INV, Facts({k: Fact(v, 0) for k, v in facts.items()}, privileged))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)])
+def test_check(case):
+    check_id, host, facts, status, words = case
+    node = _node(host, facts)
+    verdict = CHECKS[check_id].evaluate(node.facts, node)
+    assert verdict.status == status, verdict
+    assert words in verdict.observed, verdict
+    if status in (FAIL, WARN):
+        assert verdict.fix, "every failure says how to fix it"
+
+
+def test_sudo_check():
+    ok = _node("node1", {}, privileged=True)
+    assert CHECKS["access.sudo"].evaluate(ok.facts, ok).status == PASS
+    bad = _node("node1", {}, privileged=False)
+    verdict = CHECKS["access.sudo"].evaluate(bad.facts, bad)
+    assert verdict.status == FAIL and "cannot run sudo -n" in verdict.observed and "NOPASSWD" in verdict.fix
+
+
+def test_fixable_failures_are_warnings_until_the_node_joined():
+    fresh = _node("node1", {"swap.active": "Filename\n/swapfile file 1 0 -2"})
+    verdict = settle(CHECKS["swap.active"].evaluate(fresh.facts, fresh), fresh, strict=False)
+    assert verdict.status == WARN and "provisioner up" in verdict.fix
+    strict = settle(CHECKS["swap.active"].evaluate(fresh.facts, fresh), fresh, strict=True)
+    assert strict.status == FAIL
+    joined = _node("node1", {"swap.active": "Filename\n/swapfile file 1 0 -2", "kube.joined": "/etc/kubernetes/kubelet.conf"})
+    assert settle(CHECKS["swap.active"].evaluate(joined.facts, joined), joined, strict=False).status == FAIL
+    unfixable = _node("master1", {"ports.listen": SS_6443})
+    assert settle(CHECKS["ports.free"].evaluate(unfixable.facts, unfixable), unfixable, strict=False).status == FAIL
+
+
+def _links(mac: str) -> str:
+    return f"2: eth0@if9: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state UP mode DEFAULT link/ether {mac} brd ff:ff:ff:ff:ff:ff"
+
+
+def test_cross_node_uniqueness_lands_on_the_right_hosts():
+    nodes = [_node(h, {"id.product_uuid": u, "id.links": _links(m), "name.hostname": h})
+             for h, u, m in [("master1", "AAAA", "02:00:00:00:00:01"), ("master2", "BBBB", "02:00:00:00:00:02"),
+                             ("node1", "AAAA", "02:00:00:00:00:02")]]
+    uuids = dict(zip([n.name for n in nodes], cc.unique_product_uuid(nodes)))
+    assert uuids["master1"].status == FAIL and "also on node1" in uuids["master1"].observed
+    assert uuids["node1"].status == FAIL and uuids["master2"].status == PASS
+    macs = dict(zip([n.name for n in nodes], cc.unique_mac(nodes)))
+    assert macs["master2"].status == FAIL and macs["node1"].status == FAIL and macs["master1"].status == PASS
+
+
+def test_clock_skew():
+    nodes = [_node(h, {}) for h in ("master1", "master2", "node1")]
+    for node, offset in zip(nodes, (0.01, 0.02, 300.0)):
+        node.clock_offset = offset
+    verdicts = dict(zip([n.name for n in nodes], cc.clock_skew(nodes)))
+    assert verdicts["node1"].status == FAIL and verdicts["master1"].status == PASS
+
+
+def test_reach_ignores_api_port_until_an_apiserver_listens():
+    facts = {"reach.control_planes": "172.31.250.101:22 ok\n172.31.250.101:6443 fail", "ports.listen": SS_FREE}
+    nodes = [_node("master1", facts), _node("node1", {"reach.control_planes": "172.31.250.101:22 fail"})]
+    verdicts = dict(zip(["master1", "node1"], cc.reach_control_planes(nodes)))
+    assert verdicts["master1"].status == PASS
+    assert verdicts["node1"].status == FAIL and "172.31.250.101:22" in verdicts["node1"].observed
+
+
+def test_vip_taken_by_a_stranger():
+    ha1 = _node("ha1", {"vip.probe": "172.31.250.100 dev eth0 lladdr 02:99:99:99:99:99 REACHABLE", "id.links": _links("02:00:00:00:00:07")})
+    ha2 = _node("ha2", {"vip.probe": "172.31.250.100 dev eth0 FAILED", "id.links": _links("02:00:00:00:00:08")})
+    verdicts = cc.vip_free([ha1, ha2])
+    assert verdicts[0].status == FAIL and "02:99:99:99:99:99" in verdicts[0].observed
+    assert verdicts[1].status == PASS
+    held = _node("ha1", {"vip.probe": "held"})
+    assert cc.vip_free([held, ha2])[1].status == PASS
+
+
+def test_gather_script_round_trip():
+    """The fact script's markers parse back into per-fact output and exit codes (run by real bash)."""
+    import subprocess
+
+    script = gather_script({"a": "echo one; echo two", "b": "printf 'x'; exit 3", "c": "echo '@@ not a marker'"})
+    out = subprocess.run(["bash", "-c", "echo '@@PRIV 0'; " + script], capture_output=True, text=True).stdout
+    facts, durations = parse_facts(out)
+    assert facts.text("a") == "one\ntwo" and facts.rc("a") == 0
+    assert facts.text("b") == "x" and facts.rc("b") == 3
+    assert facts.text("c") == "@@ not a marker"
+    assert facts.privileged is False and set(durations) == {"a", "b", "c"}

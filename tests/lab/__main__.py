@@ -1,0 +1,73 @@
+"""CLI: python -m tests.lab up|down|status|ssh NODE [-i INVENTORY] [--name NAME]."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from . import config
+from .lab import Lab, destroy
+from .requirements import missing_requirements
+from .util import LabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-i", "--inventory", default=str(config.DEFAULT_INVENTORY),
+                        help="inventory to boot (up only; default inventories/lab.yaml)")
+    common.add_argument("--name", default=config.DEFAULT_NAME, help="lab name (default lab)")
+    common.add_argument("-v", "--verbose", action="store_true")
+    p = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", parents=[common], help="boot the inventory's nodes")
+    sub.add_parser("down", parents=[common], help="remove everything of the lab, by name")
+    sub.add_parser("status", parents=[common], help="show the nodes")
+    sp = sub.add_parser("ssh", parents=[common], help="ssh to a node with the lab key")
+    sp.add_argument("-u", "--user", default="ops", help="default ops")
+    sp.add_argument("node", help="hostname or address")
+    sp.add_argument("remote", nargs=argparse.REMAINDER, help="command to run")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(levelname)s %(message)s")
+    if a.command == "up":
+        reasons = missing_requirements()
+        if reasons:
+            print("cannot boot the lab: " + "; ".join(reasons), file=sys.stderr)
+            return 2
+        lab = Lab(a.inventory, name=a.name).up()
+        print(f"key: {lab.key_path}\nknown_hosts: {lab.known_hosts_path}\n"
+              f"repo: {lab.repo_url} (key {lab.repo_key_path})")
+        _print_status(lab)
+        return 0
+    if a.command == "down":
+        destroy(a.name)
+        print(f"lab {a.name}: down, nothing left")
+        return 0
+    try:
+        lab = Lab.attach(a.name)
+    except LabError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if a.command == "status":
+        _print_status(lab)
+        return 0
+    node = lab.node(a.node)
+    remote = a.remote[1:] if a.remote[:1] == ["--"] else a.remote
+    cmd = ["ssh", "-F", "/dev/null", "-i", str(lab.key_path), "-o", "IdentitiesOnly=yes",
+           "-o", f"UserKnownHostsFile={lab.known_hosts_path}",
+           "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+           f"{a.user}@{node.address}", *remote]
+    os.execvp("ssh", cmd)
+    return 1
+
+
+def _print_status(lab: Lab) -> None:
+    for host, st in lab.status().items():
+        state = st["systemd"] if st["running"] else "stopped"
+        print(f"{host:<12} {st['address']:<16} {st['mac']}  {state}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""pytest plugin for the lab (registered from tests/conftest.py).
+
+Fixtures:
+- ``lab`` (session): the inventory (env LAB_INVENTORY, default
+  inventories/lab.yaml) booted once; torn down at the end of the session,
+  also on failure, Ctrl-C, SIGTERM/SIGHUP (atexit as a last resort).
+  LAB_KEEP=1 leaves it running (``python -m tests.lab down`` removes it);
+  LAB_REUSE=1 uses a lab already booted by ``python -m tests.lab up``
+  (and leaves it running).
+- ``faults`` (function): a ``Faults`` whose faults are undone after the test.
+- ``lab_factory`` (function): boot extra labs (other name/bridge/nodes) that
+  are destroyed after the test.
+- ``lab_ssh`` (function): ``lab_ssh(node, user="ops")`` -> connected SSH,
+  closed after the test.
+
+Two sessions on one machine take turns for the lab (a lock in /run/lock).
+Without root or kernel features the lab tests skip with the reason, except
+under CI=true where that is a failure: CI must really run them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from .faults import Faults
+from .lab import Lab, state_dir_for
+from .requirements import missing_requirements
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test, or fail it when CI=true (CI must run lab tests)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"lab cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(f"lab: {reason}")
+
+
+def require_lab() -> None:
+    reasons = missing_requirements()
+    if reasons:
+        skip_or_fail("; ".join(reasons))
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so lab teardown runs."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(s) is signal.SIG_DFL:
+            signal.signal(s, _raise_interrupt)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab inventory booted once for the whole session."""
+    require_lab()
+    if os.environ.get("LAB_REUSE") == "1" and (state_dir_for("lab") / "state.json").exists():
+        yield Lab.attach()
+        return
+    the_lab = Lab(os.environ.get("LAB_INVENTORY") or None)
+    keep = os.environ.get("LAB_KEEP") == "1"
+    with session_lock(the_lab.name):
+        if not keep:
+            atexit.register(the_lab.down)
+        try:
+            the_lab.up()
+            yield the_lab
+        finally:
+            if not keep:
+                the_lab.down()
+                atexit.unregister(the_lab.down)
+
+
+@contextlib.contextmanager
+def session_lock(name: str):
+    """One test session per lab name at a time on this machine: a second
+    session waits here instead of tearing down the first one's lab."""
+    path = Path("/run/lock" if os.path.isdir("/run/lock") else "/tmp") / f"provisioner-lab-{name}.lock"
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"lab {name}: another test session holds {path}; waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def faults(lab):
+    """Inject faults in a test; each is undone when the test ends."""
+    f = Faults(lab)
+    try:
+        yield f
+    finally:
+        f.undo_all()
+
+
+@pytest.fixture
+def lab_ssh(lab):
+    """Factory of SSH sessions to lab nodes, closed after the test."""
+    sessions = []
+
+    def connect(node, user: str = "ops", **kw):
+        s = lab.ssh(node, user, **kw)
+        sessions.append(s)
+        return s
+    yield connect
+    for s in sessions:
+        s.close()
+
+
+@pytest.fixture
+def lab_factory():
+    """Boot extra labs: ``lab_factory(nodes=..., name=..., bridge_cidr=...)``.
+    Every lab booted here is destroyed after the test."""
+    require_lab()
+    labs: list[Lab] = []
+
+    def make(*args, **kw) -> Lab:
+        extra = Lab(*args, **kw)
+        labs.append(extra)
+        atexit.register(extra.down)
+        return extra.up()
+    try:
+        yield make
+    finally:
+        for extra in labs:
+            extra.down()
+            atexit.unregister(extra.down)

@@ -1,0 +1,343 @@
+"""The Lab: boot an inventory (or explicit node specs) as systemd nodes.
+
+    lab = Lab()                      # inventories/lab.yaml
+    lab = Lab(nodes=generated_nodes(30), name="bench")
+    lab.up(); ...; lab.down()
+
+Everything a lab creates is named after ``lab.name`` (netns ``NAME-HOST``,
+veth ``NAME-hOCTET``, bridge ``NAMEbr0`` unless given, cgroups
+``provisioner-lab/NAME``, state dir ``/var/lib/provisioner-lab/state/NAME``),
+so ``destroy(NAME)`` removes leftovers even without a state file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import config, keys, net, rootfs, services
+from .node import CGROUP_ROOTS, Node, cgroup_dirs, cgroup_pids, kill_pids, remove_cgroups
+from .repo import Repo
+from .util import LabError, log, run, wait_for
+
+
+def state_dir_for(name: str) -> Path:
+    return config.STATE_ROOT / name
+
+
+class Lab:
+    """A set of nodes on one bridge, plus the repo/NTP services they use."""
+
+    def __init__(self, inventory: str | os.PathLike | None = None, nodes=None, *,
+                 name: str = config.DEFAULT_NAME, bridge: str | None = None,
+                 bridge_cidr: str = config.DEFAULT_BRIDGE_CIDR, repo: bool = True,
+                 ntp: bool = True, domain: str | None = None, vip: str | None = None):
+        if nodes is None:
+            inv = config.read_inventory(inventory or config.DEFAULT_INVENTORY)
+            specs, vip, domain = inv.nodes, vip or inv.vip, domain or inv.domain
+            self.inventory_path: Path | None = inv.path
+        else:
+            specs, self.inventory_path = config.node_specs(nodes), None
+        self.name = name
+        self.bridge = bridge or f"{name}br0"
+        self.bridge_cidr = bridge_cidr
+        iface = ipaddress.ip_interface(bridge_cidr)
+        if not iface.network.subnet_of(config.LAB_NET):
+            raise ValueError(f"{bridge_cidr} is not inside {config.LAB_NET}")
+        self.bridge_address = str(iface.ip)
+        for s in specs:
+            if ipaddress.ip_address(s.address) not in iface.network or s.address == self.bridge_address:
+                raise ValueError(f"{s.hostname} {s.address} does not fit {bridge_cidr}")
+        self.vip, self.domain = vip, domain
+        self.with_repo, self.with_ntp = repo, ntp
+        self.state_dir = state_dir_for(name)
+        self.nodes: dict[str, Node] = {s.hostname: Node(self, s) for s in specs}
+        self.repo = Repo(self.state_dir / "repo", self.bridge_address)
+        self.lower = str(rootfs.lower_path())
+        self.timings: dict[str, float] = {}
+
+    # ---- public paths --------------------------------------------------
+    @property
+    def key_path(self) -> Path:
+        """The lab's private ed25519 key (authorized for ops and nosudo)."""
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def pubkey(self) -> str:
+        return (self.state_dir / "id_ed25519.pub").read_text()
+
+    @property
+    def known_hosts_path(self) -> Path:
+        """known_hosts with every node's host key by address, name and FQDN."""
+        return self.state_dir / "known_hosts"
+
+    @property
+    def repo_url(self) -> str:
+        return self.repo.url
+
+    @property
+    def repo_key_path(self) -> Path:
+        """Public key (binary) that signs the lab repo's InRelease."""
+        return self.repo.key_path
+
+    repo_signed = True
+
+    def node(self, key: str) -> Node:
+        """A node by hostname or address."""
+        if key in self.nodes:
+            return self.nodes[key]
+        for n in self.nodes.values():
+            if n.address == key:
+                return n
+        raise KeyError(key)
+
+    def ssh(self, node: str | Node, user: str = "ops", **kw):
+        """A connected paramiko-based SSH session (see tests.lab.ssh.SSH)."""
+        from .ssh import SSH
+        return SSH(self, node if isinstance(node, Node) else self.node(node), user, **kw)
+
+    # ---- lifecycle -------------------------------------------------------
+    def up(self, timeout: float = 120) -> "Lab":
+        """Boot all nodes (removing leftovers of a lab with the same name)."""
+        t0 = time.monotonic()
+        destroy(self.name, self.bridge)
+        t = time.monotonic()
+        self.lower = str(rootfs.ensure_lower())
+        self.timings["rootfs"] = time.monotonic() - t
+        try:
+            self._up(timeout)
+        except BaseException:
+            log.error("lab %s failed to boot; tearing down", self.name)
+            self.down()
+            raise
+        self.timings["total"] = time.monotonic() - t0
+        print(f"lab {self.name}: {len(self.nodes)} nodes up in {self.timings['total']:.1f}s "
+              f"({', '.join(f'{k} {v:.1f}s' for k, v in self.timings.items() if k != 'total')})")
+        return self
+
+    def _up(self, timeout: float) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.save()
+        keys.ensure_client_key(self.state_dir)
+        net.ensure_bridge(self.bridge, self.bridge_cidr)
+        ensure_inotify_instances(len(self.nodes))
+        t = time.monotonic()
+        if self.with_repo:
+            self.repo.init()
+            self.repo.serve(self.state_dir / "repo-http.log")
+        if self.with_ntp:
+            services.start_chronyd(self.state_dir, self.bridge_address,
+                                   str(ipaddress.ip_interface(self.bridge_cidr).network))
+        self.timings["services"] = time.monotonic() - t
+        t = time.monotonic()
+        lower = Path(self.lower)
+
+        def boot(n: Node) -> None:
+            n.prepare(lower)
+            n.start()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(boot, self.nodes.values()))
+        self.write_known_hosts()
+        self.timings["start"] = time.monotonic() - t
+        t = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda n: n.wait_ready(timeout), self.nodes.values()))
+        if self.with_repo:
+            wait_for(self._repo_answers, timeout=10, what="lab repo HTTP server")
+        self.timings["boot"] = time.monotonic() - t
+
+    def _repo_answers(self) -> bool:
+        import urllib.request
+        with urllib.request.urlopen(f"{self.repo.url}/dists/{config.SUITE}/InRelease",
+                                    timeout=2) as r:
+            return r.status == 200
+
+    def write_known_hosts(self) -> None:
+        lines = []
+        for n in self.nodes.values():
+            names = [n.address, n.hostname]
+            if self.domain:
+                names.append(f"{n.hostname}.{self.domain}")
+            lines.append(keys.known_hosts_line(names, Path(f"{n.host_key_path}.pub")))
+        tmp = self.known_hosts_path.with_suffix(".tmp")
+        tmp.write_text("".join(lines))
+        os.replace(tmp, self.known_hosts_path)
+
+    def down(self) -> None:
+        """Stop everything of this lab and delete its state (not the rootfs cache)."""
+        destroy(self.name, self.bridge)
+
+    def save(self) -> None:
+        """Write state.json so another process (the CLI) can attach."""
+        data = {
+            "name": self.name, "bridge": self.bridge, "bridge_cidr": self.bridge_cidr,
+            "repo": self.with_repo, "ntp": self.with_ntp, "domain": self.domain,
+            "vip": self.vip, "lower": self.lower,
+            "inventory": str(self.inventory_path) if self.inventory_path else None,
+            "nodes": [{"hostname": n.hostname, "address": n.address, "roles": list(n.roles)}
+                      for n in self.nodes.values()],
+        }
+        (self.state_dir / "state.json").write_text(json.dumps(data, indent=1))
+
+    @classmethod
+    def attach(cls, name: str = config.DEFAULT_NAME) -> "Lab":
+        """The Lab described by a running lab's state.json."""
+        path = state_dir_for(name) / "state.json"
+        if not path.exists():
+            raise LabError(f"no lab named {name!r} is up ({path} missing)")
+        d = json.loads(path.read_text())
+        lab = cls(nodes=d["nodes"], name=d["name"], bridge=d["bridge"],
+                  bridge_cidr=d["bridge_cidr"], repo=d["repo"], ntp=d["ntp"],
+                  domain=d["domain"], vip=d["vip"])
+        lab.lower = d["lower"]
+        lab.inventory_path = Path(d["inventory"]) if d.get("inventory") else None
+        return lab
+
+    def status(self) -> dict[str, dict]:
+        """Per node: running?, systemd state, address, MAC."""
+        out = {}
+        for n in self.nodes.values():
+            running = n.is_running()
+            state = ""
+            if running:
+                try:
+                    state = n.system_state()
+                except LabError as exc:
+                    state = f"? ({exc})"
+            out[n.hostname] = {"address": n.address, "mac": n.mac, "running": running,
+                               "systemd": state}
+        return out
+
+
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_ORIG = config.LIB_DIR / "inotify-max-user-instances.orig"
+INOTIFY_PER_NODE = 10   # systemd + journald + udev-less services use about 7
+
+
+def inotify_instances_in_use() -> int:
+    """inotify instances held by processes now (all run as root here)."""
+    count = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in os.scandir(fd_dir):
+                try:
+                    if os.readlink(fd.path) == "anon_inode:inotify":
+                        count += 1
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return count
+
+
+def ensure_inotify_instances(nodes: int) -> None:
+    """Raise fs.inotify.max_user_instances if ``nodes`` more systemd nodes
+    would exceed it (every node's root is the host's root user; the default
+    128 fits about 15 nodes). The only host setting the lab changes; never
+    lowered."""
+    limit = int(INOTIFY_LIMIT.read_text())
+    need = inotify_instances_in_use() + INOTIFY_PER_NODE * nodes + 32
+    if need > limit:
+        new = max(need * 2, 512)
+        if not INOTIFY_ORIG.exists():
+            INOTIFY_ORIG.parent.mkdir(parents=True, exist_ok=True)
+            INOTIFY_ORIG.write_text(f"{limit}\n")
+        INOTIFY_LIMIT.write_text(f"{new}\n")
+        print(f"lab: raised fs.inotify.max_user_instances {limit} -> {new} for {nodes} nodes")
+
+
+def restore_inotify_instances() -> None:
+    """Put the original limit back (called once no lab runs any more)."""
+    if INOTIFY_ORIG.exists():
+        INOTIFY_LIMIT.write_text(INOTIFY_ORIG.read_text())
+        INOTIFY_ORIG.unlink()
+
+
+def leftovers(name: str, bridge: str | None = None) -> dict[str, list]:
+    """What of lab ``name`` still exists on the host (empty lists = nothing)."""
+    sd = str(state_dir_for(name)) + "/"
+    bridge = bridge or f"{name}br0"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[1].startswith(sd)]
+    return {
+        "netns": [ns for ns in net.list_netns() if ns.startswith(f"{name}-")],
+        "links": [link for link in net.list_links()
+                  if link == bridge or link.startswith((f"{name}-h", f"{name}-p"))],
+        "mounts": mounts,
+        "processes": sorted(set(services.pids_with_cmdline(sd))
+                            | set(services.pids_with_cmdline(f"--machine={name}-"))
+                            | cgroup_pids(cgroup_dirs(name))),
+        "cgroups": [str(d) for d in cgroup_dirs(name)],
+        "files": ([sd] if os.path.exists(sd) else [])
+                 + [str(p) for p in Path("/run/systemd/nspawn").glob(f"*/{name}-*")],
+    }
+
+
+def destroy(name: str = config.DEFAULT_NAME, bridge: str | None = None) -> None:
+    """Remove every trace of lab ``name``: processes, mounts, netns, links,
+    cgroups, state dir. Safe to call when nothing is there."""
+    sd = state_dir_for(name)
+    state = sd / "state.json"
+    if bridge is None and state.exists():
+        try:
+            bridge = json.loads(state.read_text()).get("bridge")
+        except (OSError, ValueError):
+            pass
+    bridge = bridge or f"{name}br0"
+    # Power off all nodes at once (SIGTERM = poweroff for nspawn --boot).
+    nspawns = services.pids_with_cmdline(f"--machine={name}-")
+    for pid in nspawns:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        wait_for(lambda: all(services.gone(p) for p in nspawns), timeout=15,
+                 interval=0.1, what="nodes to power off")
+    except LabError:
+        log.warning("lab %s: some nodes did not power off, killing", name)
+    dirs = cgroup_dirs(name)
+    for _ in range(100):
+        pids = cgroup_pids(dirs) | set(services.pids_with_cmdline(f"--machine={name}-"))
+        if not pids:
+            break
+        kill_pids(pids)
+        for p in pids:
+            services.gone(p)
+        time.sleep(0.05)
+    Repo(sd / "repo", "").stop_gpg_agent()
+    for pidfile, marker in ((sd / "repo-http.pid", "http.server"),
+                            (sd / "chronyd.pid", "chrony")):
+        services.stop_pidfile(pidfile, marker)
+    for pid in services.pids_with_cmdline(str(sd) + "/"):
+        services.kill_and_wait(pid)
+    remove_cgroups(cgroup_dirs(name))
+    for root in CGROUP_ROOTS:  # the shared parent, once no lab uses it
+        try:
+            (Path(root) / config.CGROUP_NAME).rmdir()
+        except OSError:
+            pass
+    if not any((Path(r) / config.CGROUP_NAME).exists() for r in CGROUP_ROOTS):
+        restore_inotify_instances()
+    for mp in sorted(leftovers(name, bridge)["mounts"], key=len, reverse=True):
+        if run(["umount", mp], check=False).returncode != 0:
+            run(["umount", "-l", mp], check=False)
+    for ns in net.list_netns():
+        if ns.startswith(f"{name}-"):
+            run(["ip", "netns", "del", ns], check=False)
+    for link in net.list_links():
+        if link.startswith((f"{name}-h", f"{name}-p")):
+            run(["ip", "link", "del", link], check=False)
+    net.del_bridge(bridge)
+    for d in Path("/run/systemd/nspawn").glob(f"*/{name}-*"):
+        shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
+    shutil.rmtree(sd, ignore_errors=True)
+    left = {k: v for k, v in leftovers(name, bridge).items() if v}
+    if left:
+        raise LabError(f"lab {name}: could not remove {left}")

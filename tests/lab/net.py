@@ -1,0 +1,88 @@
+"""Host networking for the lab: one bridge, one netns + veth pair per node.
+
+Names are derived from the lab name so that ``down`` can find leftovers
+without any state file: netns ``<lab>-<hostname>``, host-side veth
+``<lab>-h<octet>`` (peer ``<lab>-p<octet>`` until renamed eth0 in the netns).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .util import run
+
+
+def netns_name(lab: str, hostname: str) -> str:
+    return f"{lab}-{hostname}"
+
+
+def veth_host(lab: str, octet: int) -> str:
+    name = f"{lab}-h{octet}"
+    if len(name) > 15:
+        raise ValueError(f"lab name {lab!r} too long for interface names")
+    return name
+
+
+def netns_path(ns: str) -> str:
+    return f"/run/netns/{ns}"
+
+
+def list_netns() -> list[str]:
+    try:
+        return sorted(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return []
+
+
+def list_links() -> list[str]:
+    out = run(["ip", "-j", "link", "show"]).stdout
+    return [link["ifname"] for link in json.loads(out or "[]")]
+
+
+def link_exists(name: str) -> bool:
+    return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
+
+
+def ensure_bridge(bridge: str, cidr: str) -> None:
+    """Create (idempotently) the bridge with the host address ``cidr``."""
+    if not link_exists(bridge):
+        run(["ip", "link", "add", bridge, "type", "bridge", "stp_state", "0",
+             "forward_delay", "0"])
+    run(["ip", "addr", "replace", cidr, "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
+
+
+def add_node_net(lab: str, bridge: str, hostname: str, octet: int,
+                 address: str, prefixlen: int, mac: str) -> str:
+    """netns + veth for one node; returns the netns name. No default route."""
+    ns = netns_name(lab, hostname)
+    host_if, peer = veth_host(lab, octet), f"{lab}-p{octet}"
+    run(["ip", "netns", "add", ns])
+    run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", peer,
+         "netns", ns])
+    run(["ip", "link", "set", host_if, "master", bridge, "up"])
+    batch = "\n".join([
+        f"link set {peer} name eth0",
+        f"link set eth0 address {mac}",
+        f"addr add {address}/{prefixlen} dev eth0",
+        "link set lo up",
+        "link set eth0 up",
+    ]) + "\n"
+    run(["ip", "-n", ns, "-batch", "-"], input=batch)
+    return ns
+
+
+def del_node_net(lab: str, hostname: str, octet: int) -> None:
+    """Remove a node's veth and netns (missing ones are fine)."""
+    host_if = veth_host(lab, octet)
+    if link_exists(host_if):
+        run(["ip", "link", "del", host_if], check=False)
+    ns = netns_name(lab, hostname)
+    if os.path.exists(netns_path(ns)):
+        run(["ip", "netns", "del", ns], check=False)
+
+
+def del_bridge(bridge: str) -> None:
+    if link_exists(bridge):
+        run(["ip", "link", "del", bridge], check=False)

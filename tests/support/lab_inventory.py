@@ -1,0 +1,36 @@
+"""Inventories pointing the product at a booted lab: the lab's key, its addresses.
+
+>>> path = lab_inventory(lab, tmp_path)                       # doctest: +SKIP
+>>> run_cli("preflight", "-i", str(path), *lab_cli_args(lab))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.support.cli import REPO
+
+
+def lab_inventory(lab, directory: Path, source: Path = REPO / "inventories/lab.yaml", **changes) -> Path:
+    """Copy ``source`` with the lab's SSH key set; ``changes`` may patch hosts by name,
+    e.g. ``hosts={"node1": {"ssh": {"user": "nosudo"}}}``."""
+    data = yaml.safe_load(source.read_text())
+    data.setdefault("host_defaults", {}).setdefault("ssh", {})["key"] = str(lab.key_path)
+    for name, patch in changes.pop("hosts", {}).items():
+        host = next(h for h in data["hosts"] if h["hostname"] == name)
+        for key, value in patch.items():
+            host[key] = {**host.get(key, {}), **value} if isinstance(value, dict) else value
+    data.update(changes)
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def lab_cli_args(lab, state: Path | None = None) -> list[str]:
+    """Options every product command run against the lab needs (the lab's known_hosts)."""
+    args = ["--known-hosts", str(lab.known_hosts_path)]
+    if state:
+        args += ["--state-dir", str(state)]
+    return args

@@ -81,9 +81,10 @@ def lab():
 
 @contextlib.contextmanager
 def session_lock(name: str):
-    """One test session per lab name at a time on this machine: a second
-    session waits here instead of tearing down the first one's lab."""
-    path = Path("/run/lock" if os.path.isdir("/run/lock") else "/tmp") / f"provisioner-lab-{name}.lock"
+    """One lab user at a time on this machine (all labs share one subnet): a
+    second session, or a benchmark, waits here instead of tearing down the
+    first one's lab."""
+    path = Path("/run/lock" if os.path.isdir("/run/lock") else "/tmp") / "provisioner-lab.lock"
     with open(path, "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

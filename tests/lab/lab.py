@@ -107,6 +107,7 @@ class Lab:
         """Boot all nodes (removing leftovers of a lab with the same name)."""
         t0 = time.monotonic()
         destroy(self.name, self.bridge)
+        claim_subnet(self.bridge, ipaddress.ip_interface(self.bridge_cidr).network)
         t = time.monotonic()
         self.lower = str(rootfs.ensure_lower())
         self.timings["rootfs"] = time.monotonic() - t
@@ -213,6 +214,43 @@ class Lab:
             out[n.hostname] = {"address": n.address, "mac": n.mac, "running": running,
                                "systemd": state}
         return out
+
+
+SUBNET_WAIT = float(os.environ.get("LAB_SUBNET_WAIT", "600"))
+
+
+def claim_subnet(bridge: str, network, wait: float = SUBNET_WAIT) -> None:
+    """Make sure no other lab holds ``network`` before ``bridge`` takes it.
+
+    Labs on the same network (the default /24 mirrors the runbook's address
+    plan) cannot run at once. A lab whose nodes are gone (a killed run) is removed;
+    one whose nodes still run is waited for, then reported by name.
+    """
+    def others() -> list[str]:
+        return [link for link in net.links_on_network(network) if link != bridge]
+
+    def alive(link: str) -> bool:
+        name = link[:-3] if link.endswith("br0") else link
+        return bool(services.pids_with_cmdline(f"--machine={name}-"))
+
+    for link in others():
+        if not alive(link) and link.endswith("br0"):
+            log.warning("lab %s: removing the leftovers of a dead run", link[:-3])
+            destroy(link[:-3], link)
+    if others():
+        print(f"lab: {', '.join(others())} holds {network}; waiting up to {wait:.0f}s")
+        try:
+            wait_for(lambda: not any(alive(link) for link in others()) or not others(),
+                     timeout=wait, interval=1, what="the other lab to go down")
+        except LabError:
+            raise LabError(f"{', '.join(others())} still holds {network}: stop it with "
+                           f"`python -m tests.lab down --name NAME`") from None
+        for link in others():
+            if link.endswith("br0"):
+                destroy(link[:-3], link)
+    if others():
+        raise LabError(f"{', '.join(others())} holds an address on {network} "
+                       "and is not a lab bridge: remove it first")
 
 
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")

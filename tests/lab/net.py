@@ -35,6 +35,20 @@ def list_netns() -> list[str]:
         return []
 
 
+def links_on_network(network) -> list[str]:
+    """Links in the root namespace with an IPv4 address on exactly ``network``
+    (same prefix: a /28 slice beside a /24 lab is fine, longest prefix wins)."""
+    import ipaddress
+    out = run(["ip", "-j", "-4", "addr", "show"]).stdout
+    found = []
+    for link in json.loads(out or "[]"):
+        for a in link.get("addr_info", []):
+            if ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network == network:
+                found.append(link["ifname"])
+                break
+    return found
+
+
 def list_links() -> list[str]:
     out = run(["ip", "-j", "link", "show"]).stdout
     return [link["ifname"] for link in json.loads(out or "[]")]

@@ -170,6 +170,221 @@ def preflight(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def vagrantfile(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the Vagrantfile here (default stdout).", show_default=False)] = None,
+    box: Annotated[Optional[list[str]], typer.Option(
+        "--box", help="Box for every VM (BOX), or for one host (HOST=BOX); repeatable. Short names: "
+        "ubuntu-22.04, ubuntu-24.04, rocky-9 (bento boxes). Default: bento/ubuntu-24.04.",
+        metavar="[HOST=]BOX", show_default=False)] = None,
+    cpus: Annotated[Optional[list[str]], typer.Option(
+        "--cpus", help="CPUs per role or host (ROLE=N, HOST=N); repeatable. Default: control-plane 2, worker 1, lb 1.",
+        metavar="ROLE|HOST=N", show_default=False)] = None,
+    memory: Annotated[Optional[list[str]], typer.Option(
+        "--memory", help="Memory in MB per role or host (ROLE=MB, HOST=MB); repeatable. "
+        "Default: control-plane 2048, worker 1536, lb 512.", metavar="ROLE|HOST=MB", show_default=False)] = None,
+) -> None:
+    """Render a Vagrantfile with one VM per inventory host, at its inventory address.
+
+    Each VM gets the inventory address on a private network (the box's second
+    NIC, eth1 on most boxes: set host_defaults.nic to match), CPUs and memory
+    by role, libvirt and VirtualBox settings, and the admin's public key (the
+    inventory's ssh.key + .pub) for the inventory's SSH user. The first NIC is
+    the provider's NAT (10.0.2.15): the cluster never uses it.
+
+    Example: provisioner vagrantfile -i inventories/vagrant.yaml --box rocky-9 --box ha1=ubuntu-22.04 -o Vagrantfile
+    """
+    from provisioner.vagrant import machine_specs, render_vagrantfile, write_vagrantfile
+
+    inv = _load(inventory)
+    text = render_vagrantfile(inv, machine_specs(inv, boxes=box, cpus=cpus, memory=memory), source=str(inventory))
+    if output:
+        write_vagrantfile(text, output)
+        err.print(f"wrote {output} ({len(inv.hosts)} machines); next: vagrant up --provider=libvirt")
+    else:
+        sys.stdout.write(text)
+
+
+LimitOpt = Annotated[Optional[list[str]], typer.Option(
+    "--limit", help="Only these hosts (repeatable, or comma-separated).")]
+KnownHostsOpt = Annotated[Optional[Path], typer.Option(
+    "--known-hosts", help="The cluster's known_hosts file. Default: STATE_DIR/known_hosts.")]
+AcceptKeysOpt = Annotated[bool, typer.Option(
+    "--accept-new-host-keys", help="Trust unknown host keys on first use and record them (never changed ones).")]
+
+
+def _hosts_list(values: list[str] | None) -> list[str] | None:
+    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    return names or None
+
+
+def _keys(state: Path, known_hosts: Path | None, accept_new: bool):
+    from provisioner.transport import HostKeys
+    return HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new)
+
+
+@app.command()
+def up(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    plan: Annotated[bool, typer.Option("--plan", help="Change nothing: show per host and phase what would "
+                                       "change, with diffs (secrets masked) and commands.")] = False,
+    only: Annotated[Optional[str], typer.Option("--only", help="Run just this phase (re-checks it on every host).")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="Start at this phase.")] = None,
+    limit: LimitOpt = None,
+    recheck: Annotated[bool, typer.Option("--recheck", help="Re-read every host even where the journal says "
+                                          "a phase is done with the same inputs (repairs drift).")] = False,
+    skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not stop on preflight failures.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write a JSON report here ('-' = stdout).")] = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once.")] = 32,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    accept_new_host_keys: AcceptKeysOpt = False,
+    known_hosts: KnownHostsOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Build the cluster: preflight, prep, lb, runtime, kube-packages, init, cni, join-control-planes,
+    join-workers, verify. Each step reads the host first and changes only what differs; a re-run on a
+    built cluster changes nothing. Completed (host, phase) pairs are journaled, so a failed or
+    interrupted run resumes where it stopped.
+
+    Phases: prep, lb, runtime, kube-packages, init, cni, join-control-planes, join-workers, verify.
+    Exit 0 done, 1 a step (or preflight) failed, 3 a host is unreachable, 2 bad input, 130 interrupted.
+
+    Examples: provisioner up -i inventories/seed-ha.yaml --plan
+              provisioner up -i inventories/seed-ha.yaml --only lb --limit ha1,ha2
+    """
+    from provisioner.engine import UpOptions, run_up
+    from provisioner.up_report import ConsoleReporter, print_plan, print_summary, to_json
+
+    inv = _load(inventory)
+    state = state_dir or default_state_dir(inv.cluster_name)
+    options = UpOptions(plan=plan, only=only, start=start, limit=_hosts_list(limit), recheck=recheck,
+                        skip_preflight=skip_preflight or plan, parallel=parallel, timeout=timeout,
+                        inventory_path=str(inventory))
+    result = run_up(inv, state, _keys(state, known_hosts, accept_new_host_keys), options, ConsoleReporter(err))
+    human = err if json_out == Path("-") else out     # stdout stays pure JSON with --json -
+    if plan:
+        print_plan(result, human)
+    print_summary(result, human, str(inventory))
+    if json_out:
+        text = to_json(result)
+        if json_out == Path("-"):
+            sys.stdout.write(text)
+        else:
+            json_out.write_text(text, encoding="utf-8")
+    if result.interrupted:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def reset(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    accept_new_host_keys: AcceptKeysOpt = False,
+    known_hosts: KnownHostsOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Undo Kubernetes on nodes (kubeadm reset -f, CNI config, iptables) so that `up` can build them again.
+
+    Default: every control plane and worker. Load balancers are left alone.
+
+    Example: provisioner reset -i inventories/seed-ha.yaml --limit node3 --yes
+    """
+    from provisioner.reset import run_reset
+
+    inv = _load(inventory)
+    names = _hosts_list(limit)
+    known = {h.hostname for h in inv.hosts}
+    if names and set(names) - known:
+        raise UsageError(f"--limit: unknown host {', '.join(sorted(set(names) - known))} - choose from "
+                         f"{', '.join(sorted(known))}")
+    targets = [h.hostname for h in inv.kube_nodes if not names or h.hostname in names]
+    if not yes and not typer.confirm(f"Reset {', '.join(targets)} of cluster {inv.cluster_name}? "
+                                     "Their Kubernetes state is deleted", err=True):
+        raise typer.Exit(1)
+    state = state_dir or default_state_dir(inv.cluster_name)
+    outcome = run_reset(inv, state, _keys(state, known_hosts, accept_new_host_keys), names, timeout)
+    for host, what in outcome.items():
+        out.print(f"{host}: {what}")
+    if inv.first_control_plane.hostname in outcome and outcome[inv.first_control_plane.hostname] == "reset":
+        others = [h.hostname for h in inv.kube_nodes if h.hostname not in outcome]
+        if others:
+            err.print(f"note: {inv.first_control_plane.hostname} held the cluster; {', '.join(others)} still "
+                      "belong to the old one - reset them too before `up`")
+    bad = [h for h, what in outcome.items() if what != "reset"]
+    raise typer.Exit(3 if any(outcome[h].startswith("unreachable") for h in bad) else (1 if bad else 0))
+
+
+@app.command()
+def verify(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    failover: Annotated[bool, typer.Option("--failover", help="Stop keepalived on the VIP holder, time how long "
+                                           "until the API answers through the VIP again, restore it.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write a JSON report here ('-' = stdout).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    accept_new_host_keys: AcceptKeysOpt = False,
+    known_hosts: KnownHostsOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Prove the cluster: every node Ready and the API answering through the VIP (read-only);
+    with --failover, also the time the API is unreachable when the VIP holder's keepalived stops.
+
+    Example: provisioner verify -i inventories/seed-ha.yaml --failover
+    """
+    from provisioner.engine import UpOptions, run_up
+    from provisioner.up_report import ConsoleReporter, print_summary
+
+    inv = _load(inventory)
+    state = state_dir or default_state_dir(inv.cluster_name)
+    keys = _keys(state, known_hosts, accept_new_host_keys)
+    result = run_up(inv, state, keys, UpOptions(only="verify", skip_preflight=True, timeout=timeout,
+                                                inventory_path=str(inventory)), ConsoleReporter(err))
+    report: dict = {"version": 1, "cluster": inv.cluster_name, "ok": result.ok,
+                    "failure": result.failure.message if result.failure else None}
+    if not result.ok:
+        print_summary(result, err, str(inventory))
+    elif failover:
+        from provisioner.failover import measure_failover
+        fo = measure_failover(inv, state, keys)
+        report["failover"] = fo
+        if fo["seconds"] is None:
+            report["ok"] = False
+            err.print(f"failover: the API did not answer through {fo['vip']}:{fo['port']} after keepalived stopped "
+                      f"on {fo['holder']}")
+        else:
+            out.print(f"failover: keepalived stopped on {fo['holder']}; the API answered again through "
+                      f"{fo['vip']}:{fo['port']} after {fo['seconds']:.2f}s (VIP on {fo['new_holder']}, probed from "
+                      f"{fo['probe']}); restored: {'yes' if fo['restored'] else 'NO'}")
+    if report["ok"]:
+        out.print(f"verify: cluster {inv.cluster_name} OK - all nodes Ready, API answers through "
+                  f"{inv.control_plane_endpoint.address}:{inv.api_port}")
+    if json_out:
+        text = json.dumps(report, indent=2) + "\n"
+        sys.stdout.write(text) if json_out == Path("-") else json_out.write_text(text, encoding="utf-8")
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command()
+def kubeconfig(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Print the path of the admin kubeconfig `up` fetched (mode 0600).
+
+    Example: export KUBECONFIG=$(provisioner kubeconfig -i inventories/seed-ha.yaml)
+    """
+    inv = _load(inventory)
+    path = (state_dir or default_state_dir(inv.cluster_name)) / "admin.conf"
+    if not path.exists():
+        err.print(f"{path}: no admin kubeconfig yet - run `provisioner up -i {inventory}` first")
+        raise typer.Exit(1)
+    out.print(str(path))
+
+
 @inventory_app.command("schema")
 def inventory_schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,

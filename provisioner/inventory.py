@@ -224,6 +224,10 @@ class PackageMirrors(Strict):
     kubernetes: Url = Field("https://pkgs.k8s.io/core:/stable:/v{minor}",
                             description="pkgs.k8s.io layout; {minor} becomes e.g. 1.30.")
     docker: Url = Field("https://download.docker.com/linux", description="Docker CE repository base.")
+    cri_dockerd: Url = Field(
+        "https://github.com/Mirantis/cri-dockerd/releases/download/v{version}/"
+        "cri-dockerd_{version}.3-0.{distro}-{codename}_amd64.deb",
+        description="cri-dockerd .deb release asset; {version}, {distro} (debian/ubuntu) and {codename} are filled in.")
 
 
 class Registry(Strict):
@@ -244,6 +248,9 @@ class Inventory(Strict):
     load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
     networking: Networking = Field(default_factory=Networking)
     runtime: Literal["docker", "containerd"] = Field("docker", description="docker = Docker + cri-dockerd.")
+    cri_dockerd_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a cri-dockerd version",
+                                                                "write it like 0.3.14"))] = Field(
+        "0.3.14", description="cri-dockerd release installed with runtime docker.")
     cni: Literal["flannel", "calico"] = "flannel"
     image_repository: ImageRepository = "registry.k8s.io"
     registry_mirrors: list[Url] = Field(default_factory=list, description="Docker registry mirrors (daemon.json).")

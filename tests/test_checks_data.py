@@ -24,6 +24,12 @@ SS_FREE = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=1,fd=3))"
 SS_6443 = SS_FREE + "\nLISTEN 0 4096 0.0.0.0:6443 0.0.0.0:* users:((\"python3\",pid=9,fd=3))"
 CHRONY_OK = "Reference ID    : AC1FFA01 (172.31.250.1)\nSystem time     : 0.000012 seconds fast of NTP time\nLeap status     : Normal"
 CHRONY_BAD = "Reference ID    : 00000000 ()\nLeap status     : Not synchronised"
+LAB_PEERS = [f"172.31.250.{i}" for i in (101, 102, 103, 105, 106, 107, 108)]   # node1's peers
+
+
+def _routes(src: str, dev: str = "eth0", peers=LAB_PEERS, via: str = "") -> str:
+    """What `ip -4 -o -batch` prints for `route get PEER` lines."""
+    return "\n".join(f"{p} {via}dev {dev} src {src} uid 0 \\    cache " for p in peers)
 
 # (check id, host, facts, expected status, words in observed)
 CASES = [
@@ -54,6 +60,18 @@ CASES = [
     ("net.default_route", "node1", {"net.route": ""}, PASS, "no default route"),
     ("net.default_route", "node1", {"net.route": "default via 10.0.2.2 dev eth0\n1.1.1.1 via 10.0.2.2 dev eth0 src 10.0.2.15 uid 0"},
      WARN, "10.0.2.15"),
+    ("net.default_route", "node1", {"net.route": "default via 192.168.121.1 dev eth0\n1.1.1.1 via 192.168.121.1 dev eth0 src 192.168.121.34 uid 0"},
+     WARN, "libvirt management network"),
+    ("net.default_route", "node1", {"net.route": "default via 172.31.250.1 dev eth0\n1.1.1.1 via 172.31.250.1 dev eth0 src 172.31.250.104 uid 0"},
+     PASS, "src 172.31.250.104"),
+    ("net.peer_route", "node1", {"net.peer_route": _routes("172.31.250.104")}, PASS, "7 peers via eth0 src 172.31.250.104"),
+    ("net.peer_route", "node1", {"net.peer_route": _routes("10.0.2.15", via="via 10.0.2.2 ")}, FAIL,
+     "via eth0 src 10.0.2.15 (Vagrant/VirtualBox NAT)"),
+    ("net.peer_route", "node1", {"net.peer_route": _routes("172.31.250.104", peers=LAB_PEERS[:-1]) + "\n"
+                                 + _routes("192.168.57.4", dev="eth1", peers=LAB_PEERS[-1:])}, FAIL,
+     "172.31.250.108 via eth1 src 192.168.57.4"),
+    ("net.peer_route", "node1", {"net.peer_route": "RTNETLINK answers: Network is unreachable\n" * 7}, FAIL,
+     "no route to 172.31.250.101, 172.31.250.102, 172.31.250.103 (+4 more)"),
     ("kernel.modules", "node1", {"kernel.modules": "overlay loaded\nbr_netfilter loadable"}, PASS, "overlay loaded"),
     ("kernel.modules", "node1", {"kernel.modules": "overlay loaded\nbr_netfilter missing"}, FAIL, "br_netfilter missing"),
     ("kernel.sysctl", "node1", {"kernel.sysctl": "net.ipv4.ip_forward=1\nnet.bridge.bridge-nf-call-iptables=1"}, PASS, "ip_forward=1"),

@@ -152,7 +152,7 @@ def test_schema_is_committed_and_current():
 
 def test_schema_accepts_examples_and_rejects_unknown_keys():
     schema = json.loads((REPO / "inventories/inventory.schema.json").read_text())
-    for name in ("seed-ha", "colocated", "single", "lab"):
+    for name in ("seed-ha", "colocated", "single", "lab", "vagrant"):
         jsonschema.validate(yaml.safe_load((REPO / f"inventories/{name}.yaml").read_text()), schema)
     bad = yaml.safe_load((REPO / "inventories/seed-ha.yaml").read_text())
     bad["hosts"][0]["adress"] = "x"

@@ -238,7 +238,7 @@ def test_host_overrides_defaults(tmp_path):
     assert (inv.hosts[1].ssh.user, inv.hosts[1].nic) == ("root", "ens33")
 
 
-@pytest.mark.parametrize("name", ["seed-ha", "colocated", "single", "lab"])
+@pytest.mark.parametrize("name", ["seed-ha", "colocated", "single", "lab", "vagrant"])
 def test_examples_are_valid(name):
     inv, problems = check_inventory(Path(__file__).resolve().parents[1] / "inventories" / f"{name}.yaml")
     assert inv is not None and problems == []

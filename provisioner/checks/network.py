@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from provisioner.checks.base import FAIL, WARN, Node, NodeCheck, Result
@@ -12,6 +13,19 @@ _RFC1123 = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]
 CONTROL_PLANE_PORTS = {6443: "kube-apiserver", 2379: "etcd", 2380: "etcd", 10250: "kubelet",
                        10257: "kube-controller-manager", 10259: "kube-scheduler"}
 WORKER_PORTS = {10250: "kubelet", 10256: "kube-proxy"}
+
+# The networks hypervisors put on a VM's first NIC, with the default route (Vagrant boxes).
+NAT_NETWORKS = {"Vagrant/VirtualBox NAT": ipaddress.IPv4Network("10.0.2.0/24"),
+                "Vagrant/libvirt management network": ipaddress.IPv4Network("192.168.121.0/24")}
+
+
+def nat_network(address: str) -> str | None:
+    """The name of the hypervisor NAT network ``address`` is in, if any."""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return None
+    return next((name for name, net in NAT_NETWORKS.items() if ip in net), None)
 
 
 class Hostname(NodeCheck):
@@ -87,9 +101,71 @@ class DefaultRoute(NodeCheck):
             return self.passed("no default route", "")
         if src.group(1) == str(node.host.address):
             return self.passed(f"default via {dev.group(1) if dev else '?'} src {src.group(1)}")
-        return self.failed(f"default route uses {src.group(1)} on {dev.group(1) if dev else '?'}",
+        nat = nat_network(src.group(1))
+        return self.failed(f"default route uses {src.group(1)} on {dev.group(1) if dev else '?'}" + (f" ({nat})" if nat else ""),
                            f"node IP {node.host.address}",
-                           "kubeadm configs pin the node IP to the inventory address; make sure nothing else relies on the default route (Vagrant NAT)")
+                           "kubeadm configs pin the node IP to the inventory address; make sure nothing else relies on "
+                           f"the default route (a CNI must use {node.host.nic}: calico as rendered, flannel with --iface)")
+
+
+class PeerRoute(NodeCheck):
+    """Traffic to the other nodes must leave from the node IP, not from a NAT or second NIC's address.
+
+    On a Vagrant box whose private network is missing or misnamed, the route to
+    the peers is the default one via the NAT NIC (src 10.0.2.15): etcd, the API
+    server, keepalived's unicast VRRP and the CNI would all talk from an address
+    no other node can reach.
+    """
+
+    id, title = "net.peer_route", "other nodes are reached from the inventory address"
+
+    def applies(self, node):
+        return len(node.inv.hosts) > 1
+
+    def _peers(self, inv, host) -> list[str]:
+        return list(dict.fromkeys(str(h.address) for h in inv.hosts if h.hostname != host.hostname))
+
+    def fact_commands(self, inv, host):
+        peers = " ".join(quote(a) for a in self._peers(inv, host))
+        # One `ip` process for every peer (-batch), going on after an unreachable one (-force).
+        return {self.id: f"printf 'route get %s\\n' {peers} | ip -4 -o -force -batch - 2>&1"} if peers else {}
+
+    def evaluate(self, f, node):
+        wanted, nic = str(node.host.address), node.host.nic
+        peers = self._peers(node.inv, node.host)
+        routes: dict[str, tuple[str, str]] = {}
+        for line in f.lines(self.id):
+            m = re.match(r"(?:(?:local|unicast|broadcast)\s+)?(\d+\.\d+\.\d+\.\d+)\s", line)
+            if m:
+                dev, src = re.search(r"\bdev (\S+)", line), re.search(r"\bsrc (\S+)", line)
+                routes[m.group(1)] = (dev.group(1) if dev else "?", src.group(1) if src else "?")
+        wrong = {p: routes[p] for p in peers if p in routes and routes[p][1] != wanted}
+        missing = [p for p in peers if p not in routes]
+        expected = f"src {wanted} on {nic}"
+        if not wrong and not missing:
+            devs = sorted({dev for dev, _ in routes.values()})
+            return self.passed(f"{len(routes)} peers via {','.join(devs)} src {wanted}", expected)
+        parts = []
+        for (dev, src), dests in _group(wrong).items():
+            nat = nat_network(src)
+            parts.append(f"{_some(dests)} via {dev} src {src}" + (f" ({nat})" if nat else ""))
+        if missing:
+            parts.append(f"no route to {_some(missing)}")
+        prefix = node.inv.networking.host_network.prefixlen
+        return self.failed("; ".join(parts), expected,
+                           f"configure {wanted}/{prefix} on {nic} so the host network's route uses it "
+                           f"(Vagrant: the private_network ip; or fix hosts[].address/nic)")
+
+
+def _group(routes: dict[str, tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for dest, via in routes.items():
+        out.setdefault(via, []).append(dest)
+    return out
+
+
+def _some(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
 class FreePorts(NodeCheck):

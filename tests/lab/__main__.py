@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", parents=[common], help="boot the inventory's nodes")
     sub.add_parser("down", parents=[common], help="remove everything of the lab, by name")
     sub.add_parser("status", parents=[common], help="show the nodes")
+    dp = sub.add_parser("demo", parents=[common], help="boot the lab, run `provisioner up` and `verify --failover` on it")
+    dp.add_argument("--keep", action="store_true", help="leave the lab (and cluster) up afterwards")
     sp = sub.add_parser("ssh", parents=[common], help="ssh to a node with the lab key")
     sp.add_argument("-u", "--user", default="ops", help="default ops")
     sp.add_argument("node", help="hostname or address")
@@ -41,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
               f"repo: {lab.repo_url} (key {lab.repo_key_path})")
         _print_status(lab)
         return 0
+    if a.command == "demo":
+        reasons = missing_requirements()
+        if reasons:
+            print("cannot boot the lab: " + "; ".join(reasons), file=sys.stderr)
+            return 2
+        from .demo import demo
+        return demo(keep=a.keep)
     if a.command == "down":
         destroy(a.name)
         print(f"lab {a.name}: down, nothing left")

@@ -97,6 +97,17 @@ def session_lock(name: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@pytest.fixture(scope="module")
+def pristine_lab(lab):
+    """The session lab rebooted from the image before a module that changes nodes for good
+    (``provisioner up``), and again after it, so no other test sees what it did."""
+    lab.up()
+    try:
+        yield lab
+    finally:
+        lab.up()
+
+
 @pytest.fixture
 def faults(lab):
     """Inject faults in a test; each is undone when the test ends."""

@@ -61,6 +61,7 @@ class Lab:
         self.repo = Repo(self.state_dir / "repo", self.bridge_address)
         self.lower = str(rootfs.lower_path())
         self.timings: dict[str, float] = {}
+        self.standins = None    # tests.standins.publish.Published, once up with a repo
 
     # ---- public paths --------------------------------------------------
     @property
@@ -130,7 +131,9 @@ class Lab:
         ensure_inotify_instances(len(self.nodes))
         t = time.monotonic()
         if self.with_repo:
+            from ..standins.publish import publish
             self.repo.init()
+            self.standins = publish(self.repo, Path(self.lower))
             self.repo.serve(self.state_dir / "repo-http.log")
         if self.with_ntp:
             services.start_chronyd(self.state_dir, self.bridge_address,

@@ -34,6 +34,7 @@ def _cgroup_roots() -> tuple[str, ...]:
 
 
 CGROUP_ROOTS = _cgroup_roots()
+TRUSTED_KEY = "/etc/apt/trusted.gpg.d/provisioner-lab.gpg"
 NODE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8", "HOME": "/root"}
 
@@ -132,6 +133,10 @@ class Node:
              str(self.root)])
         if first:
             self._write_identity(lower)
+        if self.lab.with_repo and self.lab.repo.key_path.exists():
+            # The lab repo's key in the system keyring, as a site mirror's key would be
+            # in a golden image: sources without signed-by (the debian mirror) trust it.
+            write_file(str(self.path(TRUSTED_KEY)), self.lab.repo.key_path.read_bytes())
 
     def _write_identity(self, lower: Path) -> None:
         fqdn = f"{self.hostname}.{self.lab.domain}" if self.lab.domain else self.hostname

@@ -10,7 +10,9 @@ Layout under ``<state>/repo`` (served as the web root)::
 ``Release`` is signed with a lab-only GPG key (ed25519, no passphrase). Point a
 node at it with ``deb [signed-by=/etc/apt/keyrings/lab.gpg]
 http://172.31.250.1:8080/debian bookworm main`` after copying ``key_path``
-there, or use ``[trusted=yes]``.
+there, or without signed-by: nodes have the key in /etc/apt/trusted.gpg.d.
+The same web root serves the stand-in Kubernetes/Docker mirrors that
+tests/standins/publish.py lays out with ``write_index``.
 """
 
 from __future__ import annotations
@@ -106,32 +108,42 @@ class Repo:
     def update_index(self) -> None:
         """Packages(.gz) via dpkg-scanpackages, Release with hashes, signatures."""
         dist = self.debian / "dists" / config.SUITE
-        bindir = dist / "main" / f"binary-{ARCH}"
-        bindir.mkdir(parents=True, exist_ok=True)
-        packages = run(["dpkg-scanpackages", "--multiversion", "pool/main", "/dev/null"],
-                       input=b"", cwd=str(self.debian), timeout=300)
-        (bindir / "Packages").write_bytes(packages.stdout)
-        (bindir / "Packages.gz").write_bytes(gzip.compress(packages.stdout, mtime=0))
-        files = [bindir / "Packages", bindir / "Packages.gz"]
-        lines = [
+        self.write_index(self.debian, "pool/main", dist / "main" / f"binary-{ARCH}", dist, [
             "Origin: provisioner-lab", "Label: provisioner-lab",
             f"Suite: {config.SUITE}", f"Codename: {config.SUITE}",
-            f"Date: {formatdate(usegmt=True)}", f"Architectures: {ARCH} all",
-            "Components: main", "Description: provisioner lab repository",
-        ]
+            f"Architectures: {ARCH} all", "Components: main",
+            "Description: provisioner lab repository",
+        ])
+
+    def write_index(self, base: Path, pool: str, packages_dir: Path, release_dir: Path,
+                    fields: list[str]) -> None:
+        """Index the .debs under ``base/pool`` (``Filename:`` relative to ``base``,
+        the URL apt is given) into ``packages_dir/Packages(.gz)``; write
+        ``release_dir/Release`` (``fields`` + Date + hashes of every Packages
+        file below ``release_dir``) and sign it (InRelease, Release.gpg).
+        Serves any layout: Debian's dists/, Docker's, or a flat one where all
+        three directories are the same (pkgs.k8s.io)."""
+        packages_dir.mkdir(parents=True, exist_ok=True)
+        (base / pool).mkdir(parents=True, exist_ok=True)
+        packages = run(["dpkg-scanpackages", "--multiversion", pool, "/dev/null"],
+                       input=b"", cwd=str(base), timeout=300)
+        (packages_dir / "Packages").write_bytes(packages.stdout)
+        (packages_dir / "Packages.gz").write_bytes(gzip.compress(packages.stdout, mtime=0))
+        files = sorted(p for p in release_dir.rglob("Packages*") if p.is_file())
+        lines = [*fields, f"Date: {formatdate(usegmt=True)}"]
         for title, algo in (("MD5Sum", "md5"), ("SHA256", "sha256")):
             lines.append(f"{title}:")
             for f in files:
                 data = f.read_bytes()
                 lines.append(f" {hashlib.new(algo, data).hexdigest()} {len(data):>8} "
-                             f"{f.relative_to(dist)}")
-        release = dist / "Release"
+                             f"{f.relative_to(release_dir)}")
+        release = release_dir / "Release"
         release.write_text("\n".join(lines) + "\n")
-        for f in (dist / "InRelease", dist / "Release.gpg"):
+        for f in (release_dir / "InRelease", release_dir / "Release.gpg"):
             f.unlink(missing_ok=True)
         try:
-            self._gpg("--clearsign", "--output", str(dist / "InRelease"), str(release))
-            self._gpg("--armor", "--detach-sign", "--output", str(dist / "Release.gpg"),
+            self._gpg("--clearsign", "--output", str(release_dir / "InRelease"), str(release))
+            self._gpg("--armor", "--detach-sign", "--output", str(release_dir / "Release.gpg"),
                       str(release))
         finally:
             self.stop_gpg_agent()

@@ -1,0 +1,131 @@
+"""init (first control plane): our cluster CA, ``kubeadm init --config --upload-certs``, the admin
+kubeconfig fetched to the state directory (0600), the API answering.
+
+The init config holds the bootstrap token and certificate key: it is
+uploaded 0600 just before ``kubeadm init`` and removed right after, and
+init's output (which prints join commands) goes to the log redacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+
+from provisioner.errors import ProvisionerError
+from provisioner.phases.base import CA, Phase, UpContext, q
+from provisioner.phases.material import INIT_CONFIG
+from provisioner.secrets import write_private
+from provisioner.steps import AbsentStep, Change, CommandStep, FuncStep, WaitStep
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+
+
+def local_kubeconfig(ctx: UpContext):
+    return ctx.state_dir / "admin.conf"
+
+
+def _sha(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def init_step(ctx: UpContext, host) -> FuncStep:
+    ours = _sha(ctx.secrets.ca_cert_pem)
+
+    def needed(fact):
+        words = (fact.output.split() if fact else []) + ["", ""]
+        if words[0] == "initialised":
+            if words[1] != ours:
+                raise ProvisionerError(
+                    f"{host.hostname}: already runs a cluster whose CA is not this cluster's "
+                    f"({ctx.state_dir}/secrets.yaml) - use the state directory it was built with, or "
+                    f"`provisioner reset --limit {host.hostname}` to start over")
+            return None
+        return Change("kubeadm init", [f"install CA into /etc/kubernetes/pki",
+                                       f"kubeadm init --config {INIT_CONFIG} --upload-certs"])
+
+    def action(sctx):
+        r, cfg = sctx.remote, init_files(ctx, host)
+        r.put(CA, cfg["ca.crt"].content, mode=0o644)
+        r.put("/etc/kubernetes/pki/ca.key", cfg["ca.key"].content, mode=0o600)
+        r.put(INIT_CONFIG, cfg["init"].content, mode=0o600)
+        try:
+            res = r.run(f"kubeadm init --config {q(INIT_CONFIG)} --upload-certs", timeout=900,
+                        why="kubeadm init failed - fix the cause, then `provisioner reset --limit "
+                            f"{host.hostname}` and re-run")
+        finally:
+            r.run(f"rm -f {q(INIT_CONFIG)}", check=False)
+        printed = set(re.findall(r"sha256:[0-9a-f]{64}", res.stdout))
+        if printed and ctx.secrets.ca_cert_hash not in printed:
+            raise ProvisionerError(f"{host.hostname}: kubeadm init printed a CA hash that is not ours - "
+                                   "joins would be refused; check /etc/kubernetes/pki on the host")
+        with ctx.lock:
+            ctx.state.token_issued_at = ctx.state.certs_uploaded_at = time.time()
+            ctx.state.save(ctx.state_dir)
+
+    probe = (f"if [ -e {ADMIN_CONF} ]; then echo initialised \"$(sha256sum < {CA} | cut -d' ' -f1)\"; "
+             "else echo fresh; fi")
+    return FuncStep("kubeadm init", probe, needed, action,
+                    identity=f"init {ours} {_sha(init_files(ctx, host)['init-shape'])}")
+
+
+def init_files(ctx: UpContext, host) -> dict:
+    files = ctx.files[host.hostname]
+    init = files[INIT_CONFIG]
+    # The journal must not re-run init because a token rotated: hash the config without secrets.
+    shape = init.content
+    for value in ctx.secrets.values():
+        shape = shape.replace(value, "")
+    return {"ca.crt": files[CA], "ca.key": files["/etc/kubernetes/pki/ca.key"], "init": init,
+            "init-shape": re.sub(r'(token|certificateKey): ".*"', r"\1", shape)}
+
+
+def fetch_admin_step(ctx: UpContext) -> FuncStep:
+    local = local_kubeconfig(ctx)
+
+    def needed(fact):
+        remote_sha = fact.output.strip() if fact and fact.rc == 0 else ""
+        if local.exists() and remote_sha and _sha(local.read_bytes()) == remote_sha:
+            return None
+        return Change(f"fetch {ADMIN_CONF} to {local} (0600)")
+
+    def action(sctx):
+        write_private(local, sctx.remote.fetch(ADMIN_CONF).decode())
+
+    return FuncStep("fetch admin kubeconfig", f"sha256sum < {ADMIN_CONF} | cut -d' ' -f1", needed, action,
+                    identity=f"fetch admin.conf to {local}")
+
+
+def user_kubeconfig_step(host) -> CommandStep:
+    user = host.ssh.user or "root"
+    home = "/root" if user == "root" else f"$(getent passwd {q(user)} | cut -d: -f6)"
+    dest = f"{home}/.kube/config"
+    return CommandStep(f"kubeconfig for {user}", f"cmp -s {ADMIN_CONF} \"{dest}\"",
+                       f"install -D -m 0600 -o {q(user)} -g \"$(id -gn {q(user)})\" {ADMIN_CONF} \"{dest}\"")
+
+
+def api_healthy(host) -> str:
+    return f"curl -fsS --max-time 3 --cacert {CA} https://{host.address}:6443/healthz >/dev/null"
+
+
+def endpoint(inv, host) -> str:
+    return f"{inv.control_plane_endpoint.address or host.address}:{inv.api_port}"
+
+
+def endpoint_healthy(inv, host) -> str:
+    return f"curl -fsS --max-time 3 --cacert {CA} https://{endpoint(inv, host)}/healthz >/dev/null"
+
+
+def steps(ctx: UpContext, host) -> list:
+    return [
+        init_step(ctx, host),
+        AbsentStep(INIT_CONFIG),          # never leave the token and certificate key lying on the host
+        WaitStep(f"API on {host.hostname} healthy", api_healthy(host), timeout=180),
+        # kubectl and every join use the endpoint: wait until the load balancer marks the API up too.
+        WaitStep(f"API answers through {endpoint(ctx.inv, host)}", endpoint_healthy(ctx.inv, host), timeout=120),
+        fetch_admin_step(ctx),
+        user_kubeconfig_step(host),
+    ]
+
+
+PHASE = Phase("init", "kubeadm init on the first control plane", lambda inv: [inv.first_control_plane], steps)

@@ -1,0 +1,86 @@
+"""prep (every host): hostname, /etc/hosts, swap off for good, firewall, kernel modules + sysctls,
+package sources, chrony.
+
+>>> [s.name for s in steps(ctx, inv.host("master1"))][:2]     # doctest: +SKIP
+['set hostname master1', 'write /etc/hosts']
+"""
+
+from __future__ import annotations
+
+from provisioner.phases.base import Phase, UpContext, q, sysctl_check
+from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
+
+FSTAB_SWAP = r"^[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]"
+DISTRO_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
+
+
+# What a module provides, so a module built into the kernel (no /sys/module entry) counts as loaded.
+MODULE_PROBES = {
+    "overlay": "grep -qw overlay /proc/filesystems",
+    "br_netfilter": "[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]",
+}
+
+
+def module_present(name: str) -> str:
+    return MODULE_PROBES.get(name, f"[ -d /sys/module/{q(name)} ]")
+
+
+def hostname_step(name: str) -> CommandStep:
+    n = q(name)
+    return CommandStep(f"set hostname {name}",
+                       f"[ \"$(hostname)\" = {n} ] && [ \"$(cat /etc/hostname 2>/dev/null)\" = {n} ]",
+                       f"hostnamectl set-hostname {n} 2>/dev/null || {{ echo {n} > /etc/hostname.new && "
+                       f"mv -f /etc/hostname.new /etc/hostname && hostname {n}; }}",
+                       why="could not set the hostname")
+
+
+def swap_off_step() -> CommandStep:
+    check = (f"[ -z \"$(swapon --show --noheadings 2>/dev/null)\" ] && ! grep -Eq '{FSTAB_SWAP}' /etc/fstab "
+             "&& [ \"$(systemctl is-enabled swap.target 2>/dev/null)\" = masked ]")
+    command = ("swapoff -a && sed -i.provisioner.bak -E "
+               f"'s@({FSTAB_SWAP}.*)$@# \\1  # off for the kubelet (provisioner)@' /etc/fstab && "
+               "systemctl mask swap.target $(systemctl list-units --type swap --all --plain --no-legend "
+               "| awk '{print $1}')")
+    return CommandStep("swap off now and after reboot", check, command, why="could not turn swap off")
+
+
+def steps(ctx: UpContext, host) -> list:
+    inv, os_ = ctx.inv, ctx.os.get(host.hostname)
+    out: list = [hostname_step(host.hostname), FileStep.of(ctx.file(host, "/etc/hosts"))]
+    if inv.timezone:
+        tz = q(inv.timezone)
+        out.append(CommandStep(f"timezone {inv.timezone}",
+                               f"[ \"$(readlink -f /etc/localtime)\" = /usr/share/zoneinfo/{tz} ]",
+                               f"timedatectl set-timezone {tz} 2>/dev/null || ln -sfn /usr/share/zoneinfo/{tz} "
+                               "/etc/localtime"))
+    out.append(swap_off_step())
+    out.append(CommandStep("ufw disabled", "! command -v ufw >/dev/null || ! ufw status | grep -q 'Status: active'",
+                           "ufw disable"))
+    if host in inv.kube_nodes:
+        modules = ctx.file(host, "/etc/modules-load.d/kubernetes.conf")
+        sysctl = ctx.file(host, "/etc/sysctl.d/99-kubernetes.conf")
+        names = [m.strip() for m in modules.content.splitlines() if m.strip() and not m.startswith("#")]
+        out += [
+            FileStep.of(modules),
+            CommandStep("load " + " ".join(names), " && ".join(module_present(m) for m in names),
+                        " && ".join(f"{{ {module_present(m)} || modprobe {q(m)}; }}" for m in names),
+                        why="could not load kernel modules"),
+            FileStep.of(sysctl, notify="sysctl"),
+            CommandStep("apply Kubernetes sysctls", sysctl_check(sysctl.content), f"sysctl -q -p {q(sysctl.path)}",
+                        when_notified="sysctl", why="could not apply sysctls"),
+        ]
+    if inv.package_mirrors.apt and os_:
+        content = ctx.render("apt/mirror.list.j2", url=inv.package_mirrors.apt, distro=os_.distro,
+                             codename=os_.codename)
+        out.append(FileStep("/etc/apt/sources.list", content, notify="apt-sources"))
+        out.append(CommandStep("disable the distribution's own apt sources",
+                               " && ".join(f"[ ! -e {p} ]" for p in DISTRO_SOURCES),
+                               " ; ".join(f"if [ -e {p} ]; then mv -f {p} {p}.disabled-by-provisioner; fi"
+                                          for p in DISTRO_SOURCES) + "; true"))
+    out.append(PackagesStep({"chrony": None, "curl": None, "gnupg": None, "ca-certificates": None}))
+    out.append(FileStep.of(ctx.file(host, "/etc/chrony/chrony.conf"), notify="chrony"))
+    out.append(ServiceStep("chrony", restart_on=("chrony",)))
+    return out
+
+
+PHASE = Phase("prep", "hostname, /etc/hosts, swap, kernel, package sources, chrony", lambda inv: inv.hosts, steps)

@@ -1,0 +1,391 @@
+"""The steps a phase is made of: each reads the host's state, then changes only what differs.
+
+>>> steps = [FileStep(rendered_haproxy_cfg, validate="haproxy -c -f %s", notify="haproxy"),
+...          ServiceStep("haproxy", restart_on="haproxy")]            # doctest: +SKIP
+
+Every step has a ``probe``: one read-only shell command whose output (and
+exit code) tells whether the step has work to do. The engine runs all the
+probes of a phase on a host in one round trip, then asks each step, in
+order, ``change(fact, notified)``: ``None`` when the host already matches,
+else a :class:`Change` saying what would be done (with a diff for files).
+``apply`` does it. ``identity`` is what the journal hashes: change it and
+the phase runs again on that host.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable
+
+from provisioner.checks.base import Fact
+from provisioner.remote import Remote, StepFailed
+
+q = shlex.quote
+
+
+@dataclass
+class Change:
+    """What a step will do (plan) or did (run) on one host."""
+
+    step: str
+    commands: list[str] = field(default_factory=list)
+    diff: str = ""
+
+
+@dataclass
+class StepContext:
+    """What ``apply`` may use besides the remote: the run's notifications and secret masking."""
+
+    remote: Remote
+    notified: set[str]
+    redact: Callable[[str], str]
+    facts: dict[str, Fact]
+
+
+class Step:
+    """Base: subclasses set ``name`` and implement probe/change/apply."""
+
+    name: str = ""
+    notify: str | None = None       # tag raised when this step changes something
+    counts: bool = True             # False for waits and checks: never reported as a change
+
+    def probe(self) -> str | None:
+        return None
+
+    def identity(self) -> str:
+        return self.name
+
+    def change(self, fact: Fact | None, notified: set[str]) -> Change | None:
+        raise NotImplementedError
+
+    def apply(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- files
+
+def _merge_block(current: str, block: str) -> str:
+    """``current`` with the marked block replaced (or appended): only our lines change."""
+    lines = block.strip("\n").splitlines()
+    begin, end = lines[0], lines[-1]
+    out, inside, placed = [], False, False
+    for line in current.splitlines():
+        if line == begin:
+            inside = True
+            continue
+        if inside:
+            if line == end:
+                inside = False
+                if not placed:
+                    out.extend(lines)
+                    placed = True
+            continue
+        out.append(line)
+    if not placed:
+        if out and out[-1].strip():
+            out.append("")
+        out.extend(lines)
+    return "\n".join(out) + "\n"
+
+
+class FileStep(Step):
+    """A file with exact content, owner, group and mode (or a managed block inside one)."""
+
+    def __init__(self, path: str, content: str, *, mode: int = 0o644, owner: str = "root", group: str = "root",
+                 secret: bool = False, block: bool = False, validate: str | None = None, notify: str | None = None):
+        self.path, self.content, self.mode, self.owner, self.group = path, content, mode, owner, group
+        self.secret, self.block, self.validate, self.notify = secret, block, validate, notify
+        self.name = f"write {path}"
+
+    @classmethod
+    def of(cls, rendered, **kw) -> "FileStep":
+        """From a :class:`provisioner.render.RenderedFile`."""
+        return cls(rendered.path, rendered.content, mode=rendered.mode, owner=rendered.owner, group=rendered.group,
+                   secret=rendered.secret, block=rendered.merge == "block", **kw)
+
+    def identity(self) -> str:
+        digest = hashlib.sha256(self.content.encode()).hexdigest()
+        return f"file {self.path} {self.mode:o} {self.owner}:{self.group} {digest} {self.block}"
+
+    def probe(self) -> str:
+        p = q(self.path)
+        head = f"if [ -e {p} ]; then stat -c '%a %U %G' {p}; "
+        body = f"echo @@CONTENT; cat {p}; " if self.block else f"sha256sum < {p} | cut -d' ' -f1; "
+        return head + body + "else echo absent; fi"
+
+    def desired(self, fact: Fact | None) -> str:
+        if not self.block:
+            return self.content
+        return _merge_block(self._current(fact) or "", self.content)
+
+    @staticmethod
+    def _current(fact: Fact | None) -> str | None:
+        if fact is None or fact.output.startswith("absent"):
+            return None
+        _, _, body = fact.output.partition("@@CONTENT\n")
+        return body if body or "@@CONTENT" in fact.output else None
+
+    def change(self, fact: Fact | None, notified: set[str]) -> Change | None:
+        text = fact.output if fact else "absent"
+        if text.startswith("absent"):
+            what = "create"
+        else:
+            first, _, rest = text.partition("\n")
+            meta_ok = first.split() == [f"{self.mode:o}", self.owner, self.group]
+            if self.block:
+                current = self._current(fact) or ""
+                same = current.rstrip("\n") + "\n" == self.desired(fact) or current == self.desired(fact)
+            else:
+                same = rest.strip() == hashlib.sha256(self.content.encode()).hexdigest()
+            if same and meta_ok:
+                return None
+            what = "update" if not same else f"fix owner/mode ({first.strip()} -> {self.mode:o} {self.owner} {self.group})"
+        return Change(f"{what} {self.path}", [f"install {self.path} (mode {self.mode:o}, {self.owner}:{self.group})"])
+
+    def diff(self, current: str | None, fact: Fact | None, redact: Callable[[str], str]) -> str:
+        new = self.desired(fact)
+        old = current or ""
+        raw_differs = old != new
+        if self.secret:
+            old, new = redact(old), redact(new)
+        text = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                            f"{self.path} (on host)" if current is not None else "/dev/null",
+                                            f"{self.path} (provisioner)"))
+        if not text and raw_differs:   # only masked values differ: say so without showing them
+            text = f"--- {self.path} (on host)\n+++ {self.path} (provisioner)\n@@ secret values differ (masked) @@\n"
+        return text
+
+    def apply(self, ctx: StepContext) -> None:
+        fact = ctx.facts.get(self.name)
+        content = self.desired(fact)
+        if self.block:   # re-read right before writing: merge into what is there now
+            content = _merge_block(ctx.remote.read(self.path) or "", self.content)
+        ctx.remote.put(self.path, content, mode=self.mode, owner=self.owner, group=self.group,
+                       validate=self.validate)
+
+
+class AbsentStep(Step):
+    """A path that must not exist (e.g. a join config holding a token, after the join)."""
+
+    def __init__(self, path: str, notify: str | None = None):
+        self.path, self.notify = path, notify
+        self.name = f"remove {path}"
+
+    def probe(self) -> str:
+        return f"[ ! -e {q(self.path)} ]"
+
+    def change(self, fact, notified):
+        return None if fact and fact.rc == 0 else Change(self.name, [f"rm -f {self.path}"])
+
+    def apply(self, ctx):
+        ctx.remote.run(f"rm -f {q(self.path)}")
+
+
+# --------------------------------------------------------------------------- commands
+
+class CommandStep(Step):
+    """Run ``command`` unless ``check`` (a read-only command) exits 0; or when notified."""
+
+    def __init__(self, name: str, check: str | None, command: str, *, notify: str | None = None,
+                 when_notified: str | None = None, why: str = "", timeout: float | None = None):
+        self.name, self.check, self.command = name, check, command
+        self.notify, self.when_notified, self.why, self.timeout = notify, when_notified, why, timeout
+
+    def identity(self) -> str:
+        return f"cmd {self.check} => {self.command} @{self.when_notified}"
+
+    def probe(self) -> str | None:
+        return self.check
+
+    def change(self, fact, notified):
+        if self.when_notified and self.when_notified in notified:
+            return Change(self.name, [self.command])
+        if self.check is None:
+            return None if self.when_notified else Change(self.name, [self.command])
+        if fact is not None and fact.rc == 0:
+            return None
+        return Change(self.name, [self.command])
+
+    def still_needed(self, remote: Remote, notified: set[str]) -> bool:
+        """Re-check right before running: an earlier step may have done the work."""
+        if self.when_notified and self.when_notified in notified:
+            return True
+        if self.check is None:
+            return True
+        return not remote.run(self.check, check=False, quiet=True).ok
+
+    def apply(self, ctx):
+        ctx.remote.run(self.command, why=self.why or self.name, timeout=self.timeout)
+
+
+class WaitStep(Step):
+    """Poll a read-only command until it succeeds, with a deadline. Never a change."""
+
+    counts = False
+
+    def __init__(self, name: str, command: str, timeout: float = 60, interval: float = 0.5):
+        self.name, self.command, self.timeout, self.interval = name, command, timeout, interval
+
+    def identity(self) -> str:
+        return f"wait {self.command}"
+
+    def change(self, fact, notified):
+        return Change(self.name, [f"until {self.command}; do sleep {self.interval}; done (max {self.timeout:g}s)"])
+
+    def apply(self, ctx):
+        # One remote loop, not one SSH round trip per poll.
+        loop = (f"end=$(( $(date +%s) + {int(self.timeout)} )); "
+                f"until {self.command}; do [ $(date +%s) -ge $end ] && exit 124; sleep {self.interval}; done")
+        ctx.remote.run(loop, why=f"timed out after {self.timeout:g}s: {self.name}", quiet=False)
+
+
+class ServiceStep(Step):
+    """A systemd unit enabled and running; restarted (or reloaded) when a tag it follows was raised."""
+
+    def __init__(self, unit: str, *, restart_on: tuple[str, ...] = (), reload: bool = False, enabled: bool = True,
+                 started: bool = True):
+        self.unit, self.restart_on, self.reload, self.enabled = unit, tuple(restart_on), reload, enabled
+        self.started = started
+        self.name = f"service {unit}"
+
+    def identity(self) -> str:
+        return f"service {self.unit} {self.restart_on} {self.reload} {self.enabled} {self.started}"
+
+    def probe(self) -> str:
+        u = q(self.unit)
+        return f"echo \"$(systemctl is-enabled {u} 2>/dev/null) $(systemctl is-active {u} 2>/dev/null)\""
+
+    def _commands(self, fact, notified) -> list[str]:
+        words = (fact.output.split() if fact else []) + ["", ""]
+        enabled, active = words[0], words[1]
+        u = q(self.unit)
+        cmds = []
+        if self.enabled and enabled not in ("enabled", "static", "alias", "indirect", "generated"):
+            cmds.append(f"systemctl enable {u}")
+        if not self.started:
+            pass
+        elif active != "active":
+            cmds.append(f"systemctl restart {u}")
+        elif any(tag in notified for tag in self.restart_on):
+            cmds.append(f"systemctl {'reload-or-restart' if self.reload else 'restart'} {u}")
+        return cmds
+
+    def change(self, fact, notified):
+        cmds = self._commands(fact, notified)
+        return Change(f"{self.name}: " + ", ".join(c.split()[1] for c in cmds), cmds) if cmds else None
+
+    def apply(self, ctx):
+        fact = ctx.facts.get(self.name)
+        for cmd in self._commands(fact, ctx.notified):
+            ctx.remote.run(cmd, why=f"{self.unit} did not start - see `journalctl -u {self.unit}` on the host")
+        if not self.started:
+            return
+        ctx.remote.run(f"systemctl is-active --quiet {q(self.unit)} || "
+                       f"{{ sleep 1; systemctl is-active --quiet {q(self.unit)}; }}",
+                       why=f"{self.unit} is not running - see `journalctl -u {self.unit}` on the host")
+
+
+class PackagesStep(Step):
+    """Debian packages installed (at a version prefix when given) and optionally held."""
+
+    def __init__(self, packages: dict[str, str | None], *, hold: bool = False, notify: str | None = None,
+                 debs: dict[str, tuple[str, str]] | None = None):
+        self.packages, self.hold, self.notify = dict(packages), hold, notify
+        self.debs = debs or {}     # package -> (version prefix, URL of a .deb outside any repository)
+        self.name = "packages " + " ".join(f"{p}={v}" if v else p for p, v in self.packages.items())
+
+    def identity(self) -> str:
+        return f"{self.name} hold={self.hold} debs={sorted(self.debs.items())}"
+
+    def probe(self) -> str:
+        names = " ".join(q(p) for p in self.packages)
+        return (f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null; "
+                "echo @@HELD; apt-mark showhold 2>/dev/null")
+
+    def _missing(self, fact) -> tuple[list[str], list[str]]:
+        text = fact.output if fact else ""
+        installed_part, _, held_part = text.partition("@@HELD")
+        installed = {}
+        for line in installed_part.splitlines():
+            parts = line.split()
+            # db:Status-Abbrev: desired (i install / h hold) + current state (i = installed).
+            if len(parts) >= 3 and parts[2][1:2] == "i":
+                installed[parts[0]] = parts[1]
+        held = set(held_part.split())
+        missing = [p for p, v in self.packages.items()
+                   if p not in installed or (v and not installed[p].split(":", 1)[-1].startswith(v))]
+        unheld = [p for p in self.packages if self.hold and p not in held]
+        return missing, unheld
+
+    def change(self, fact, notified):
+        missing, unheld = self._missing(fact)
+        if not missing and not unheld:
+            return None
+        cmds = []
+        if missing:
+            cmds.append("apt-get install " + " ".join(f"{p}={self.packages[p]}*" if self.packages[p] else p
+                                                      for p in missing))
+        if self.hold:
+            cmds.append("apt-mark hold " + " ".join(self.packages))
+        return Change(f"install {' '.join(missing)}" if missing else f"hold {' '.join(unheld)}", cmds)
+
+    def apply(self, ctx):
+        missing, _ = self._missing(ctx.facts.get(self.name))
+        # Lock timeout: an apt left running by an interrupted earlier run finishes first instead of failing us.
+        apt = ("DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "
+               "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef")
+        if missing:
+            specs, fetch = [], []
+            for p in missing:
+                version = self.packages[p]
+                if p in self.debs:
+                    url = self.debs[p][1]
+                    local = f"/var/cache/provisioner/{url.rsplit('/', 1)[1]}"
+                    fetch.append(f"mkdir -p /var/cache/provisioner && curl -fsSL --retry 3 -o {q(local)}.part {q(url)}"
+                                 f" && mv -f {q(local)}.part {q(local)}")
+                    specs.append(q(local))
+                elif version:
+                    # Resolve the exact version (e.g. 1.30.2-1.1) the repository has for this prefix.
+                    var = "v_" + "".join(c if c.isalnum() else "_" for c in p)
+                    fetch.append(f"{var}=$(apt-cache madison {q(p)} | awk -v want={q(version + '-')} "
+                                 f"'index($3, want) == 1 {{print $3; exit}}')"
+                                 f" && [ -n \"${var}\" ] || {{ echo '{p} {version} is not in the configured "
+                                 f"repositories' >&2; exit 100; }}")
+                    specs.append(f"{q(p)}=\"${var}\"")
+                else:
+                    specs.append(q(p))
+            script = " && ".join([f"{apt} update"] + fetch +
+                                 [f"{apt} install --allow-change-held-packages {' '.join(specs)}"])
+            ctx.remote.run(script, why="package installation failed", timeout=900)
+        if self.hold:
+            ctx.remote.run("apt-mark hold " + " ".join(q(p) for p in self.packages))
+
+
+# --------------------------------------------------------------------------- custom
+
+class FuncStep(Step):
+    """A step whose decision and action need Python (kubeadm init/join, fetching files)."""
+
+    def __init__(self, name: str, probe: str | None, needed: Callable[[Fact | None], Change | None],
+                 action: Callable[[StepContext], None], *, identity: str = "", notify: str | None = None):
+        self.name, self._probe, self._needed, self._action = name, probe, needed, action
+        self._identity, self.notify = identity or name, notify
+
+    def identity(self) -> str:
+        return self._identity
+
+    def probe(self):
+        return self._probe
+
+    def change(self, fact, notified):
+        return self._needed(fact)
+
+    def apply(self, ctx):
+        self._action(ctx)
+
+
+__all__ = ["AbsentStep", "Change", "CommandStep", "FileStep", "FuncStep", "PackagesStep", "ServiceStep",
+           "Step", "StepContext", "StepFailed", "WaitStep"]

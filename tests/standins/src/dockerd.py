@@ -1,0 +1,202 @@
+"""Stand-in dockerd: reads /etc/docker/daemon.json at start (like the real daemon,
+changes need a restart), serves a tiny Docker Engine API (/_ping, /version, /info,
+/containers/json, /images/json) on docker.sock, and runs no containers.
+"""
+
+from standin_common import *  # noqa: F401,F403 - bundled by build.py
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+KNOWN = {"exec-opts", "log-driver", "log-opts", "storage-driver", "storage-opts", "registry-mirrors",
+         "insecure-registries", "data-root", "live-restore", "default-address-pools", "bip", "dns", "dns-search",
+         "debug", "log-level", "iptables", "ip-forward", "ip-masq", "mtu", "max-concurrent-downloads",
+         "max-concurrent-uploads", "features", "experimental", "hosts", "group", "default-ulimits", "runtimes",
+         "default-runtime", "containerd", "cgroup-parent", "ipv6", "fixed-cidr-v6", "userland-proxy",
+         "proxies", "builder", "default-cgroupns-mode", "metrics-addr", "seccomp-profile", "selinux-enabled",
+         "userns-remap", "shutdown-timeout", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "labels"}
+
+
+def cgroup_version() -> str:
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def load_config(path: str) -> dict:
+    try:
+        text = read_file(path)
+    except FileNotFoundError:
+        return {}
+    try:
+        cfg = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise Fatal(f"unable to configure the Docker daemon with file {path}: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise Fatal(f"unable to configure the Docker daemon with file {path}: json: cannot unmarshal into config")
+    unknown = sorted(k for k in cfg if k not in KNOWN)
+    if unknown:
+        raise Fatal(f"unable to configure the Docker daemon with file {path}: the following directives don't match "
+                    f"any configuration option: {', '.join(unknown)}")
+    return cfg
+
+
+def daemon_info(cfg: dict) -> dict:
+    driver = "systemd" if cgroup_version() == "2" else "cgroupfs"
+    for opt in cfg.get("exec-opts") or []:
+        k, _, v = str(opt).partition("=")
+        if k == "native.cgroupdriver":
+            if v not in ("systemd", "cgroupfs"):
+                raise Fatal(f"failed to start daemon: native cgroup driver option {v} is not supported")
+            driver = v
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = int(fh.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        mem = 0
+    mirrors = cfg.get("registry-mirrors") or []
+    return {
+        "ID": hashlib.sha256(hostname().encode()).hexdigest()[:36], "Containers": 0, "ContainersRunning": 0,
+        "ContainersPaused": 0, "ContainersStopped": 0, "Images": 0,
+        "Driver": cfg.get("storage-driver", "overlay2"), "LoggingDriver": cfg.get("log-driver", "json-file"),
+        "CgroupDriver": driver, "CgroupVersion": cgroup_version(), "KernelVersion": os.uname().release,
+        "OperatingSystem": os_pretty_name(), "OSType": "linux", "Architecture": "x86_64",
+        "NCPU": os.cpu_count(), "MemTotal": mem, "DockerRootDir": cfg.get("data-root", "/var/lib/docker"),
+        "Name": hostname(), "ServerVersion": STANDIN_BUILD["docker_version"], "LiveRestoreEnabled":
+            bool(cfg.get("live-restore")),
+        "RegistryConfig": {"Mirrors": mirrors, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                           "IndexConfigs": {r: {"Name": r, "Secure": False, "Official": False}
+                                            for r in cfg.get("insecure-registries") or []}},
+        "Labels": cfg.get("labels") or [], "Warnings": None,
+    }
+
+
+def version_doc() -> dict:
+    v = STANDIN_BUILD["docker_version"]
+    return {"Platform": {"Name": "Docker Engine - Community"}, "Version": v,
+            "ApiVersion": STANDIN_BUILD["docker_api_version"], "MinAPIVersion": "1.24", "GitCommit": "41ca978",
+            "GoVersion": "go1.22.7", "Os": "linux", "Arch": "amd64", "KernelVersion": os.uname().release,
+            "BuildTime": "2024-09-20T11:41:11.000000000+00:00",
+            "Components": [{"Name": "Engine", "Version": v, "Details": {"ApiVersion": STANDIN_BUILD["docker_api_version"]}},
+                           {"Name": "containerd", "Version": STANDIN_BUILD["containerd_version"], "Details": {}}]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def address_string(self):
+        return "unix"
+
+    def do_GET(self):
+        path = re.sub(r"^/v[0-9.]+", "", self.path.split("?")[0])
+        if path == "/_ping":
+            self.reply(200, "OK", "text/plain")
+        elif path == "/version":
+            self.reply(200, version_doc())
+        elif path == "/info":
+            self.reply(200, self.server.info)
+        elif path in ("/containers/json", "/images/json"):
+            self.reply(200, [])
+        else:
+            self.reply(404, {"message": "page not found"})
+
+    do_HEAD = do_GET
+
+    def reply(self, code, payload, ctype="application/json"):
+        data = (json.dumps(payload) if ctype == "application/json" else payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Api-Version", STANDIN_BUILD["docker_api_version"])
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class UnixHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, sock, info):
+        self.info = info
+        super().__init__(("", 0), Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.server_address = "docker.sock"
+
+    def get_request(self):
+        conn, _ = self.socket.accept()
+        return conn, ("unix", 0)
+
+
+def main(argv) -> int:
+    spec = {"host": "list", "containerd": "str", "config-file": "str", "version": "bool", "debug": "bool",
+            "log-level": "str", "group": "str", "help": "bool", "data-root": "str", "pidfile": "str"}
+    try:
+        f, _, _ = parse_flags(argv, spec, {"H": "host", "v": "version", "D": "debug", "G": "group", "h": "help",
+                                           "l": "log-level", "p": "pidfile"})
+    except FlagError as exc:
+        err(f"{exc}\nSee 'dockerd --help'.")
+        return 125
+    if f.get("version"):
+        out(f"Docker version {STANDIN_BUILD['docker_version']}, build 41ca978")
+        return 0
+    if f.get("help"):
+        out("Usage:\tdockerd [OPTIONS]\n\nA self-sufficient runtime for containers (STAND-IN for tests; runs no "
+            "containers).")
+        return 0
+    path = f.get("config-file") or "/etc/docker/daemon.json"
+    try:
+        cfg = load_config(path)
+        info = daemon_info(cfg)
+    except Fatal as exc:
+        err(str(exc))
+        return 1
+    containerd = f.get("containerd")
+    if containerd and not local_mode():
+        deadline = time.time() + env_seconds("STANDIN_CONTAINERD_WAIT", 15)
+        while unix_connectable(containerd):
+            if time.time() > deadline:
+                err(f'failed to start daemon: Error while dialing: dial unix {containerd}: connect: no such file or '
+                    f'directory: failed to dial "{containerd}": context deadline exceeded')
+                return 1
+            time.sleep(0.5)
+    hosts = f.get("host") or cfg.get("hosts") or ["unix:///var/run/docker.sock"]
+    socks = []
+    for h in hosts:
+        if h == "fd://" or h.startswith("fd://"):
+            fds = listen_fds()
+            if not fds:
+                err("failed to load listeners: no sockets found via socket activation: make sure the service was "
+                    "started by systemd")
+                return 1
+            socks.extend(fds)
+        elif h.startswith("unix://"):
+            group = f.get("group") or cfg.get("group") or "docker"
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                err(f'level=warning msg="could not change group {h[7:]} to {group}: group {group} not found"')
+                group = None
+            socks.append(unix_listen(h[len("unix://"):], 0o660, group))
+        else:
+            err(f"stand-in dockerd: only unix:// and fd:// hosts are supported, not {h}")
+            return 1
+    servers = [UnixHTTPServer(s, info) for s in socks]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    stop = stop_on_signals()
+    signal.signal(signal.SIGHUP, lambda *_: err('level=info msg="Got signal to reload configuration" '
+                                                '(stand-in: cgroup driver changes need a restart)'))
+    err(f'level=info msg="Daemon has completed initialization" (stand-in) cgroupdriver={info["CgroupDriver"]}')
+    err(f'level=info msg="API listen on {", ".join(hosts)}"')
+    sd_notify("READY=1")
+    stop.wait()
+    sd_notify("STOPPING=1")
+    for s in servers:
+        s.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main("dockerd", main, daemon="--version" not in sys.argv and "-v" not in sys.argv)

@@ -1,0 +1,796 @@
+"""Stand-in kube-apiserver: a small TLS server on :6443 started by the stand-in kubeadm.
+
+The first control plane (kubeadm init) holds the cluster state in a JSON file
+under /var/lib/etcd; control planes added by `kubeadm join --control-plane`
+answer health/version themselves and forward every API call to the first one.
+It speaks just enough of the Kubernetes API (same paths, Status objects,
+bootstrap-token and client-certificate authentication) for the stand-in
+kubeadm and kubectl, haproxy health checks and curl.
+"""
+
+from standin_common import *  # noqa: F401,F403 - bundled by build.py
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ADMIN_GROUPS = {"system:masters", "kubeadm:cluster-admins"}
+PROXY_GROUP = "system:standin-proxies"
+BUILTIN_KINDS = {
+    "Namespace", "ServiceAccount", "ConfigMap", "Secret", "Service", "Pod", "DaemonSet", "Deployment",
+    "ReplicaSet", "StatefulSet", "Job", "CronJob", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+    "CustomResourceDefinition", "PodSecurityPolicy", "PriorityClass", "StorageClass", "NetworkPolicy",
+    "PodDisruptionBudget", "APIService", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "Endpoints", "EndpointSlice", "ResourceQuota", "LimitRange", "Ingress", "IngressClass", "PersistentVolume",
+    "PersistentVolumeClaim", "CSIDriver", "RuntimeClass", "Lease", "HorizontalPodAutoscaler", "Node",
+}
+CLUSTER_SCOPED = {
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PodSecurityPolicy",
+    "PriorityClass", "StorageClass", "APIService", "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration", "PersistentVolume", "CSIDriver", "RuntimeClass", "IngressClass", "Node",
+}
+BASE_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def status(code: int, reason: str, message: str, details: dict | None = None):
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+    if details:
+        body["details"] = details
+    return code, body
+
+
+def forbidden(user: str, verb: str, resource: str, name: str = "", namespace: str = "", group: str = ""):
+    what = f'{resource} "{name}"' if name else resource
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    return status(403, "Forbidden", f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
+                                    f'in API group "{group}" {scope}',
+                  {"name": name, "kind": resource} if name else {"kind": resource})
+
+
+def not_found(resource: str, name: str, group: str = ""):
+    res = f"{resource}.{group}" if group else resource
+    return status(404, "NotFound", f'{res} "{name}" not found', {"name": name, "kind": resource})
+
+
+def short_hash(text: str, n: int = 5) -> str:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    h = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    s = ""
+    for _ in range(n):
+        h, r = divmod(h, len(alphabet))
+        s += alphabet[r]
+    return s
+
+
+class Identity:
+    def __init__(self, user: str = "system:anonymous", groups=("system:unauthenticated",)):
+        self.user, self.groups = user, set(groups)
+
+    @property
+    def admin(self) -> bool:
+        return bool(self.groups & ADMIN_GROUPS)
+
+    @property
+    def bootstrap(self) -> bool:
+        return "system:bootstrappers" in self.groups
+
+    @property
+    def node(self):
+        return self.user[len("system:node:"):] if self.user.startswith("system:node:") and \
+            "system:nodes" in self.groups else None
+
+    @property
+    def authenticated(self) -> bool:
+        return "system:authenticated" in self.groups
+
+    def to_json(self) -> str:
+        return json.dumps({"user": self.user, "groups": sorted(self.groups)})
+
+
+class Cluster:
+    """The first control plane's state (the stand-in for etcd)."""
+
+    def __init__(self, state_file: str, ca_cert_file: str, ca_key_file: str):
+        self.state_file = state_file
+        self.lock = threading.RLock()
+        with open(P(state_file)) as fh:
+            self.s = json.load(fh)
+        self.ca_pem = read_file(ca_cert_file)
+        self.ca = load_cert_pem(self.ca_pem)
+        self.ca_key = load_key_pem(read_file(ca_key_file)) if exists(ca_key_file) else None
+        self.s.setdefault("settings", {})
+        self.s["settings"]["notReadyUntilCNI"] = exists("/etc/standins/nodes-notready-until-cni")
+
+    def save(self) -> None:
+        write_file(self.state_file, json.dumps(self.s, indent=1, sort_keys=True), 0o600)
+
+    # ---- authentication
+    def token_identity(self, token: str):
+        m = TOKEN_RE.match(token)
+        if not m:
+            return None
+        t = self.s["tokens"].get(m.group(1))
+        if not t or not hmac.compare_digest(t["secret"], m.group(2)):
+            return None
+        if t.get("expires") and t["expires"] < time.time():
+            return None
+        if "authentication" not in t.get("usages", ["authentication"]):
+            return None
+        groups = {"system:bootstrappers", "system:authenticated", *t.get("groups", [])}
+        return Identity(f"system:bootstrap:{m.group(1)}", groups)
+
+    # ---- helpers
+    def cni_applied(self) -> bool:
+        for o in self.s["objects"].values():
+            if o["kind"] == "DaemonSet" and re.search(r"flannel|calico|cilium|weave", o["name"]):
+                return True
+            if o["kind"] == "Installation" and o.get("group") == "operator.tigera.io":
+                return True
+        return False
+
+    def node_ready(self, n: dict) -> bool:
+        if not n.get("ready"):
+            return False
+        if self.s["settings"].get("notReadyUntilCNI") and not self.cni_applied():
+            return False
+        return True
+
+    def node_json(self, n: dict) -> dict:
+        ready = self.node_ready(n)
+        now = rfc3339(time.time())
+        cond = {"type": "Ready", "status": "True" if ready else ("False" if n.get("ready") else "Unknown"),
+                "lastHeartbeatTime": now, "lastTransitionTime": rfc3339(n.get("readySince", n["created"])),
+                "reason": "KubeletReady" if ready else "KubeletNotReady",
+                "message": "kubelet is posting ready status" if ready else (
+                    "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                    "message:docker: network plugin is not ready: cni config uninitialized"
+                    if n.get("ready") else "Kubelet stopped posting node status.")}
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": n["name"], "uid": n["uid"], "creationTimestamp": rfc3339(n["created"]),
+                         "labels": n.get("labels", {}), "annotations": n.get("annotations", {}),
+                         "resourceVersion": str(n.get("rv", 1))},
+            "spec": {"podCIDR": n.get("podCIDR"), "podCIDRs": [n["podCIDR"]] if n.get("podCIDR") else [],
+                     **({"taints": n["taints"]} if n.get("taints") else {})},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": n.get("internalIP", "")},
+                              {"type": "Hostname", "address": n["name"]}],
+                "conditions": [cond],
+                "nodeInfo": {"kubeletVersion": n.get("kubeletVersion", f"v{KUBE_VERSION}"),
+                             "kubeProxyVersion": n.get("kubeletVersion", f"v{KUBE_VERSION}"),
+                             "containerRuntimeVersion": n.get("containerRuntimeVersion", ""),
+                             "osImage": n.get("osImage", ""), "kernelVersion": n.get("kernelVersion", ""),
+                             "operatingSystem": "linux", "architecture": "amd64"},
+            },
+        }
+
+    def pod_cidr(self) -> str | None:
+        subnet = (self.s["cluster"].get("networking") or {}).get("podSubnet")
+        if not subnet:
+            return None
+        net = ipaddress.ip_network(subnet.split(",")[0], strict=False)
+        used = {n.get("podCIDR") for n in self.s["nodes"].values()}
+        if net.prefixlen > 24:
+            return str(net)
+        for i, sub in enumerate(net.subnets(new_prefix=24)):
+            if str(sub) not in used:
+                return str(sub)
+            if i > 4096:
+                break
+        return None
+
+    def pods(self) -> list:
+        pods = []
+        created = self.s.get("created", time.time())
+        cni = self.cni_applied()
+        cni_ns, cni_name = None, None
+        for o in self.s["objects"].values():
+            if o["kind"] == "DaemonSet" and re.search(r"flannel|calico|cilium|weave", o["name"]):
+                cni_ns, cni_name = o["namespace"], o["name"]
+        if cni_name is None and cni:
+            cni_ns, cni_name = "calico-system", "calico-node"
+        for n in sorted(self.s["nodes"].values(), key=lambda x: x["created"]):
+            ip = n.get("internalIP", "")
+            is_cp = "node-role.kubernetes.io/control-plane" in n.get("labels", {})
+            running = self.node_ready(n)
+            if is_cp:
+                for comp in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+                    pods.append(self._pod(f"{comp}-{n['name']}", "kube-system", n, ip, running, n["created"],
+                                          {"component": comp, "tier": "control-plane"}))
+            pods.append(self._pod(f"kube-proxy-{short_hash('kube-proxy' + n['name'])}", "kube-system", n, ip,
+                                  n.get("ready", False), n["created"], {"k8s-app": "kube-proxy"}))
+            if cni_name:
+                pods.append(self._pod(f"{cni_name}-{short_hash(cni_name + n['name'])}", cni_ns, n, ip,
+                                      n.get("ready", False), n["created"], {"app": cni_name}))
+        first = next(iter(sorted(self.s["nodes"].values(), key=lambda x: x["created"])), None)
+        rs = short_hash("coredns-rs", 10)
+        for i in range(2):
+            pod = self._pod(f"coredns-{rs}-{short_hash('coredns' + str(i))}", "kube-system",
+                            first if cni else None, "", cni, created, {"k8s-app": "kube-dns"})
+            if cni and first:
+                pod["status"]["podIP"] = self._pod_ip(first, i + 2)
+            pods.append(pod)
+        return pods
+
+    def _pod_ip(self, n: dict, idx: int) -> str:
+        if not n or not n.get("podCIDR"):
+            return ""
+        return str(ipaddress.ip_network(n["podCIDR"])[idx])
+
+    def _pod(self, name, ns, node, ip, running, created, labels) -> dict:
+        phase = "Running" if running else "Pending"
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "creationTimestamp": rfc3339(created),
+                             "labels": labels, "uid": str(uuid_for(ns + "/" + name))},
+                "spec": {"nodeName": node["name"] if node else None},
+                "status": {"phase": phase, "hostIP": ip, "podIP": ip,
+                           "conditions": [{"type": "Ready", "status": "True" if running else "False"}],
+                           "containerStatuses": [{"name": name.split("-")[0], "ready": running,
+                                                  "restartCount": 0}] if node else []}}
+
+
+def uuid_for(text: str) -> str:
+    h = hashlib.sha256(text.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+
+
+class API:
+    """Routes requests against a Cluster (primary) or forwards them (replica)."""
+
+    def __init__(self, args: dict):
+        self.args = args
+        self.node_name = args.get("standin-node-name") or hostname()
+        self.upstream = args.get("standin-upstream")
+        self.ca_pem = read_file(args["client-ca-file"])
+        if self.upstream:
+            self.cluster = None
+            self.proxy_cert = read_file(args["standin-proxy-cert-file"])
+            self.proxy_key = read_file(args["standin-proxy-key-file"])
+        else:
+            self.cluster = Cluster(args["standin-state-file"], args["client-ca-file"],
+                                   args.get("standin-ca-key-file", "/etc/kubernetes/pki/ca.key"))
+
+    # ------------------------------------------------------------- entry
+    def handle(self, method: str, raw_path: str, headers, body: bytes, peer: dict | None):
+        url = urllib.parse.urlsplit(raw_path)
+        path, query = url.path.rstrip("/") or "/", urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        if path in ("/healthz", "/livez", "/readyz") or re.match(r"^/(healthz|livez|readyz)/", path):
+            if "verbose" in query:
+                checks = ["ping", "log", "etcd", "poststarthook/start-kube-apiserver-admission-initializer"]
+                name = path.strip("/").split("/")[0]
+                return 200, "\n".join(f"[+]{c} ok" for c in checks) + f"\n{name} check passed\n"
+            return 200, "ok"
+        if path == "/version":
+            return 200, version_info()
+        if self.upstream:
+            return self.forward(method, raw_path, headers, body, peer)
+        ident = self.authenticate(headers, peer)
+        if isinstance(ident, tuple):
+            return ident
+        with self.cluster.lock:
+            return self.route(method, path, query, body, ident, headers)
+
+    def authenticate(self, headers, peer):
+        ident = Identity()
+        if peer:
+            user = next((v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"), "")
+            orgs = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "organizationName"]
+            ident = Identity(user, {*orgs, "system:authenticated"})
+            if PROXY_GROUP in ident.groups and headers.get("X-Standin-Identity"):
+                fwd = json.loads(headers["X-Standin-Identity"])
+                ident = Identity(fwd["user"], fwd["groups"])
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            tok = self.cluster.token_identity(auth[7:].strip())
+            if tok is None:
+                return status(401, "Unauthorized", "Unauthorized")
+            ident = tok
+        return ident
+
+    def forward(self, method, raw_path, headers, body, peer):
+        fwd_headers = {}
+        if headers.get("Authorization"):
+            fwd_headers["Authorization"] = headers["Authorization"]
+        if peer:
+            user = next((v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"), "")
+            orgs = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "organizationName"]
+            fwd_headers["X-Standin-Identity"] = Identity(user, {*orgs, "system:authenticated"}).to_json()
+        if body:
+            fwd_headers["Content-Type"] = headers.get("Content-Type", "application/json")
+        try:
+            code, data = https_request(self.upstream, method, raw_path, ca_pem=self.ca_pem,
+                                       cert_pem=self.proxy_cert, key_pem=self.proxy_key,
+                                       body=body or None, headers=fwd_headers, timeout=10)
+        except ConnError as exc:
+            return status(503, "ServiceUnavailable",
+                          f"stand-in apiserver on {self.node_name}: the first control plane is unreachable: {exc}")
+        try:
+            return code, json.loads(data)
+        except ValueError:
+            return code, data.decode(errors="replace")
+
+    # ------------------------------------------------------------- routes
+    def route(self, method, path, query, body, ident: Identity, headers):
+        c = self.cluster
+        s = c.s
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            return status(400, "BadRequest", "the body of the request was in an unknown format")
+        m = re.match(r"^/api/v1/namespaces/([^/]+)/(configmaps|secrets)(?:/([^/]+))?$", path)
+        if m:
+            return self.namespaced(method, m.group(1), m.group(2), m.group(3), query, data, ident)
+        if path == "/api/v1/nodes":
+            if method == "GET":
+                if not (ident.admin or ident.node):
+                    return forbidden(ident.user, "list", "nodes")
+                items = [c.node_json(n) for n in sorted(s["nodes"].values(), key=lambda x: x["name"])]
+                return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": str(s["rv"])},
+                             "items": items}
+            if method == "POST":
+                return self.create_node(data, ident)
+        m = re.match(r"^/api/v1/nodes/([^/]+)$", path)
+        if m:
+            name = m.group(1)
+            n = s["nodes"].get(name)
+            if method == "GET":
+                if not (ident.admin or ident.node == name or ident.bootstrap):
+                    return forbidden(ident.user, "get", "nodes", name)
+                return (200, c.node_json(n)) if n else not_found("nodes", name)
+            if method == "PATCH":
+                if not ident.admin:
+                    return forbidden(ident.user, "patch", "nodes", name)
+                if not n:
+                    return not_found("nodes", name)
+                md = data.get("metadata") or {}
+                for k, v in (md.get("labels") or {}).items():
+                    if v is None:
+                        n.setdefault("labels", {}).pop(k, None)
+                    else:
+                        n.setdefault("labels", {})[k] = v
+                if "taints" in (data.get("spec") or {}):
+                    n["taints"] = data["spec"]["taints"] or []
+                self.bump(n)
+                return 200, c.node_json(n)
+            if method == "DELETE":
+                if not ident.admin:
+                    return forbidden(ident.user, "delete", "nodes", name)
+                if not n:
+                    return not_found("nodes", name)
+                del s["nodes"][name]
+                self.bump()
+                return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                             "details": {"name": name, "kind": "nodes"}}
+        m = re.match(r"^/api/v1(?:/namespaces/([^/]+))?/pods$", path)
+        if m and method == "GET":
+            if not ident.admin:
+                return forbidden(ident.user, "list", "pods", namespace=m.group(1) or "")
+            pods = [p for p in c.pods() if m.group(1) in (None, p["metadata"]["namespace"])]
+            return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
+        if path == "/apis/certificates.k8s.io/v1/certificatesigningrequests" and method == "POST":
+            return self.sign_csr(data, ident)
+        if path == "/api" and method == "GET":
+            return 200, {"kind": "APIVersions", "versions": ["v1"],
+                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                         "serverAddress": self.args.get("advertise-address", "")}]}
+        if path.startswith("/standin/v1/"):
+            return self.standin(method, path[len("/standin/v1/"):], data, ident)
+        if not ident.authenticated:
+            return forbidden(ident.user, method.lower(), path)
+        return status(404, "NotFound", "the server could not find the requested resource")
+
+    def bump(self, node: dict | None = None) -> None:
+        s = self.cluster.s
+        s["rv"] = s.get("rv", 1) + 1
+        if node is not None:
+            node["rv"] = s["rv"]
+        self.cluster.save()
+
+    def namespaced(self, method, ns, kind, name, query, data, ident):
+        c, s = self.cluster, self.cluster.s
+        if kind == "configmaps":
+            if method != "GET" or not name:
+                return forbidden(ident.user, method.lower(), "configmaps", name or "", ns)
+            if ns == "kube-public" and name == "cluster-info":
+                kubeconfig = cluster_info_kubeconfig(s["cluster"]["controlPlaneEndpoint"], c.ca_pem)
+                data = {"kubeconfig": kubeconfig}
+                for tid, t in s["tokens"].items():
+                    if (not t.get("expires") or t["expires"] > time.time()) and "signing" in t.get("usages", []):
+                        data[f"jws-kubeconfig-{tid}"] = jws_detached(kubeconfig, tid, t["secret"])
+                return 200, {"kind": "ConfigMap", "apiVersion": "v1",
+                             "metadata": {"name": "cluster-info", "namespace": "kube-public"}, "data": data}
+            if ns == "kube-system" and name in ("kubeadm-config", "kubelet-config"):
+                if not ident.authenticated:
+                    return forbidden(ident.user, "get", "configmaps", name, ns)
+                key, text = (("ClusterConfiguration", yaml_dump(s["clusterConfiguration"])) if name == "kubeadm-config"
+                             else ("kubelet", yaml_dump(s["kubeletConfiguration"])))
+                return 200, {"kind": "ConfigMap", "apiVersion": "v1",
+                             "metadata": {"name": name, "namespace": ns}, "data": {key: text}}
+            return not_found("configmaps", name)
+        # secrets
+        if ns != "kube-system":
+            return forbidden(ident.user, method.lower(), "secrets", name or "", ns)
+        if name == "kubeadm-certs":
+            if method == "GET":
+                if not (ident.admin or ident.bootstrap):
+                    return forbidden(ident.user, "get", "secrets", name, ns)
+                up = s.get("uploadedCerts")
+                if not up or up["expires"] < time.time():
+                    return not_found("secrets", name)
+                return 200, {"kind": "Secret", "apiVersion": "v1", "type": "Opaque",
+                             "metadata": {"name": name, "namespace": ns}, "data": up["data"]}
+            if method in ("PUT", "POST"):
+                if not ident.admin:
+                    return forbidden(ident.user, "update", "secrets", name, ns)
+                try:
+                    ttl = float(read_file("/etc/standins/uploaded-certs-ttl").strip() or 7200)
+                except (OSError, ValueError):
+                    ttl = 7200.0
+                s["uploadedCerts"] = {"data": data.get("data") or {}, "expires": time.time() + ttl}
+                self.bump()
+                return 200, {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": name, "namespace": ns}}
+        if not ident.admin:
+            return forbidden(ident.user, method.lower(), "secrets", name or "", ns)
+        if method == "GET" and not name:
+            items = []
+            for tid, t in sorted(s["tokens"].items()):
+                if t.get("expires") and t["expires"] < time.time():
+                    continue
+                items.append(token_secret(tid, t, reveal=True))
+            return 200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items}
+        if method == "POST" and not name:
+            if data.get("type") != "bootstrap.kubernetes.io/token":
+                return status(422, "Invalid", "stand-in apiserver: only bootstrap token secrets can be created")
+            d = {k: base64.b64decode(v).decode() for k, v in (data.get("data") or {}).items()}
+            tid = d.get("token-id", "")
+            if tid in s["tokens"]:
+                return status(409, "AlreadyExists", f'secrets "bootstrap-token-{tid}" already exists')
+            s["tokens"][tid] = {
+                "secret": d.get("token-secret", ""),
+                "expires": from_rfc3339(d["expiration"]) if d.get("expiration") else None,
+                "usages": [k[len("usage-bootstrap-"):] for k, v in d.items() if k.startswith("usage-bootstrap-") and v == "true"],
+                "groups": [g for g in d.get("auth-extra-groups", "").split(",") if g],
+                "description": d.get("description", ""),
+            }
+            self.bump()
+            return 201, token_secret(tid, s["tokens"][tid])
+        m = re.match(r"^bootstrap-token-([a-z0-9]{6})$", name or "")
+        if m and method == "DELETE":
+            if m.group(1) not in s["tokens"]:
+                return not_found("secrets", name)
+            del s["tokens"][m.group(1)]
+            self.bump()
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+        return not_found("secrets", name or "")
+
+    def create_node(self, data: dict, ident: Identity):
+        c, s = self.cluster, self.cluster.s
+        md = data.get("metadata") or {}
+        name = md.get("name", "")
+        if not (ident.admin or ident.node == name):
+            return forbidden(ident.user, "create", "nodes", name)
+        labels = md.get("labels") or {}
+        if ident.node and not ident.admin:
+            bad = sorted(k for k in labels if k.startswith("node-role.kubernetes.io/"))
+            if bad:
+                return status(403, "Forbidden", f'nodes "{name}" is forbidden: is not allowed to modify labels: '
+                                                f'{", ".join(bad)}')
+        st = data.get("status") or {}
+        info = st.get("nodeInfo") or {}
+        ip = next((a["address"] for a in st.get("addresses", []) if a.get("type") == "InternalIP"), "")
+        n = s["nodes"].get(name)
+        code = 200
+        if n is None:
+            code = 201
+            n = s["nodes"][name] = {"name": name, "uid": uuid_for(f"node/{name}/{time.time_ns()}"),
+                                    "created": time.time(), "labels": {}, "annotations": {}, "taints": [],
+                                    "podCIDR": c.pod_cidr()}
+        n["labels"].update(labels)
+        n["annotations"].update(md.get("annotations") or {})
+        if (data.get("spec") or {}).get("taints"):
+            n["taints"] = data["spec"]["taints"]
+        n.update({"internalIP": ip, "kubeletVersion": info.get("kubeletVersion", f"v{KUBE_VERSION}"),
+                  "containerRuntimeVersion": info.get("containerRuntimeVersion", ""),
+                  "osImage": info.get("osImage", ""), "kernelVersion": info.get("kernelVersion", "")})
+        if not n.get("ready"):
+            n["ready"], n["readySince"] = True, time.time()
+        self.bump(n)
+        return code, c.node_json(n)
+
+    def sign_csr(self, data: dict, ident: Identity):
+        c = self.cluster
+        if not (ident.admin or ident.bootstrap or ident.node):
+            return forbidden(ident.user, "create", "certificatesigningrequests", group="certificates.k8s.io")
+        if c.ca_key is None:
+            return status(500, "InternalError", "stand-in apiserver: no cluster signing key (ca.key) on this host")
+        node = (data.get("standin") or {}).get("nodeName", "")
+        if ident.node and ident.node != node:
+            return forbidden(ident.user, "create", "certificatesigningrequests", group="certificates.k8s.io")
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", node or ""):
+            return status(422, "Invalid", f'invalid node name "{node}"')
+        try:
+            pub_pem = base64.b64decode(data["spec"]["request"]).decode()
+            spki = dict(pem_blocks(pub_pem))["PUBLIC KEY"]
+        except (KeyError, ValueError, TypeError):
+            return status(422, "Invalid", "stand-in apiserver: spec.request must be a base64 PUBLIC KEY PEM")
+        key = spki_to_key(spki)
+        cert = make_cert(f"system:node:{node}", key, orgs=["system:nodes"], issuer_cert=c.ca,
+                         issuer_key=c.ca_key, client=True)
+        name = "csr-" + short_hash(node + str(time.time_ns()))
+        return 201, {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                     "metadata": {"name": name},
+                     "spec": {"signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                              "username": ident.user, "usages": ["digital signature", "client auth"]},
+                     "status": {"certificate": b64(cert),
+                                "conditions": [{"type": "Approved", "status": "True",
+                                                "reason": "AutoApproved",
+                                                "message": "Auto approving kubelet client certificate after "
+                                                           "SubjectAccessReview."}]}}
+
+    def standin(self, method, sub, data, ident: Identity):
+        s = self.cluster.s
+        if sub == "nodes-kubelet-stopped" and method == "POST":
+            name = data.get("name", "")
+            if not (ident.admin or ident.node == name):
+                return forbidden(ident.user, "update", "nodes/status", name)
+            n = s["nodes"].get(name)
+            if n:
+                n["ready"] = False
+                self.bump(n)
+            return 200, {"ok": True}
+        if not ident.admin:
+            return forbidden(ident.user, method.lower(), "standin/" + sub)
+        if sub == "apply" and method == "POST":
+            return 200, {"results": [self.apply_one(o) for o in data.get("objects", [])]}
+        if sub == "objects" and method == "GET":
+            return 200, {"items": sorted(s["objects"].values(), key=lambda o: (o["namespace"], o["kind"], o["name"]))}
+        if sub == "objects" and method == "DELETE":
+            key = object_key(data)
+            if key in s["objects"]:
+                del s["objects"][key]
+                self.bump()
+                return 200, {"result": "deleted"}
+            return not_found(data.get("kind", "").lower(), data.get("name", ""))
+        if sub == "etcd/members":
+            if method == "GET":
+                return 200, {"members": s["etcd"]}
+            if method == "POST":
+                name = data.get("name", "")
+                now = time.time()
+                for other, m in s["etcd"].items():
+                    if other != name and m["state"] == "joining" and now - m["since"] < 120:
+                        return status(500, "InternalError",
+                                      "etcdserver: re-configuration failed due to not enough started members")
+                s["etcd"][name] = {"state": "joining", "since": now, "peerURL": data.get("peerURL", "")}
+                self.bump()
+                return 201, {"members": s["etcd"]}
+        m = re.match(r"^etcd/members/([^/]+)(/started)?$", sub)
+        if m:
+            name = m.group(1)
+            if method == "POST" and m.group(2):
+                if name not in s["etcd"]:
+                    return not_found("etcdmember", name)
+                s["etcd"][name]["state"] = "started"
+                self.bump()
+                return 200, {"members": s["etcd"]}
+            if method == "DELETE":
+                s["etcd"].pop(name, None)
+                s["apiservers"].pop(name, None)
+                self.bump()
+                return 200, {"members": s["etcd"]}
+        if sub == "apiservers" and method == "GET":
+            primary = s.get("primary")
+            return 200, {"apiservers": s["apiservers"], "primary": primary,
+                         "primaryEndpoint": s["apiservers"].get(primary)}
+        if sub == "apiservers" and method == "POST":
+            s["apiservers"][data["name"]] = data["endpoint"]
+            self.bump()
+            return 200, {"apiservers": s["apiservers"]}
+        if sub == "expire" and method == "POST":
+            what = data.get("what")
+            if what == "uploaded-certs" and s.get("uploadedCerts"):
+                s["uploadedCerts"]["expires"] = 0
+            elif what == "tokens":
+                for t in s["tokens"].values():
+                    t["expires"] = 1
+            self.bump()
+            return 200, {"expired": what}
+        if sub == "state" and method == "GET":
+            view = json.loads(json.dumps(s))
+            for t in view["tokens"].values():
+                t["secret"] = "<redacted>"
+            view.pop("uploadedCerts", None)
+            return 200, view
+        return status(404, "NotFound", "the server could not find the requested resource")
+
+    def apply_one(self, o: dict) -> dict:
+        s = self.cluster.s
+        kind, group, name = o.get("kind", ""), o.get("group", ""), o.get("name", "")
+        if not kind or not name:
+            return {"error": "error: resource name may not be empty"}
+        crd = None
+        if kind not in BUILTIN_KINDS:
+            crd = next((x for x in s["objects"].values() if x["kind"] == "CustomResourceDefinition"
+                        and x.get("crd", {}).get("kind") == kind and x.get("crd", {}).get("group") == group), None)
+            if crd is None:
+                return {"error": f'resource mapping not found for name: "{name}" namespace: '
+                                 f'"{o.get("namespace", "")}" from "{o.get("source", "")}": no matches for kind '
+                                 f'"{kind}" in version "{o.get("apiVersion", "")}"\nensure CRDs are installed first'}
+        cluster_scoped = kind in CLUSTER_SCOPED or (crd is not None and crd.get("crd", {}).get("scope") == "Cluster")
+        ns = "" if cluster_scoped else (o.get("namespace") or "default")
+        if ns and ns not in BASE_NAMESPACES and not any(
+                x["kind"] == "Namespace" and x["name"] == ns for x in s["objects"].values()):
+            return {"error": f'Error from server (NotFound): error when creating "{o.get("source", "")}": '
+                             f'namespaces "{ns}" not found'}
+        key = object_key({"kind": kind, "group": group, "namespace": ns, "name": name})
+        res = kind.lower() + (f".{group}" if group else "")
+        old = s["objects"].get(key)
+        if old and old["hash"] == o.get("hash"):
+            return {"line": f"{res}/{name} unchanged"}
+        rec = {"kind": kind, "group": group, "apiVersion": o.get("apiVersion", ""), "namespace": ns, "name": name,
+               "hash": o.get("hash"), "created": old["created"] if old else time.time(), "updated": time.time()}
+        if o.get("crd"):
+            rec["crd"] = o["crd"]
+        s["objects"][key] = rec
+        self.bump()
+        return {"line": f"{res}/{name} {'configured' if old else 'created'}"}
+
+
+def object_key(o: dict) -> str:
+    return f"{o.get('group', '')}/{o.get('kind', '')}/{o.get('namespace', '')}/{o.get('name', '')}"
+
+
+def spki_to_key(spki: bytes) -> dict:
+    _, cs, ce = der_read(spki, 0)
+    alg_t, bits_t = der_children(spki, cs, ce)[:2]
+    alg = der_children(spki, alg_t[1], alg_t[2])
+    oid = decode_oid(spki[alg[0][1]:alg[0][2]])
+    bits = spki[bits_t[1] + 1:bits_t[2]]
+    if oid == OID_EC:
+        return {"type": "ec", "d": None, "pub": bits}
+    if oid == OID_RSA:
+        _, rcs, rce = der_read(bits, 0)
+        n, e = der_ints(bits, rcs, rce)[:2]
+        return {"type": "rsa", "n": n, "e": e}
+    raise ValueError(f"unsupported public key algorithm {oid}")
+
+
+def token_secret(tid: str, t: dict, reveal: bool = False) -> dict:
+    d = {"token-id": tid, "token-secret": t["secret"] if reveal else "<redacted>",
+         "description": t.get("description", "")}
+    if t.get("expires"):
+        d["expiration"] = rfc3339(t["expires"])
+    for u in t.get("usages", []):
+        d[f"usage-bootstrap-{u}"] = "true"
+    if t.get("groups"):
+        d["auth-extra-groups"] = ",".join(t["groups"])
+    return {"kind": "Secret", "apiVersion": "v1", "type": "bootstrap.kubernetes.io/token",
+            "metadata": {"name": f"bootstrap-token-{tid}", "namespace": "kube-system"},
+            "data": {k: b64(v) for k, v in d.items()}}
+
+
+def cluster_info_kubeconfig(endpoint: str, ca_pem: str) -> str:
+    return yaml_dump({"apiVersion": "v1",
+                      "clusters": [{"cluster": {"certificate-authority-data": b64(ca_pem),
+                                                "server": f"https://{endpoint}"}, "name": ""}],
+                      "contexts": None, "current-context": "", "kind": "Config", "preferences": {}, "users": None})
+
+
+def version_info() -> dict:
+    minor = KUBE_VERSION.split(".")[1]
+    return {"major": "1", "minor": minor, "gitVersion": f"v{KUBE_VERSION}",
+            "gitCommit": hashlib.sha1(f"standin-{KUBE_VERSION}".encode()).hexdigest(),
+            "gitTreeState": "clean", "buildDate": "2024-06-11T20:20:00Z", "goVersion": "go1.22.4",
+            "compiler": "gc", "platform": "linux/amd64"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "standin-kube-apiserver"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _any(self):
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            peer = None
+            try:
+                peer = self.connection.getpeercert() or None
+            except (AttributeError, ValueError):
+                peer = None
+            code, payload = self.server.api.handle(self.command, self.path, self.headers, body, peer)
+        except Exception as exc:  # never kill the server over one request
+            traceback.print_exc()
+            code, payload = status(500, "InternalError", f"stand-in apiserver error: {exc}")
+        if isinstance(payload, (dict, list)):
+            pretty = self.path.split("?")[0] == "/version"    # the real one indents only /version
+            data, ctype = json.dumps(payload, indent=2 if pretty else None).encode(), "application/json"
+        else:
+            data, ctype = str(payload).encode(), "text/plain; charset=utf-8"
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("X-Standin-Node", self.server.api.node_name)   # which API server answered
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        if not self.path.startswith(("/healthz", "/readyz", "/livez")):
+            err(f"{self.command} {self.path} -> {code}")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any
+
+
+class TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, ctx, api):
+        self.ctx, self.api = ctx, api
+        super().__init__(addr, Handler)
+
+    def finish_request(self, request, client_address):
+        request.settimeout(30)
+        try:
+            tls = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # plain TCP health checks, scanners, clients rejecting our certificate
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+
+SPEC = {k: "str" for k in (
+    "advertise-address", "bind-address", "secure-port", "tls-cert-file", "tls-private-key-file",
+    "client-ca-file", "standin-state-file", "standin-ca-key-file", "standin-upstream",
+    "standin-proxy-cert-file", "standin-proxy-key-file", "standin-node-name")}
+SPEC["version"] = "bool"
+
+
+def main(argv):
+    try:
+        a, _, _ = parse_flags(argv, SPEC)
+    except FlagError as exc:
+        err(f"Error: {exc}")
+        return 1
+    if a.get("version"):
+        out(f"Kubernetes v{KUBE_VERSION}")
+        return 0
+    try:
+        api = API(a)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(P(a["tls-cert-file"]), P(a["tls-private-key-file"]))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(P(a["client-ca-file"]))
+    except (OSError, ValueError, KeyError, ssl.SSLError) as exc:
+        klog("E", f'"command failed" err="stand-in kube-apiserver: {exc}"')
+        return 1
+    addr = (a.get("bind-address") or "0.0.0.0", int(a.get("secure-port") or 6443))
+    try:
+        server = TLSServer(addr, ctx, api)
+    except OSError as exc:
+        klog("E", f'"command failed" err="failed to create listener: failed to listen on {addr[0]}:{addr[1]}: '
+                  f'listen tcp {addr[0]}:{addr[1]}: bind: {exc.strerror}"')
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    klog("I", f'"Serving securely on {addr[0]}:{addr[1]}" (stand-in; '
+              f'{"forwarding to " + api.upstream if api.upstream else "holding the cluster state"})')
+    sd_notify("READY=1")
+    server.serve_forever(poll_interval=0.2)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main("kube-apiserver", main, daemon=True)

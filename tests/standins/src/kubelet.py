@@ -1,0 +1,158 @@
+"""Stand-in kubelet: `kubelet --version`, and a daemon that checks its inputs like the
+real one (config file, swap, CRI socket, cgroup driver) then serves /healthz and idles.
+
+It runs no pods. Without /var/lib/kubelet/config.yaml it exits 1 and systemd
+restarts it every 10 s - the crash loop a freshly installed real kubelet shows.
+"""
+
+from standin_common import *  # noqa: F401,F403 - bundled by build.py
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def fail(msg: str) -> int:
+    klog("E", f'"command failed" err="{msg}"')
+    return 1
+
+
+class Health(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        body = b"ok"
+        self.send_response(200 if self.path.split("?")[0] in ("/healthz", "/healthz/") else 404)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class KubeletAPI(BaseHTTPRequestHandler):
+    """The kubelet's own HTTPS port (10250): anonymous requests are refused, as with
+    kubeadm's KubeletConfiguration (authentication.anonymous.enabled: false)."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        body = b"Unauthorized"
+        self.send_response(401)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serving_cert(node: str) -> tuple:
+    """/var/lib/kubelet/pki/kubelet.{crt,key}: self-signed at first start, like the real kubelet."""
+    crt, key = "/var/lib/kubelet/pki/kubelet.crt", "/var/lib/kubelet/pki/kubelet.key"
+    if not (exists(crt) and exists(key)):
+        k = new_ec_key()
+        write_file(key, key_pem(k), 0o600)
+        write_file(crt, make_cert(f"{node}-ca@{int(time.time())}", k, is_ca=True, dns=[node]), 0o644)
+    return P(crt), P(key)
+
+
+def kubelet_api(cfg: dict, node: str):
+    """The TLS server on cfg port (10250), or None when the port cannot be bound (tests)."""
+    addr, port = cfg.get("address") or "0.0.0.0", int(cfg.get("port", 10250))
+    try:
+        server = ThreadingHTTPServer((addr, port), KubeletAPI)
+    except OSError as exc:
+        klog("E", f'"Failed to listen and serve" err="listen tcp {addr}:{port}: bind: {exc.strerror}"')
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*serving_cert(node))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    return server
+
+
+def docker_cgroup_driver() -> str | None:
+    """Ask the (stand-in) Docker daemon which cgroup driver it runs with, as cri-dockerd would."""
+    try:
+        return json.loads(unix_http_get(P("/var/run/docker.sock"), "/info", timeout=3)[1]).get("CgroupDriver")
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv) -> int:
+    spec = {"version": "bool", "config": "str", "kubeconfig": "str", "bootstrap-kubeconfig": "str",
+            "container-runtime-endpoint": "str", "node-ip": "str", "pod-infra-container-image": "str",
+            "hostname-override": "str", "fail-swap-on": "bool", "cgroup-driver": "str", "v": "int",
+            "help": "bool"}
+    args = []
+    for a in argv:  # the real kubelet has hundreds of flags: accept any --name=value we do not know
+        name = a[2:].split("=", 1)[0] if a.startswith("--") else None
+        if name and name not in spec:
+            continue
+        args.append(a)
+    try:
+        f, _, _ = parse_flags(args, spec, {"v": "v", "h": "help"})
+    except FlagError as exc:
+        err(f"Error: failed to parse kubelet flag: {exc}")
+        return 1
+    if f.get("version"):
+        out(f"Kubernetes v{KUBE_VERSION}")
+        return 0
+    if f.get("help"):
+        out("The kubelet is the primary node agent (STAND-IN for tests; runs no pods).")
+        return 0
+    path = f.get("config") or "/var/lib/kubelet/config.yaml"
+    try:
+        cfg = yaml_load(read_file(path)) or {}
+    except FileNotFoundError:
+        return fail(f"failed to load kubelet config file, path: {path}, error: failed to load Kubelet config file "
+                    f"{path}, error failed to read kubelet config file \\\"{path}\\\", error: open {path}: no such "
+                    f"file or directory")
+    except YAMLError as exc:
+        return fail(f"failed to load kubelet config file, path: {path}, error: {exc}")
+    klog("I", f'"Starting stand-in kubelet" version="v{KUBE_VERSION}" config="{path}"')
+    fail_swap = f.get("fail-swap-on", cfg.get("failSwapOn", True))
+    swaps = swaps_in_use()
+    if fail_swap and swaps:
+        return fail("failed to run Kubelet: running with swap on is not supported, please disable swap or set "
+                    f"--fail-swap-on flag to false. /proc/swaps contained: [Filename Type Size Used Priority "
+                    f"{' '.join(swaps)}]")
+    endpoint = f.get("container-runtime-endpoint") or cfg.get("containerRuntimeEndpoint") or \
+        "unix:///run/containerd/containerd.sock"
+    sock = endpoint[len("unix://"):] if endpoint.startswith("unix://") else endpoint
+    problem = unix_connectable(sock)
+    if problem:
+        return fail(f"failed to run Kubelet: validate service connection: validate CRI v1 runtime API for endpoint "
+                    f"\\\"{endpoint}\\\": rpc error: code = Unavailable desc = connection error: desc = \\\"transport: "
+                    f"Error while dialing: {problem}\\\"")
+    driver = f.get("cgroup-driver") or cfg.get("cgroupDriver") or "cgroupfs"
+    if "cri-dockerd" in endpoint:
+        docker = docker_cgroup_driver()
+        if docker and docker != driver:
+            return fail(f"failed to run Kubelet: misconfiguration: kubelet cgroup driver: \\\"{driver}\\\" is "
+                        f"different from docker cgroup driver: \\\"{docker}\\\"")
+    addr = cfg.get("healthzBindAddress") or "127.0.0.1"
+    port = int(cfg.get("healthzPort", 10248))
+    try:
+        server = ThreadingHTTPServer((addr, port), Health)
+    except OSError as exc:
+        return fail(f"failed to run Kubelet: listen tcp {addr}:{port}: bind: {exc.strerror}")
+    server.daemon_threads = True
+    stop = stop_on_signals()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    node = f.get("hostname-override") or hostname()
+    api = kubelet_api(cfg, node) if not local_mode() else None
+    if api is not None:
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+    klog("I", f'"Stand-in kubelet running" node="{node}" runtime="{endpoint}" cgroupDriver="{driver}" '
+              f'healthz="http://{addr}:{port}/healthz" (no pods are run)')
+    sd_notify("READY=1")
+    while not stop.wait(300):
+        klog("I", '"stand-in kubelet still running"')
+    server.shutdown()
+    if api is not None:
+        api.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main("kubelet", main, daemon="--version" not in sys.argv and "--help" not in sys.argv)

@@ -20,7 +20,7 @@ from provisioner.inventory import EXAMPLES_DIR, Inventory, inventory_json_schema
 from provisioner.output import write_tree
 from provisioner.render import render_cluster
 from provisioner.secrets import SecretStore, default_state_dir
-from provisioner.validation import check_inventory
+from provisioner.validation import check_inventory, require_known_hosts
 from provisioner.versions import kubeadm_api_version
 
 DEFAULT_INVENTORY = EXAMPLES_DIR / "lab.yaml"
@@ -104,10 +104,7 @@ def render(
     Example: provisioner render -i inventories/seed-ha.yaml -o out --host ha1
     """
     inv = _load(inventory)
-    known = [h.hostname for h in inv.hosts]
-    unknown = [h for h in (host or []) if h not in known]
-    if unknown:
-        raise UsageError(f"--host: unknown host {', '.join(unknown)} - choose from {', '.join(known)}")
+    require_known_hosts(inv, host, "--host")
     secrets = SecretStore(state_dir or default_state_dir(inv.cluster_name)).load_or_create(inv.cluster_name)
     files = render_cluster(inv, secrets, only=host)
     manifest = write_tree(files, output, inv.cluster_name)
@@ -147,10 +144,7 @@ def preflight(
     if format not in ("table", "json", "junit"):
         raise UsageError(f"--format: {format!r} is not one of table, json, junit - pick one")
     inv = _load(inventory)
-    known = [h.hostname for h in inv.hosts]
-    unknown = [h for h in (host or []) if h not in known]
-    if unknown:
-        raise UsageError(f"--host: unknown host {', '.join(unknown)} - choose from {', '.join(known)}")
+    require_known_hosts(inv, host, "--host")
     state = state_dir or default_state_dir(inv.cluster_name)
     keys = HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new_host_keys)
     result = run_preflight(inv, keys, hosts=host, parallel=parallel, timeout=timeout, inventory_path=str(inventory),
@@ -298,10 +292,7 @@ def reset(
 
     inv = _load(inventory)
     names = _hosts_list(limit)
-    known = {h.hostname for h in inv.hosts}
-    if names and set(names) - known:
-        raise UsageError(f"--limit: unknown host {', '.join(sorted(set(names) - known))} - choose from "
-                         f"{', '.join(sorted(known))}")
+    require_known_hosts(inv, names, "--limit")
     targets = [h.hostname for h in inv.kube_nodes if not names or h.hostname in names]
     if not yes and not typer.confirm(f"Reset {', '.join(targets)} of cluster {inv.cluster_name}? "
                                      "Their Kubernetes state is deleted", err=True):

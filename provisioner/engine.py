@@ -43,6 +43,7 @@ from provisioner.secrets import SecretStore, redact
 from provisioner.state import ClusterState, Journal
 from provisioner.steps import Change, CommandStep, FileStep, StepContext
 from provisioner.transport import HostKeys, SshTarget, Unreachable, open_connection
+from provisioner.validation import require_known_hosts
 
 
 @dataclass
@@ -223,7 +224,7 @@ class Engine:
     def redact(self, text: str) -> str:
         return self.session.redactor(text)
 
-    def run_host(self, phase: Phase, host, prun: PhaseRun) -> HostRun:
+    def run_host(self, phase: Phase, host) -> HostRun:
         run = HostRun(host.hostname, phase.name)
         start = time.monotonic()
         try:
@@ -288,7 +289,7 @@ class Engine:
         def work(host) -> HostRun:
             if self.stop.is_set():
                 return HostRun(host.hostname, phase.name, "stopped", note="not started: the run is stopping")
-            run = self.run_host(phase, host, prun)
+            run = self.run_host(phase, host)
             prun.hosts.append(run)
             self.reporter.host_done(run)
             if run.status == "failed":
@@ -332,11 +333,7 @@ def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
     failure: the result carries it (``result.failure``)."""
     reporter = reporter or Reporter()
     phases = select_phases(options)
-    if options.limit:
-        unknown = [h for h in options.limit if h not in {x.hostname for x in inv.hosts}]
-        if unknown:
-            raise UsageError(f"--limit: unknown host {', '.join(unknown)} - choose from "
-                             f"{', '.join(h.hostname for h in inv.hosts)}")
+    require_known_hosts(inv, options.limit, "--limit")
     start = time.monotonic()
     ctx = build_context(inv, state_dir)
     seen_secrets: list[str] = []
@@ -386,7 +383,6 @@ def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
         except KeyboardInterrupt:
             engine.stop.set()
             result.interrupted = True
-        seen_secrets.extend(ctx.secrets.values())
     finally:
         session.close()
         result.seconds = time.monotonic() - start

@@ -136,8 +136,8 @@ class FileStep(Step):
             first, _, rest = text.partition("\n")
             meta_ok = first.split() == [f"{self.mode:o}", self.owner, self.group]
             if self.block:
-                current = self._current(fact) or ""
-                same = current.rstrip("\n") + "\n" == self.desired(fact) or current == self.desired(fact)
+                current, desired = self._current(fact) or "", self.desired(fact)
+                same = current.rstrip("\n") + "\n" == desired or current == desired
             else:
                 same = rest.strip() == hashlib.sha256(self.content.encode()).hexdigest()
             if same and meta_ok:

@@ -256,6 +256,16 @@ def check_inventory(path: str | Path) -> tuple[Inventory | None, list[Problem]]:
     return check_document(load_yaml_file(path))
 
 
+def require_known_hosts(inv, names, option: str) -> None:
+    """Raise a one-line UsageError when an option names a host the inventory lacks."""
+    from provisioner.errors import UsageError
+
+    known = [h.hostname for h in inv.hosts]
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise UsageError(f"{option}: unknown host {', '.join(unknown)} - choose from {', '.join(known)}")
+
+
 def load_inventory(path: str | Path, *, strict: bool = False) -> Inventory:
     """Load and validate; raise InventoryError listing every error (warnings too when strict)."""
     inv, problems = check_inventory(path)

@@ -168,3 +168,12 @@ def test_every_command_has_help_with_an_example():
     for args in (["validate"], ["render"], ["inventory", "schema"]):
         result = run_cli(*args, "--help")
         assert result.returncode == 0 and "Example: provisioner" in result.stdout, args
+
+
+def test_unknown_limit_host_is_one_line_exit_2(tmp_path):
+    """up and reset check --limit before touching any host (nothing is reachable here)."""
+    for args in (["up", "--limit", "ha1,ha9"], ["reset", "--limit", "ha9", "--yes"]):
+        bad = run_cli(*args, "-i", "inventories/seed-ha.yaml", "--state-dir", str(tmp_path))
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 2 and lines == [lines[0]], bad.stderr
+        assert lines[0].startswith("--limit: unknown host ha9 - choose from master1") and "Traceback" not in bad.stderr

@@ -11,7 +11,7 @@ from provisioner.engine import UpOptions, inputs_hash, select_phases
 from provisioner.errors import UsageError
 from provisioner.phases import PHASE_NAMES, PHASES
 from provisioner.phases.material import go_seconds
-from provisioner.phases.prep import module_present
+from provisioner.checks.kernel import module_present
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep, _merge_block
 
 BLOCK = "# BEGIN provisioner cluster lab (managed)\n10.0.0.1 a\n# END provisioner cluster lab\n"

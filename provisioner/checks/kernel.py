@@ -40,14 +40,26 @@ class SwapPersistent(NodeCheck):
                            "comment swap lines out of /etc/fstab and mask swap units (swap comes back after reboot; prep does this)")
 
 
+# What a module provides, so a module built into the kernel (no /sys/module entry) counts as loaded.
+MODULE_PROBES = {
+    "overlay": "grep -qw overlay /proc/filesystems",
+    "br_netfilter": "[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]",
+}
+
+
+def module_present(name: str) -> str:
+    """A read-only command: exit 0 when module ``name`` is loaded or built in (used by preflight and prep)."""
+    loaded = f"[ -d /sys/module/{name} ]"
+    return f"{{ {loaded} || {MODULE_PROBES[name]}; }}" if name in MODULE_PROBES else loaded
+
+
 class KernelModules(NodeCheck):
     id, title = "kernel.modules", "overlay and br_netfilter loaded or loadable"
     fixed_by = "prep"
-    facts = {"kernel.modules": (
-        "for m in overlay br_netfilter; do "
-        "if [ -d /sys/module/$m ] || { [ $m = overlay ] && grep -qw overlay /proc/filesystems; } || "
-        "{ [ $m = br_netfilter ] && [ -d /proc/sys/net/bridge ]; }; then echo \"$m loaded\"; "
-        "elif modinfo $m >/dev/null 2>&1; then echo \"$m loadable\"; else echo \"$m missing\"; fi; done")}
+    facts = {"kernel.modules": "; ".join(
+        f"if {module_present(m)}; then echo '{m} loaded'; "
+        f"elif modinfo {m} >/dev/null 2>&1; then echo '{m} loadable'; else echo '{m} missing'; fi"
+        for m in ("overlay", "br_netfilter"))}
 
     def applies(self, node):
         return node.is_kube_node

@@ -7,22 +7,12 @@ package sources, chrony.
 
 from __future__ import annotations
 
+from provisioner.checks.kernel import module_present
 from provisioner.phases.base import Phase, UpContext, q, sysctl_check
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
 
 FSTAB_SWAP = r"^[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]"
 DISTRO_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
-
-
-# What a module provides, so a module built into the kernel (no /sys/module entry) counts as loaded.
-MODULE_PROBES = {
-    "overlay": "grep -qw overlay /proc/filesystems",
-    "br_netfilter": "[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]",
-}
-
-
-def module_present(name: str) -> str:
-    return MODULE_PROBES.get(name, f"[ -d /sys/module/{q(name)} ]")
 
 
 def hostname_step(name: str) -> CommandStep:

@@ -147,12 +147,17 @@ def select_phases(options: UpOptions) -> list[Phase]:
 
 
 class Session:
-    """The open connections of one run: one verified SSH connection per host."""
+    """The open connections of one run: one verified SSH connection per host.
+
+    ``reuse`` holds connections opened earlier in the run (preflight's), taken over
+    instead of logging in again; whatever is not taken is closed with the session.
+    """
 
     def __init__(self, inv: Inventory, keys: HostKeys, log: RunLog, redactor: Callable[[str], str],
-                 timeout: float, parallel: int):
+                 timeout: float, parallel: int, reuse: dict | None = None):
         self.inv, self.keys, self.log, self.redactor = inv, keys, log, redactor
         self.timeout, self.parallel = timeout, parallel
+        self.reuse = reuse if reuse is not None else {}
         self.remotes: dict[str, Remote] = {}
         self.os: dict[str, OsInfo] = {}
 
@@ -162,11 +167,13 @@ class Session:
 
         def one(host):
             target = SshTarget.of(host)
-            try:
-                conn = open_connection(target, self.keys, self.timeout)
-            except Unreachable as exc:
-                errors.append(exc)
-                return
+            conn = self.reuse.pop(host.hostname, None)
+            if conn is None or not conn.is_connected:
+                try:
+                    conn = open_connection(target, self.keys, self.timeout)
+                except Unreachable as exc:
+                    errors.append(exc)
+                    return
             remote = Remote(target, conn, self.log, self.redactor)
             info = remote.run(OsInfo.PROBE, check=False, quiet=True)
             self.os[host.hostname] = OsInfo.parse(info.stdout)
@@ -184,6 +191,9 @@ class Session:
     def close(self) -> None:
         for remote in self.remotes.values():
             remote.close()
+        for conn in self.reuse.values():
+            conn.close()
+        self.reuse.clear()
 
 
 class UnreachableHosts(ProvisionerError):
@@ -348,11 +358,26 @@ def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
     seen_secrets.extend(ctx.secrets.values())
     log = RunLog.create(state_dir, "plan" if options.plan else "up", redactor)
     result = UpResult(inv.cluster_name, options.plan, log_path=str(log.path))
+    session = Session(inv, keys, log, redactor, options.timeout, options.parallel, reuse={})
+    try:
+        _run_up(inv, options, reporter, phases, ctx, log, result, session)
+    finally:
+        session.close()
+        result.seconds = time.monotonic() - start
+        log.note("-", f"finished: {result.changed} changed, ok={result.ok}")
+        log.close()
+    return result
+
+
+def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list[Phase], ctx: UpContext,
+            log: RunLog, result: UpResult, session: Session) -> None:
+    """Preflight, then the phases; fills ``result``. Preflight's connections go on to the phases."""
     if not options.skip_preflight and not options.only:
         from provisioner.preflight import run_preflight
         reporter.note("preflight: auditing every host (read-only)")
-        pre = run_preflight(inv, keys, hosts=options.limit, parallel=options.parallel, timeout=options.timeout,
-                            inventory_path=options.inventory_path)
+        pre = run_preflight(inv, session.keys, hosts=options.limit, parallel=options.parallel,
+                            timeout=options.timeout, inventory_path=options.inventory_path,
+                            keep_connections=session.reuse)
         failed = {h.host: [r.check for r in h.results if not r.ok] for h in pre.hosts if h.status != "pass"}
         result.preflight = {"exit_code": pre.exit_code, "failed": failed}
         log.note("-", f"preflight exit {pre.exit_code}: {failed}")
@@ -361,32 +386,22 @@ def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
             result.failure = Failure("-", "preflight", "", pre.exit_code, "",
                                      f"preflight failed ({reasons}) - run `provisioner preflight` for details, "
                                      "fix, and re-run (or --skip-preflight)")
-            result.seconds = time.monotonic() - start
-            return result
+            return
     names = sorted({h.hostname for p in phases for h in p.hosts(inv)
                     if not options.limit or h.hostname in options.limit})
     if any(p.name in ("cni", "join-control-planes", "join-workers", "verify") for p in phases):
         names = sorted(set(names) | {inv.first_control_plane.hostname})   # join material, kubectl
-    session = Session(inv, keys, log, redactor, options.timeout, options.parallel)
+    session.open(names)
+    ctx.os, ctx.remotes = session.os, session.remotes
+    engine = Engine(ctx, session, Journal(ctx.state_dir), options, reporter, log)
     try:
-        session.open(names)
-        ctx.os, ctx.remotes = session.os, session.remotes
-        engine = Engine(ctx, session, Journal(state_dir), options, reporter, log)
-        try:
-            for phase in phases:
-                prun = engine.run_phase(phase)
-                result.phases.append(prun)
-                failed = [h for h in prun.hosts if h.status == "failed"]
-                if failed:
-                    result.failure = failed[0].failure
-                    break
-        except KeyboardInterrupt:
-            engine.stop.set()
-            result.interrupted = True
-    finally:
-        session.close()
-        result.seconds = time.monotonic() - start
-        log.note("-", f"finished: {result.changed} changed, ok={result.ok}")
-        log.close()
-    return result
-
+        for phase in phases:
+            prun = engine.run_phase(phase)
+            result.phases.append(prun)
+            failed = [h for h in prun.hosts if h.status == "failed"]
+            if failed:
+                result.failure = failed[0].failure
+                break
+    except KeyboardInterrupt:
+        engine.stop.set()
+        result.interrupted = True

@@ -155,8 +155,12 @@ def settle(verdict: Result, node: Node, strict: bool) -> Result:
 
 
 def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
-               strict: bool = False) -> tuple[HostReport, Node | None]:
-    """Connect, gather, judge one host. Never raises for the host's own problems."""
+               strict: bool = False, keep: dict | None = None) -> tuple[HostReport, Node | None]:
+    """Connect, gather, judge one host. Never raises for the host's own problems.
+
+    With ``keep`` (a dict), a connection that worked is left open in ``keep[hostname]``
+    for the caller (``up`` reuses it) instead of being closed.
+    """
     start = time.perf_counter()
     report = HostReport(host.hostname, str(host.address), list(host.roles))
     target = SshTarget.of(host)
@@ -173,12 +177,18 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
         facts, durations = gather_facts(th, inv, host)
         node = Node(host, inv, facts, clock_offset=read_clock_offset(th))
     except Exception as exc:  # noqa: BLE001 - a broken session is this host's problem, not the run's
+        conn.close()
         report.reachable, report.reason = False, f"session failed: {type(exc).__name__}: {exc}"
         report.results.append(Result("ssh.connect", FAIL, report.reason, "a working SSH session", "check sshd on the host"))
         report.duration = time.perf_counter() - start
         return report, None
-    finally:
+    except BaseException:
         conn.close()
+        raise
+    if keep is None:
+        conn.close()
+    else:
+        keep[host.hostname] = conn
     for check in NODE_CHECKS:
         if not check.applies(node):
             continue
@@ -191,14 +201,20 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
 
 
 def run_preflight(inv: Inventory, keys: HostKeys, hosts: list[str] | None = None, parallel: int = 32,
-                  timeout: float = 10, inventory_path: str = "", on_host_done=None, strict: bool = False) -> Report:
-    """Audit the selected hosts (all by default) with at most ``parallel`` at once, then compare them."""
+                  timeout: float = 10, inventory_path: str = "", on_host_done=None, strict: bool = False,
+                  keep_connections: dict | None = None) -> Report:
+    """Audit the selected hosts (all by default) with at most ``parallel`` at once, then compare them.
+
+    ``keep_connections``: a dict that receives each reachable host's open connection
+    (hostname -> fabric.Connection); the caller closes them. ``up`` passes one so its
+    phases ride on the connections preflight already verified.
+    """
     selected = [h for h in inv.hosts if not hosts or h.hostname in hosts]
     started, t0 = time.time(), time.perf_counter()
     reports: dict[str, HostReport] = {}
     nodes: list[Node] = []
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(selected)))) as pool:
-        futures = {pool.submit(audit_host, inv, h, keys, timeout, strict): h for h in selected}
+        futures = {pool.submit(audit_host, inv, h, keys, timeout, strict, keep_connections): h for h in selected}
         for future in futures:
             report, node = future.result()
             reports[report.host] = report

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import ssl
 import stat
+import subprocess
+import sys
+import time
 import urllib.request
 
 import pytest
@@ -235,6 +236,7 @@ def _ca_file(state):
 def test_rerun_changes_nothing(cluster):
     lab, inv, state = cluster
     pids = {n: sh(lab, n, "systemctl show -p MainPID --value haproxy keepalived").stdout for n in LBS}
+    since = time.time()
     for extra in ([], ["--recheck"]):
         r = up(cluster, "--json", "-", *extra)
         assert r.returncode == 0, r.stderr[-3000:]
@@ -242,7 +244,13 @@ def test_rerun_changes_nothing(cluster):
         assert report["changed"] == 0, [(p["name"], h["host"], h["changes"]) for p in report["phases"]
                                         for h in p["hosts"] if h["changes"]]
         assert "0 changed" in r.stderr
+    until = time.time()
     assert pids == {n: sh(lab, n, "systemctl show -p MainPID --value haproxy keepalived").stdout for n in LBS}
+    # One SSH login per host per run: the phases ride on the connection preflight opened.
+    for node in ("ha1", "master1", "node1"):
+        logins = sh(lab, node, f"journalctl -u ssh --since @{since:.3f} --until @{until:.3f} -o cat --no-pager"
+                               " | grep -c 'Accepted publickey' || true").stdout.strip()
+        assert logins == "2", (node, logins)
 
 
 def test_drift_is_repaired_and_only_that_service_restarts(cluster):

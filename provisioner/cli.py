@@ -50,6 +50,15 @@ StateDirOpt = Annotated[
                  "Default: $PROVISIONER_STATE_DIR/<cluster> or ~/.local/state/provisioner/<cluster>.",
                  show_default=False),
 ]
+LimitOpt = Annotated[Optional[list[str]], typer.Option(
+    "--limit", help="Only these hosts (repeatable, or comma-separated).")]
+KnownHostsOpt = Annotated[Optional[Path], typer.Option(
+    "--known-hosts", help="The cluster's known_hosts file. Default: STATE_DIR/known_hosts.")]
+AcceptKeysOpt = Annotated[bool, typer.Option(
+    "--accept-new-host-keys", help="Trust unknown host keys on first use and record them (never changed ones).")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")]
+JsonReportOpt = Annotated[Optional[Path], typer.Option(
+    "--json", help="Also write a JSON report here ('-' = stdout).")]
 
 
 def _load(path: Path, strict: bool = False) -> Inventory:
@@ -120,11 +129,9 @@ def preflight(
     format: Annotated[str, typer.Option("--format", help="table, json or junit.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report here (default stdout).")] = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts audited at once.")] = 32,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
-    accept_new_host_keys: Annotated[bool, typer.Option(
-        "--accept-new-host-keys", help="Trust unknown host keys on first use and record them (never changed ones).")] = False,
-    known_hosts: Annotated[Optional[Path], typer.Option(
-        "--known-hosts", help="The cluster's known_hosts file. Default: STATE_DIR/known_hosts.")] = None,
+    timeout: TimeoutOpt = 10,
+    accept_new_host_keys: AcceptKeysOpt = False,
+    known_hosts: KnownHostsOpt = None,
     state_dir: StateDirOpt = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail also on what `up` would fix (swap, sysctls, ...): is the host ready for kubeadm now?")] = False,
@@ -201,12 +208,6 @@ def vagrantfile(
         sys.stdout.write(text)
 
 
-LimitOpt = Annotated[Optional[list[str]], typer.Option(
-    "--limit", help="Only these hosts (repeatable, or comma-separated).")]
-KnownHostsOpt = Annotated[Optional[Path], typer.Option(
-    "--known-hosts", help="The cluster's known_hosts file. Default: STATE_DIR/known_hosts.")]
-AcceptKeysOpt = Annotated[bool, typer.Option(
-    "--accept-new-host-keys", help="Trust unknown host keys on first use and record them (never changed ones).")]
 
 
 def _hosts_list(values: list[str] | None) -> list[str] | None:
@@ -230,9 +231,9 @@ def up(
     recheck: Annotated[bool, typer.Option("--recheck", help="Re-read every host even where the journal says "
                                           "a phase is done with the same inputs (repairs drift).")] = False,
     skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not stop on preflight failures.")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write a JSON report here ('-' = stdout).")] = None,
+    json_out: JsonReportOpt = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once.")] = 32,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
     state_dir: StateDirOpt = None,
@@ -277,7 +278,7 @@ def reset(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     limit: LimitOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
     state_dir: StateDirOpt = None,
@@ -315,8 +316,8 @@ def verify(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     failover: Annotated[bool, typer.Option("--failover", help="Stop keepalived on the VIP holder, time how long "
                                            "until the API answers through the VIP again, restore it.")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write a JSON report here ('-' = stdout).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")] = 10,
+    json_out: JsonReportOpt = None,
+    timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
     state_dir: StateDirOpt = None,

@@ -141,7 +141,7 @@ class Host:
                     "STANDIN_DISCOVERY_TIMEOUT": "5", "HOME": str(root / "root")}
 
     def bin(self, prog: str) -> str:
-        for d in ("usr/bin", "opt/cni/bin"):
+        for d in ("usr/bin", "opt/cni/bin", "usr/libexec/kubeadm-standin"):
             if (self.install / d / prog).exists():
                 return str(self.install / d / prog)
         raise FileNotFoundError(prog)
@@ -214,6 +214,15 @@ def test_kubeadm_config_images_list(host):
     ("kubectl", ["get", "nodes"], 1, "The connection to the server localhost:8080 was refused"),
     ("crictl", ["--runtime-endpoint", "unix:///run/cri-dockerd.sock", "version"], 1,
      "validate service connection"),
+    # a flag the program does not know: each answers in its own words, with its own exit code
+    ("docker", ["--bogus", "info"], 125, "unknown flag: --bogus\nSee 'docker --help'.\n"),
+    ("dockerd", ["--bogus"], 125, "unknown flag: --bogus\nSee 'dockerd --help'.\n"),
+    ("containerd", ["--bogus"], 1, "containerd: unknown flag: --bogus\n"),
+    ("cri-dockerd", ["--bogus"], 1, "Error: unknown flag: --bogus\n"),
+    ("crictl", ["-Z"], 1, 'level=fatal msg="unknown shorthand flag: \'Z\' in -Z"\n'),
+    ("kubectl", ["get", "--bogus"], 1, "error: unknown flag: --bogus\nSee 'kubectl get --help' for usage.\n"),
+    ("kubelet", ["--v=loud"], 1, 'Error: failed to parse kubelet flag: invalid argument "loud" for "--v" flag'),
+    ("kube-apiserver", ["--bogus"], 1, "Error: unknown flag: --bogus\n"),
 ])
 def test_failures_exit_codes_and_messages(host, prog, args, code, err):
     r = host.run(prog, *args)

@@ -10,12 +10,8 @@ import threading
 def main(argv) -> int:
     spec = {"version": "bool", "config": "str", "address": "str", "log-level": "str", "help": "bool", "root": "str",
             "state": "str"}
-    try:
-        f, pos, _ = parse_flags(argv, spec, {"v": "version", "c": "config", "a": "address", "l": "log-level",
-                                             "h": "help"})
-    except FlagError as exc:
-        err(f"containerd: {exc}")
-        return 1
+    f, pos, _ = flags_or_exit(argv, spec, {"v": "version", "c": "config", "a": "address", "l": "log-level",
+                                           "h": "help"}, "containerd: {exc}")
     if f.get("version"):
         out(f"containerd containerd.io {STANDIN_BUILD['containerd_version']} 7f7fdf5fed64eb6a7caf99b3e12efcf9d60e311c")
         return 0

@@ -25,11 +25,7 @@ def main(argv) -> int:
             "docker-endpoint": "str", "cri-dockerd-root-directory": "str", "version": "bool", "help": "bool",
             "log-level": "str", "cni-bin-dir": "str", "cni-conf-dir": "str", "cni-cache-dir": "str",
             "runtime-cgroups": "str", "hairpin-mode": "str", "ipv6-dual-stack": "bool", "v": "int"}
-    try:
-        f, _, _ = parse_flags(argv, spec, {"h": "help", "v": "v"})
-    except FlagError as exc:
-        err(f"Error: {exc}")
-        return 1
+    f, _, _ = flags_or_exit(argv, spec, {"h": "help", "v": "v"})
     if f.get("version"):
         out(f"cri-dockerd {STANDIN_BUILD['cri_dockerd_version']} (683f70f)")
         return 0

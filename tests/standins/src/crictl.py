@@ -23,13 +23,9 @@ def endpoint(f: dict) -> str:
 def main(argv) -> int:
     spec = {"runtime-endpoint": "str", "image-endpoint": "str", "config": "str", "timeout": "str", "debug": "bool",
             "version": "bool", "help": "bool", "output": "str", "quiet": "bool", "all": "bool"}
-    try:
-        f, pos, _ = parse_flags(argv, spec, {"r": "runtime-endpoint", "i": "image-endpoint", "c": "config",
-                                             "t": "timeout", "D": "debug", "v": "version", "h": "help",
-                                             "o": "output", "q": "quiet", "a": "all"})
-    except FlagError as exc:
-        err(f'level=fatal msg="{exc}"')
-        return 1
+    f, pos, _ = flags_or_exit(argv, spec, {"r": "runtime-endpoint", "i": "image-endpoint", "c": "config",
+                                           "t": "timeout", "D": "debug", "v": "version", "h": "help",
+                                           "o": "output", "q": "quiet", "a": "all"}, 'level=fatal msg="{exc}"')
     if f.get("version"):
         out(f"crictl version v{STANDIN_BUILD['cri_tools_version']}")
         return 0

@@ -68,12 +68,9 @@ def render(tmpl: str, obj) -> str:
 def main(argv) -> int:
     spec = {"host": "str", "format": "str", "version": "bool", "all": "bool", "quiet": "bool", "help": "bool",
             "debug": "bool", "log-level": "str", "context": "str", "config": "str"}
-    try:
-        f, pos, _ = parse_flags(argv, spec, {"H": "host", "f": "format", "v": "version", "a": "all", "q": "quiet",
-                                             "h": "help", "D": "debug", "l": "log-level", "c": "context"})
-    except FlagError as exc:
-        err(f"{exc}\nSee 'docker --help'.")
-        return 125
+    f, pos, _ = flags_or_exit(argv, spec, {"H": "host", "f": "format", "v": "version", "a": "all", "q": "quiet",
+                                           "h": "help", "D": "debug", "l": "log-level", "c": "context"},
+                              "{exc}\nSee 'docker --help'.", 125)
     if f.get("version") and not pos:
         out(f"Docker version {STANDIN_BUILD['docker_version']}, build ce12230")
         return 0

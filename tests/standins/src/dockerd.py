@@ -132,12 +132,8 @@ class UnixHTTPServer(ThreadingHTTPServer):
 def main(argv) -> int:
     spec = {"host": "list", "containerd": "str", "config-file": "str", "version": "bool", "debug": "bool",
             "log-level": "str", "group": "str", "help": "bool", "data-root": "str", "pidfile": "str"}
-    try:
-        f, _, _ = parse_flags(argv, spec, {"H": "host", "v": "version", "D": "debug", "G": "group", "h": "help",
-                                           "l": "log-level", "p": "pidfile"})
-    except FlagError as exc:
-        err(f"{exc}\nSee 'dockerd --help'.")
-        return 125
+    f, _, _ = flags_or_exit(argv, spec, {"H": "host", "v": "version", "D": "debug", "G": "group", "h": "help",
+                                         "l": "log-level", "p": "pidfile"}, "{exc}\nSee 'dockerd --help'.", 125)
     if f.get("version"):
         out(f"Docker version {STANDIN_BUILD['docker_version']}, build 41ca978")
         return 0

@@ -758,11 +758,7 @@ SPEC["version"] = "bool"
 
 
 def main(argv):
-    try:
-        a, _, _ = parse_flags(argv, SPEC)
-    except FlagError as exc:
-        err(f"Error: {exc}")
-        return 1
+    a, _, _ = flags_or_exit(argv, SPEC)
     if a.get("version"):
         out(f"Kubernetes v{KUBE_VERSION}")
         return 0

@@ -416,12 +416,8 @@ def cmd_cluster_info(f: dict, pos: list) -> int:
 
 
 def main(argv) -> int:
-    try:
-        f, pos, given = parse_flags(argv, GLOBAL, SHORT)
-    except FlagError as exc:
-        sub = next((a for a in argv if not a.startswith("-")), "")
-        err(f"error: {exc}\nSee 'kubectl {sub} --help' for usage.")
-        return 1
+    sub = next((a for a in argv if not a.startswith("-")), "")
+    f, pos, given = flags_or_exit(argv, GLOBAL, SHORT, f"error: {{exc}}\nSee 'kubectl {sub} --help' for usage.")
     if not pos or f.get("help"):
         out("kubectl controls the Kubernetes cluster manager (STAND-IN for tests: version, get, apply, delete, "
             "wait, cluster-info).")

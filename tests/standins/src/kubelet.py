@@ -89,11 +89,7 @@ def main(argv) -> int:
         if name and name not in spec:
             continue
         args.append(a)
-    try:
-        f, _, _ = parse_flags(args, spec, {"v": "v", "h": "help"})
-    except FlagError as exc:
-        err(f"Error: failed to parse kubelet flag: {exc}")
-        return 1
+    f, _, _ = flags_or_exit(args, spec, {"v": "v", "h": "help"}, "Error: failed to parse kubelet flag: {exc}")
     if f.get("version"):
         out(f"Kubernetes v{KUBE_VERSION}")
         return 0

@@ -320,6 +320,19 @@ def parse_flags(args, spec: dict, shorthands: dict | None = None):
 
 # --------------------------------------------------------------- YAML subset
 
+def flags_or_exit(args, spec: dict, shorthands: dict | None = None, error: str = "Error: {exc}", code: int = 1):
+    """parse_flags, or print the program's own usage error (``{exc}`` is the problem) and exit
+    with the program's own code, as the real CLI does.
+
+        f, pos, _ = flags_or_exit(argv, spec, {"h": "help"}, "{exc}\nSee 'docker --help'.", 125)
+    """
+    try:
+        return parse_flags(args, spec, shorthands)
+    except FlagError as exc:
+        err(error.replace("{exc}", str(exc)))
+        raise SystemExit(code) from None
+
+
 class YAMLError(ValueError):
     pass
 

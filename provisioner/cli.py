@@ -59,6 +59,17 @@ AcceptKeysOpt = Annotated[bool, typer.Option(
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")]
 JsonReportOpt = Annotated[Optional[Path], typer.Option(
     "--json", help="Also write a JSON report here ('-' = stdout).")]
+CommandTimeoutOpt = Annotated[Optional[float], typer.Option(
+    "--command-timeout", min=1, show_default=False,
+    help="Longest any one command may run on a host, seconds; it is stopped there after that. "
+         "Default: per step (package installs and kubeadm 900, waits their own bound, others 600).")]
+
+
+def _write_report(json_out: Path | None, text: str) -> None:
+    if json_out == Path("-"):
+        sys.stdout.write(text)
+    elif json_out:
+        json_out.write_text(text, encoding="utf-8")
 
 
 def _load(path: Path, strict: bool = False) -> Inventory:
@@ -112,9 +123,13 @@ def render(
 
     Example: provisioner render -i inventories/seed-ha.yaml -o out --host ha1
     """
+    from provisioner.state import StateLock
+
     inv = _load(inventory)
     require_known_hosts(inv, host, "--host")
-    secrets = SecretStore(state_dir or default_state_dir(inv.cluster_name)).load_or_create(inv.cluster_name)
+    state = state_dir or default_state_dir(inv.cluster_name)
+    with StateLock(state, "render"):     # secrets are created on first use: never by two runs at once
+        secrets = SecretStore(state).load_or_create(inv.cluster_name)
     files = render_cluster(inv, secrets, only=host)
     manifest = write_tree(files, output, inv.cluster_name)
     hosts = len({f.host for f in files})
@@ -228,8 +243,6 @@ def up(
     only: Annotated[Optional[str], typer.Option("--only", help="Run just this phase (re-checks it on every host).")] = None,
     start: Annotated[Optional[str], typer.Option("--from", help="Start at this phase.")] = None,
     limit: LimitOpt = None,
-    recheck: Annotated[bool, typer.Option("--recheck", help="Re-read every host even where the journal says "
-                                          "a phase is done with the same inputs (repairs drift).")] = False,
     skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not stop on preflight failures.")] = False,
     json_out: JsonReportOpt = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once.")] = 32,
@@ -237,11 +250,12 @@ def up(
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
     state_dir: StateDirOpt = None,
+    command_timeout: CommandTimeoutOpt = None,
 ) -> None:
     """Build the cluster: preflight, prep, lb, runtime, kube-packages, init, cni, join-control-planes,
-    join-workers, verify. Each step reads the host first and changes only what differs; a re-run on a
-    built cluster changes nothing. Completed (host, phase) pairs are journaled, so a failed or
-    interrupted run resumes where it stopped.
+    join-workers, verify. Every run reads every step on every host (one round trip per host) and
+    changes only what differs: a re-run on a built cluster changes nothing, and one on a drifted
+    host repairs it (reported as "drift"). `--plan` shows exactly what `up` would change.
 
     Phases: prep, lb, runtime, kube-packages, init, cni, join-control-planes, join-workers, verify.
     Exit 0 done, 1 a step (or preflight) failed, 3 a host is unreachable, 2 bad input, 130 interrupted.
@@ -250,27 +264,29 @@ def up(
               provisioner up -i inventories/seed-ha.yaml --only lb --limit ha1,ha2
     """
     from provisioner.engine import UpOptions, run_up
-    from provisioner.up_report import ConsoleReporter, print_plan, print_summary, to_json
+    from provisioner.state import StateLock
+    from provisioner.up_report import ConsoleReporter, error_json, print_plan, print_summary, to_json
 
-    inv = _load(inventory)
-    state = state_dir or default_state_dir(inv.cluster_name)
-    options = UpOptions(plan=plan, only=only, start=start, limit=_hosts_list(limit), recheck=recheck,
-                        skip_preflight=skip_preflight or plan, parallel=parallel, timeout=timeout,
-                        inventory_path=str(inventory))
-    result = run_up(inv, state, _keys(state, known_hosts, accept_new_host_keys), options, ConsoleReporter(err))
+    try:
+        inv = _load(inventory)
+        state = state_dir or default_state_dir(inv.cluster_name)
+        options = UpOptions(plan=plan, only=only, start=start, limit=_hosts_list(limit),
+                            skip_preflight=skip_preflight or plan, parallel=parallel, timeout=timeout,
+                            inventory_path=str(inventory), command_timeout=command_timeout)
+        with StateLock(state, "up"):
+            result = run_up(inv, state, _keys(state, known_hosts, accept_new_host_keys), options,
+                            ConsoleReporter(err))
+    except ProvisionerError as exc:      # bad input, state dir busy: the report says so too
+        if json_out:
+            _write_report(json_out, error_json(exc))
+        raise
     human = err if json_out == Path("-") else out     # stdout stays pure JSON with --json -
     if plan:
         print_plan(result, human)
     print_summary(result, human, str(inventory))
     if json_out:
-        text = to_json(result)
-        if json_out == Path("-"):
-            sys.stdout.write(text)
-        else:
-            json_out.write_text(text, encoding="utf-8")
-    if result.interrupted:
-        raise typer.Exit(130)
-    raise typer.Exit(0 if result.ok else 1)
+        _write_report(json_out, to_json(result))
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -289,7 +305,7 @@ def reset(
 
     Example: provisioner reset -i inventories/seed-ha.yaml --limit node3 --yes
     """
-    from provisioner.reset import run_reset
+    from provisioner.reset import run_reset, succeeded
 
     inv = _load(inventory)
     names = _hosts_list(limit)
@@ -299,15 +315,17 @@ def reset(
                                      "Their Kubernetes state is deleted", err=True):
         raise typer.Exit(1)
     state = state_dir or default_state_dir(inv.cluster_name)
-    outcome = run_reset(inv, state, _keys(state, known_hosts, accept_new_host_keys), names, timeout)
+    from provisioner.state import StateLock
+    with StateLock(state, "reset"):
+        outcome = run_reset(inv, state, _keys(state, known_hosts, accept_new_host_keys), names, timeout)
     for host, what in outcome.items():
         out.print(f"{host}: {what}")
-    if inv.first_control_plane.hostname in outcome and outcome[inv.first_control_plane.hostname] == "reset":
+    if inv.first_control_plane.hostname in outcome and succeeded(outcome[inv.first_control_plane.hostname]):
         others = [h.hostname for h in inv.kube_nodes if h.hostname not in outcome]
         if others:
             err.print(f"note: {inv.first_control_plane.hostname} held the cluster; {', '.join(others)} still "
                       "belong to the old one - reset them too before `up`")
-    bad = [h for h, what in outcome.items() if what != "reset"]
+    bad = [h for h, what in outcome.items() if not succeeded(what)]
     raise typer.Exit(3 if any(outcome[h].startswith("unreachable") for h in bad) else (1 if bad else 0))
 
 
@@ -330,9 +348,12 @@ def verify(
     from provisioner.engine import UpOptions, run_up
     from provisioner.up_report import ConsoleReporter, print_summary
 
+    from provisioner.state import StateLock
+
     inv = _load(inventory)
     state = state_dir or default_state_dir(inv.cluster_name)
     keys = _keys(state, known_hosts, accept_new_host_keys)
+    lock = StateLock(state, "verify").acquire()     # released below, or when the process exits
     result = run_up(inv, state, keys, UpOptions(only="verify", skip_preflight=True, timeout=timeout,
                                                 inventory_path=str(inventory)), ConsoleReporter(err))
     report: dict = {"version": 1, "cluster": inv.cluster_name, "ok": result.ok,
@@ -355,9 +376,9 @@ def verify(
         out.print(f"verify: cluster {inv.cluster_name} OK - all nodes Ready, API answers through "
                   f"{inv.control_plane_endpoint.address}:{inv.api_port}")
     if json_out:
-        text = json.dumps(report, indent=2) + "\n"
-        sys.stdout.write(text) if json_out == Path("-") else json_out.write_text(text, encoding="utf-8")
-    raise typer.Exit(0 if report["ok"] else 1)
+        _write_report(json_out, json.dumps(report, indent=2) + "\n")
+    lock.release()
+    raise typer.Exit(0 if report["ok"] else (result.exit_code or 1))
 
 
 @app.command()
@@ -394,6 +415,8 @@ def inventory_schema(
 
 def main() -> None:
     """Entry point: run the app; turn our errors into one line per problem and an exit code."""
+    import os
+
     try:
         app()
     except ProvisionerError as exc:
@@ -403,3 +426,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only on request
+        if os.environ.get("PROVISIONER_DEBUG"):
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} - this is a bug in provisioner; "
+                  "PROVISIONER_DEBUG=1 shows the traceback, please report it")
+        sys.exit(1)

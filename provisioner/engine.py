@@ -1,23 +1,27 @@
-"""Run the phases of ``up`` over SSH: read state, change what differs, journal what completed.
+"""Run the phases of ``up`` over SSH: read the state of every step, change what differs, journal progress.
 
 >>> result = run_up(inv, options, reporter)              # doctest: +SKIP
 >>> result.changed, result.ok                             # doctest: +SKIP
 (0, True)
 
-Per phase, per host (in parallel, or one at a time for serial phases):
+Every run reads every host: the journal never skips a step (a re-run that
+trusted it would call a drifted host "done"). Reads are made cheap instead:
 
-1. build the host's steps (pure: rendered files, commands);
-2. skip the pair when the journal holds it with the same inputs hash
-   (``--recheck`` re-reads every host instead);
-3. run every step's probe in ONE round trip (read-only);
-4. apply, in order, the steps whose probe says the host differs; a service
-   restarts only when a file it follows changed;
-5. record (host, phase) in the journal.
+1. at the start, the probes of every step of every phase a host takes part
+   in go to that host in ONE round trip (read-only), all hosts in parallel;
+2. per phase, per host (in parallel, or one at a time for serial phases),
+   the steps are asked, in order, what differs; the prefetched facts serve
+   until the run changes something, after which each (host, phase) is probed
+   again right before it runs (one round trip);
+3. the steps that differ are applied in order; a service restarts only when
+   a file it follows changed; a wait whose condition already holds is not run;
+4. the journal records (host, phase) with its inputs hash: it tells *why* a
+   host changed (new, inputs changed, drift), not whether to look.
 
 With ``plan`` nothing is applied: the changes (with unified diffs, secrets
-masked) are collected instead. The first failure stops the run after the
-hosts already working in that phase finish; the journal keeps what was
-completed, so the next run resumes there.
+masked) are collected instead, from the same probes, so ``up`` right after
+makes exactly those. The first failure stops the run after the hosts already
+working in that phase finish.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +46,7 @@ from provisioner.render import render_cluster
 from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore, redact
 from provisioner.state import ClusterState, Journal
-from provisioner.steps import Change, CommandStep, FileStep, StepContext
+from provisioner.steps import Change, CommandStep, FileStep, StepContext, WaitStep
 from provisioner.transport import HostKeys, SshTarget, Unreachable, open_connection
 from provisioner.validation import require_known_hosts
 
@@ -52,10 +57,10 @@ class UpOptions:
     only: str | None = None
     start: str | None = None            # --from
     limit: list[str] | None = None
-    recheck: bool = False
     skip_preflight: bool = False
     parallel: int = 32
     timeout: float = 10
+    command_timeout: float | None = None    # when set, the bound of every remote command (else per step)
     inventory_path: str = ""
 
 
@@ -67,6 +72,24 @@ class Failure:
     rc: int | None
     tail: str
     message: str
+    step: str = ""
+    signal: str = ""             # what ended the command: SIGTERM (our timeout), SIGKILL, ...
+    hint: str = ""
+    kind: str = "step"           # step (exit 1) | unreachable (exit 3: a host could not be reached or was lost)
+
+    @classmethod
+    def of(cls, exc: BaseException, host: str, phase: str, step: str = "") -> "Failure":
+        """The failure for an exception raised while working on ``host`` (never re-raised)."""
+        if isinstance(exc, StepFailed):
+            return cls(host, phase, exc.command, exc.rc, exc.tail, exc.why or str(exc), exc.step or step,
+                       exc.signal, exc.hint)
+        if isinstance(exc, Unreachable):
+            return cls(exc.host if exc.host != "-" else host, phase, "", None, "", str(exc), step,
+                       hint="check that the host is up and reachable over SSH, then re-run", kind="unreachable")
+        if isinstance(exc, ProvisionerError):
+            return cls(host, phase, "", None, "", str(exc), step)
+        return cls(host, phase, "", None, "", f"internal error: {type(exc).__name__}: {exc}", step,
+                   hint="this is a bug in provisioner: the run log has the details; please report it")
 
 
 @dataclass
@@ -78,6 +101,7 @@ class HostRun:
     seconds: float = 0.0
     error: str = ""
     note: str = ""
+    reason: str = ""            # why it changed: new | inputs changed | drift
     failure: Failure | None = None
 
     @property
@@ -115,6 +139,15 @@ class UpResult:
     @property
     def ok(self) -> bool:
         return self.failure is None and not self.interrupted
+
+    @property
+    def exit_code(self) -> int:
+        """0 done, 1 a step (or preflight check) failed, 3 a host unreachable, 130 interrupted."""
+        if self.interrupted:
+            return 130
+        if self.failure is None:
+            return 0
+        return 3 if self.failure.kind == "unreachable" else 1
 
 
 class Reporter:
@@ -154,16 +187,18 @@ class Session:
     """
 
     def __init__(self, inv: Inventory, keys: HostKeys, log: RunLog, redactor: Callable[[str], str],
-                 timeout: float, parallel: int, reuse: dict | None = None):
+                 timeout: float, parallel: int, reuse: dict | None = None, command_timeout: float | None = None):
         self.inv, self.keys, self.log, self.redactor = inv, keys, log, redactor
-        self.timeout, self.parallel = timeout, parallel
+        self.timeout, self.parallel, self.command_timeout = timeout, parallel, command_timeout
         self.reuse = reuse if reuse is not None else {}
         self.remotes: dict[str, Remote] = {}
         self.os: dict[str, OsInfo] = {}
+        self.identity: dict[str, str] = {}     # hostname -> machine-id (a reinstalled host has another)
 
     def open(self, names: list[str]) -> None:
         hosts = [self.inv.host(n) for n in names if n not in self.remotes]
         errors: list[Unreachable] = []
+        failed: list[StepFailed] = []
 
         def one(host):
             target = SshTarget.of(host)
@@ -174,15 +209,26 @@ class Session:
                 except Unreachable as exc:
                     errors.append(exc)
                     return
-            remote = Remote(target, conn, self.log, self.redactor)
-            info = remote.run(OsInfo.PROBE, check=False, quiet=True)
-            self.os[host.hostname] = OsInfo.parse(info.stdout)
+            remote = Remote(target, conn, self.log, self.redactor, self.command_timeout)
+            remote.current_step = "open the session (leftovers, OS release, machine id)"
+            try:
+                # start(): also removes this user's temp dirs left by runs that no longer exist.
+                info = remote.start(f"{OsInfo.PROBE}; cat /etc/machine-id 2>/dev/null || true")
+            except (Unreachable, StepFailed) as exc:
+                (errors if isinstance(exc, Unreachable) else failed).append(exc)
+                remote.close()
+                return
+            lines = info.stdout.splitlines() + ["", ""]
+            self.os[host.hostname] = OsInfo.parse(lines[0])
+            self.identity[host.hostname] = lines[1].strip()
             self.remotes[host.hostname] = remote
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(hosts) or 1))) as pool:
             list(pool.map(one, hosts))
         if errors:
             raise UnreachableHosts(errors)
+        if failed:
+            raise failed[0]
         unsupported = [f"{n} runs {o.distro} {o.version}" for n, o in self.os.items() if o.family != "debian"]
         if unsupported:
             raise ProvisionerError(f"up: {'; '.join(unsupported)} - up supports Debian and Ubuntu hosts so far "
@@ -204,18 +250,52 @@ class UnreachableHosts(ProvisionerError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
-def probe_all(remote: Remote, steps: list) -> dict:
-    """Run every step's probe in one round trip; facts by step name."""
-    commands = {}
-    for i, step in enumerate(steps):
-        command = step.probe()
-        if command:
-            commands[f"s{i}"] = command
+def probe_all(remote: Remote, groups: dict[str, list]) -> dict[str, dict]:
+    """Run the probes of every step of every group (a phase's steps) in ONE round trip.
+
+    Returns the facts by group, then by step name; a group whose steps read nothing maps to ``{}``.
+    """
+    commands: dict[str, str] = {}                  # key -> command, each distinct command once
+    keys: dict[str, str] = {}                      # command -> key
+    where: dict[str, list[tuple[str, str]]] = {}   # key -> the (group, step) pairs it answers
+    for group, steps in groups.items():
+        for step in steps:
+            command = step.probe()
+            if command:
+                # The same read twice in one round trip (e.g. "the API answers through the VIP" in init
+                # and in verify) gives the same answer: run it once.
+                key = keys.setdefault(command, f"p{len(keys)}")
+                commands[key] = command
+                where.setdefault(key, []).append((group, step.name))
+    out: dict[str, dict] = {group: {} for group in groups}
     if not commands:
-        return {}
+        return out
     res = remote.run(wrap_privileged(gather_script(commands)), check=False, quiet=True)
     facts, _ = parse_facts(res.stdout)
-    return {steps[int(k[1:])].name: v for k, v in facts.values.items()}
+    for key, fact in facts.values.items():
+        for group, name in where[key]:
+            out[group][name] = fact
+    return out
+
+
+def _second_interrupt_exits(log: RunLog) -> None:
+    """From now on SIGINT ends the process at once (exit 130), without waiting for the hosts."""
+    import os
+    import signal
+    import sys
+
+    def now(signum, frame):
+        sys.stderr.write("interrupted again: stopping at once - a step in progress may be left half-done; "
+                         "the next `provisioner up` reads every host and completes it\n")
+        try:
+            log.note("-", "interrupted again (SIGINT): exiting at once")
+            log.close()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
+        os._exit(130)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, now)
 
 
 class _Stopped(Exception):
@@ -230,6 +310,32 @@ class Engine:
         self.ctx, self.session, self.journal = ctx, session, journal
         self.options, self.reporter, self.log = options, reporter, log
         self.stop = threading.Event()
+        self.interrupted = False
+        self.partial: PhaseRun | None = None        # the phase Ctrl-C interrupted, as far as it got
+        self.prefetched: dict[tuple[str, str], dict] = {}     # (host, phase) -> facts read at the start
+        self.dirty = threading.Event()                        # set once this run changed any host
+
+    def prefetch(self, phases: list[Phase]) -> None:
+        """Read every step of every phase on every host in one round trip per host (in parallel)."""
+        per_host: dict[str, dict[str, list]] = {}
+        for phase in phases:
+            for host in self.phase_hosts(phase):
+                per_host.setdefault(host.hostname, {})[phase.name] = phase.steps(self.ctx, host)
+
+        def one(name: str) -> None:
+            try:
+                read = probe_all(self.session.remotes[name], per_host[name])
+            except Exception as exc:  # noqa: BLE001 - the phase reads this host itself and reports the failure
+                self.log.note(name, f"reading every step up front failed ({exc}); each phase reads it again")
+                return
+            for phase_name, facts in read.items():
+                self.prefetched[(name, phase_name)] = facts
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(per_host) or 1))) as pool:
+            list(pool.map(one, per_host))
+
+    def phase_hosts(self, phase: Phase) -> list:
+        return [h for h in phase.hosts(self.ctx.inv) if not self.options.limit or h.hostname in self.options.limit]
 
     def redact(self, text: str) -> str:
         return self.session.redactor(text)
@@ -240,19 +346,22 @@ class Engine:
         try:
             steps = phase.steps(self.ctx, host)
             digest = inputs_hash(phase, steps)
-            explicit = self.options.only == phase.name
-            if (phase.journaled and not self.options.recheck and not explicit and not self.options.plan
-                    and self.journal.is_done(host.hostname, phase.name, digest)):
-                run.status, run.note = "skipped", "done earlier, inputs unchanged"
-                return run
             remote = self.session.remotes[host.hostname]
-            facts = probe_all(remote, steps)
+            remote.current_step = "read the host (probes)"
+            facts = self.prefetched.pop((host.hostname, phase.name), None)
+            if facts is None or self.dirty.is_set():
+                # Something changed since the start (here or on another host): read this host again now.
+                facts = probe_all(remote, {phase.name: steps})[phase.name]
             notified: set[str] = set()
             sctx = StepContext(remote, notified, self.redact, facts)
+            applied = False
             for step in steps:
                 if self.stop.is_set():
                     raise _Stopped
+                remote.current_step = step.name
                 change = step.change(facts.get(step.name), notified)
+                if change is None and isinstance(step, WaitStep) and applied and not self.options.plan:
+                    change = step.waiting()      # its probe ran before our changes: wait for them to settle
                 if change is None:
                     continue
                 if self.options.plan:
@@ -267,30 +376,48 @@ class Engine:
                 if isinstance(step, CommandStep) and run.changes and not step.still_needed(remote, notified):
                     continue
                 step.apply(sctx)
-                self.log.note(host.hostname, f"{phase.name}: {change.step}")
+                applied = True
                 if step.counts:
+                    self.dirty.set()
+                    self.log.note(host.hostname, f"{phase.name}: {change.step}")
                     run.changes.append(change)
                 if step.notify:
                     notified.add(step.notify)
+            if run.changes and phase.journaled:
+                run.reason = self.journal.why_changed(host.hostname, phase.name, digest)
             if not self.options.plan and phase.journaled:
                 self.journal.record(host.hostname, phase.name, digest)
             run.status = "planned" if self.options.plan else ("changed" if run.changes else "ok")
         except _Stopped:
             run.status, run.note = "stopped", "stopped: another host failed or Ctrl-C"
-        except StepFailed as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure on a host becomes its summary, never a traceback
+            remote = self.session.remotes.get(host.hostname)
             run.status, run.error = "failed", str(exc)
-            run.failure = Failure(host.hostname, phase.name, exc.command, exc.rc, exc.tail, exc.why or str(exc))
-        except ProvisionerError as exc:
-            run.status, run.error = "failed", str(exc)
-            run.failure = Failure(host.hostname, phase.name, "", None, "", str(exc))
+            run.failure = Failure.of(exc, host.hostname, phase.name, remote.current_step if remote else "")
+            if not isinstance(exc, ProvisionerError):
+                self.log.note(host.hostname, "internal error:\n" + traceback.format_exc())
         finally:
             run.seconds = time.monotonic() - start
         return run
 
+    def wait_for(self, future):
+        """Wait in the main thread for a host's work; the first Ctrl-C stops the run (re-raised once the
+        hosts finished their current step), a second one ends the process at once."""
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            if not self.interrupted:
+                _second_interrupt_exits(self.log)       # first: a second Ctrl-C may come at any moment now
+                self.interrupted = True
+                self.stop.set()
+                self.reporter.note("interrupted: each host finishes the step it is in, then the run stops "
+                                   "(Ctrl-C again to stop at once)")
+                self.log.note("-", "interrupted (SIGINT): finishing the steps in progress")
+            raise
+
     def run_phase(self, phase: Phase) -> PhaseRun:
         prun = PhaseRun(phase.name, phase.summary)
-        hosts = [h for h in phase.hosts(self.ctx.inv)
-                 if not self.options.limit or h.hostname in self.options.limit]
+        hosts = self.phase_hosts(phase)
         if not hosts:
             return prun
         self.reporter.phase_started(phase, [h.hostname for h in hosts])
@@ -306,22 +433,29 @@ class Engine:
                 self.stop.set()      # the rest of the phase finishes what it started, then we stop
             return run
 
-        if phase.serial:
-            for host in hosts:
-                if self.stop.is_set():
-                    break
-                work(host)
-        else:
-            pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(hosts))))
-            try:
+        # Host work always runs in worker threads, serial phases included (one worker): Ctrl-C (a
+        # KeyboardInterrupt, delivered to the main thread only) finds the main thread waiting here. Had it
+        # reached a thread inside Connection.run, Fabric would re-raise it there and abandon the command
+        # (fabric/runners.py Remote.send_interrupt: without a pty it sends nothing and raises), leaving e.g.
+        # a kubeadm join running unwatched. Nothing is sent to the host either: the step in progress
+        # finishes, nothing new starts, the journal keeps what completed.
+        pool = ThreadPoolExecutor(max_workers=1 if phase.serial else max(1, min(self.options.parallel, len(hosts))))
+        try:
+            if phase.serial:
+                for host in hosts:
+                    if self.stop.is_set():
+                        break
+                    self.wait_for(pool.submit(work, host))
+            else:
                 for future in [pool.submit(work, h) for h in hosts]:
-                    future.result()
-            except KeyboardInterrupt:
-                # Ctrl-C: hosts finish the step they are in, start nothing new, the journal keeps the rest.
-                self.stop.set()
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                    self.wait_for(future)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)      # the hosts finish their step first
+            prun.seconds = time.monotonic() - start
+            self.partial = prun                                # the report shows the interrupted phase too
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         prun.seconds = time.monotonic() - start
         self.reporter.phase_done(prun)
         return prun
@@ -358,9 +492,19 @@ def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
     seen_secrets.extend(ctx.secrets.values())
     log = RunLog.create(state_dir, "plan" if options.plan else "up", redactor)
     result = UpResult(inv.cluster_name, options.plan, log_path=str(log.path))
-    session = Session(inv, keys, log, redactor, options.timeout, options.parallel, reuse={})
+    session = Session(inv, keys, log, redactor, options.timeout, options.parallel, reuse={},
+                      command_timeout=options.command_timeout)
     try:
         _run_up(inv, options, reporter, phases, ctx, log, result, session)
+    except UnreachableHosts as exc:
+        first = exc.errors[0]
+        result.failure = Failure.of(first, first.host, "connect")
+        result.failure.message = str(exc).replace("\n", "; ")
+    except Exception as exc:  # noqa: BLE001 - the CLI writes the summary and the --json report from result
+        host = getattr(exc, "host", "-")
+        result.failure = Failure.of(exc, host, "connect" if isinstance(exc, StepFailed) else "-")
+        if not isinstance(exc, ProvisionerError):
+            log.note("-", "internal error:\n" + traceback.format_exc())
     finally:
         session.close()
         result.seconds = time.monotonic() - start
@@ -379,13 +523,31 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
                             timeout=options.timeout, inventory_path=options.inventory_path,
                             keep_connections=session.reuse)
         failed = {h.host: [r.check for r in h.results if not r.ok] for h in pre.hosts if h.status != "pass"}
-        result.preflight = {"exit_code": pre.exit_code, "failed": failed}
+        # What one of the phases of this run repairs does not stop it: say so and go on.
+        running = {p.name for p in phases}
+        will_fix = {h.host: [f"{r.check} ({r.fixed_by})" for r in h.results if not r.ok and r.fixed_by in running]
+                    for h in pre.hosts if h.reachable}
+        will_fix = {h: checks for h, checks in will_fix.items() if checks}
+        blocking = {h.host: [r.check for r in h.results if not r.ok and r.fixed_by not in running]
+                    for h in pre.hosts if h.status != "pass"}
+        blocking = {h: checks for h, checks in blocking.items() if checks}
+        result.preflight = {"exit_code": pre.exit_code, "failed": failed, "will_fix": will_fix,
+                            "blocking": blocking}
         log.note("-", f"preflight exit {pre.exit_code}: {failed}")
-        if pre.exit_code != 0:
+        for host, checks in will_fix.items():
+            reporter.note(f"preflight: {host}: {', '.join(checks)} - will fix")
+        if blocking:
+            failed = blocking
             reasons = "; ".join(f"{h}: {', '.join(c) or 'unreachable'}" for h, c in failed.items())
             result.failure = Failure("-", "preflight", "", pre.exit_code, "",
                                      f"preflight failed ({reasons}) - run `provisioner preflight` for details, "
                                      "fix, and re-run (or --skip-preflight)")
+            lost = [h for h in pre.hosts if not h.reachable]
+            if lost:     # exit 3, like `provisioner preflight`: name each host and why
+                result.failure.host = ", ".join(h.host for h in lost)
+                result.failure.kind, result.failure.rc = "unreachable", None
+                result.failure.message = "unreachable: " + "; ".join(f"{h.host}: {h.reason}" for h in lost)
+                result.failure.hint = "check that the host is up and reachable over SSH, then re-run"
             return
     names = sorted({h.hostname for p in phases for h in p.hosts(inv)
                     if not options.limit or h.hostname in options.limit})
@@ -393,8 +555,17 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
         names = sorted(set(names) | {inv.first_control_plane.hostname})   # join material, kubectl
     session.open(names)
     ctx.os, ctx.remotes = session.os, session.remotes
-    engine = Engine(ctx, session, Journal(ctx.state_dir), options, reporter, log)
+    ctx.say = reporter.note
+    journal = Journal(ctx.state_dir)
+    for name in names:
+        replaced = journal.check_identity(name, session.identity.get(name, ""))
+        if replaced:
+            reporter.note(replaced)
+            log.note(name, replaced)
+            ctx.replaced.add(name)
+    engine = Engine(ctx, session, journal, options, reporter, log)
     try:
+        engine.prefetch(phases)
         for phase in phases:
             prun = engine.run_phase(phase)
             result.phases.append(prun)
@@ -405,3 +576,5 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
     except KeyboardInterrupt:
         engine.stop.set()
         result.interrupted = True
+        if engine.partial is not None:
+            result.phases.append(engine.partial)

@@ -20,7 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from provisioner.versions import KubeVersion, is_supported, supported_range
+from provisioner.compat import DEFAULT_CRI_DOCKERD, DEFAULT_DOCKER
+from provisioner.versions import DEFAULT_VERSION, KubeVersion, is_supported, refusal, supported_range
 
 # --- constrained scalar types ---------------------------------------------------------
 
@@ -67,9 +68,9 @@ def _kube_version(value: str) -> str:
     try:
         version = KubeVersion.parse(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a full version - write it like 1.30.2") from None
+        raise ValueError(f"{value!r} is not a full version - write it like {DEFAULT_VERSION}") from None
     if not is_supported(version):
-        raise ValueError(f"{version} is outside the supported range {supported_range()} - pick a version in it")
+        raise ValueError(refusal(version))
     return str(version)
 
 
@@ -121,6 +122,47 @@ SshTarget = Annotated[
                             "write it like ops@bastion.example.org:22")),
 ]
 GoDuration = Annotated[str, AfterValidator(_go_duration)]
+
+
+def _docker_mirror(value: str) -> str:
+    """Refuse what dockerd refuses in ``registry-mirrors`` (it would not start), in its order.
+
+    Transcribed from ``ValidateMirror`` in moby/moby registry/config.go: a scheme is
+    required and must be http or https; no query or fragment; no user[:password]
+    (Docker masks the password in its own message, and so do we). A path is allowed
+    (Docker normalises it to end in '/'). Shell safety is checked after, by ``Url``.
+    """
+    from urllib.parse import urlsplit
+
+    scheme, sep, _ = value.partition("://")
+    if not sep or not scheme:
+        raise ValueError(f"{value!r} has no scheme: Docker refuses a mirror without one "
+                         "- write it like https://mirror.example.org")
+    try:
+        uri = urlsplit(value)
+        uri.port  # noqa: B018 - raises on a non-numeric port, as Go's url.Parse does
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid URI - write it like https://mirror.example.org") from None
+    if uri.scheme not in ("http", "https"):
+        raise ValueError(f"unsupported scheme {uri.scheme!r} in {value!r}: Docker takes only http and https mirrors "
+                         "- write it like https://mirror.example.org")
+    if uri.query or uri.fragment or "?" in value or "#" in value:
+        raise ValueError(f"{value!r} ends in a query or fragment, which Docker refuses in a mirror "
+                         "- remove the part from '?' or '#' on")
+    if "@" in uri.netloc:
+        user = uri.netloc.rpartition("@")[0].partition(":")[0]
+        shown = f"{uri.scheme}://{user}:xxxxx@{uri.netloc.rpartition('@')[2]}{uri.path}"
+        raise ValueError(f"{shown!r} carries a user name/password, which Docker refuses in a mirror "
+                         "- remove the 'user:password@' part (mirrors are pulled anonymously)")
+    return value
+
+
+DockerMirror = Annotated[
+    str,
+    AfterValidator(_docker_mirror),
+    AfterValidator(_pattern(r"https?://[A-Za-z0-9._~:/%+=,-]+", "an http(s) URL without spaces or shell characters",
+                            "write it like https://mirror.example.org")),
+]
 
 
 def _ntp_source(value: str) -> str:
@@ -228,32 +270,60 @@ class PackageMirrors(Strict):
         "https://github.com/Mirantis/cri-dockerd/releases/download/v{version}/"
         "cri-dockerd_{version}.3-0.{distro}-{codename}_amd64.deb",
         description="cri-dockerd .deb release asset; {version}, {distro} (debian/ubuntu) and {codename} are filled in.")
+    cri_dockerd_archive: Url = Field(
+        "https://github.com/Mirantis/cri-dockerd/releases/download/v{version}/cri-dockerd-{version}.{arch}.tgz",
+        description="cri-dockerd static release archive, used where upstream publishes no .deb "
+                    "(arm64, Ubuntu 24.04, Debian 13); {version} and {arch} are filled in.")
+    calico: Url | None = Field(
+        None, description="Where the calico manifests (v1_crd_projectcalico_org.yaml, tigera-operator.yaml) are "
+                          "fetched from; {version} is filled in. Default: the GitHub release tree "
+                          "(raw.githubusercontent.com/projectcalico/calico/v{version}/manifests), which "
+                          "validation refuses for cni calico when an apt or yum mirror is set (an offline site).")
 
 
 class Registry(Strict):
     """An image registry host outside the cluster (the runbook's harbor)."""
 
-    hostname: DnsName
+    hostname: DnsName = Field(description="Registry name; with `domain` set, a short name gets it appended.")
     address: IPv4
-    insecure: bool = Field(False, description="Plain-HTTP registry: listed in Docker's insecure-registries.")
+    port: Port | None = Field(None, description="Registry port when not 443/80; part of the image names (harbor:5000/x).")
+    insecure: bool = Field(
+        False, description="Plain-HTTP registry: listed in Docker's insecure-registries as FQDN[:port]. "
+                           "A short name without a port is refused: Docker reads harbor/x as a Docker Hub path.")
+
+    def docker_name(self, inv: "Inventory") -> str:
+        """How Docker and image names spell this registry: FQDN[:port]."""
+        name = inv.fqdn(self.hostname)
+        return f"{name}:{self.port}" if self.port else name
 
 
 class Inventory(Strict):
     """A whole cluster. Load with :func:`provisioner.validation.load_inventory`."""
 
     cluster_name: Label = Field("kubernetes", description="kubeadm clusterName; also names the state directory.")
-    kubernetes_version: KubeVersionStr = Field(description=f"Full patch version, {supported_range()}.")
+    # Optional: an inventory that does not pin a version gets the newest patch of the newest
+    # maintained minor this release was tested with (versions.DEFAULT_VERSION). Pinning is still
+    # recommended for a cluster you will upgrade, so `up` on a newer provisioner never moves it.
+    kubernetes_version: KubeVersionStr = Field(
+        DEFAULT_VERSION, description=f"Full patch version like {DEFAULT_VERSION}: {supported_range()}.")
     domain: DnsName | None = Field(None, description="Domain appended to short hostnames in /etc/hosts.")
     control_plane_endpoint: ControlPlaneEndpoint = Field(default_factory=ControlPlaneEndpoint)
     load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
     networking: Networking = Field(default_factory=Networking)
     runtime: Literal["docker", "containerd"] = Field("docker", description="docker = Docker + cri-dockerd.")
+    docker_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a Docker Engine version",
+                                                           "write it like 29.0.4"))] = Field(
+        DEFAULT_DOCKER, description="Docker Engine release (docker-ce, docker-ce-cli) installed and held.")
+    containerd_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a containerd.io version",
+                                                               "write it like 1.7.22"))] | None = Field(
+        None, description="containerd.io release to install and hold; default: what docker-ce's Depends picks.")
     cri_dockerd_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a cri-dockerd version",
-                                                                "write it like 0.3.14"))] = Field(
-        "0.3.14", description="cri-dockerd release installed with runtime docker.")
+                                                                "write it like 0.4.4"))] = Field(
+        DEFAULT_CRI_DOCKERD, description="cri-dockerd release installed with runtime docker (see provisioner/compat.py).")
     cni: Literal["flannel", "calico"] = "flannel"
     image_repository: ImageRepository = "registry.k8s.io"
-    registry_mirrors: list[Url] = Field(default_factory=list, description="Docker registry mirrors (daemon.json).")
+    registry_mirrors: list[DockerMirror] = Field(
+        default_factory=list, description="Docker registry mirrors (daemon.json), checked as dockerd checks them.")
     package_mirrors: PackageMirrors = Field(default_factory=PackageMirrors)
     ntp_servers: list[NtpSource] = Field(
         default_factory=lambda: ["pool.ntp.org"], min_length=1, description="chrony sources (names become pools).")

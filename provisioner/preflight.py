@@ -144,11 +144,13 @@ def read_clock_offset(th: testinfra.host.Host) -> float | None:
         return None
 
 
-def settle(verdict: Result, node: Node, strict: bool) -> Result:
-    """A failure that `up` repairs is a warning on a host not yet in a cluster (unless strict):
-    the operator learns it, and `up` is not blocked by what its own phases fix. On a
-    joined host it stays a failure: that is drift breaking a running node."""
-    if verdict.status == FAIL and verdict.fixed_by and not strict and not node.joined:
+def settle(check, verdict: Result, node: Node, strict: bool) -> Result:
+    """A failure that `up` repairs is a warning on a host not yet in a cluster (unless strict, or the
+    check says a wrong answer is never harmless, like an /etc/hosts line sending a cluster name
+    elsewhere): the operator learns it. On a joined host it stays a failure: that is drift breaking
+    a running node. (`up` itself goes on past failures that one of its phases fixes.)"""
+    if (verdict.status == FAIL and verdict.fixed_by and not strict and not node.joined
+            and getattr(check, "soft_before_join", True)):
         verdict.status = WARN
         verdict.fix = f"{verdict.fix}; `provisioner up` ({verdict.fixed_by} phase) fixes this"
     return verdict
@@ -193,7 +195,7 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
         if not check.applies(node):
             continue
         t0 = time.perf_counter()
-        verdict = settle(check.evaluate(facts, node), node, strict)
+        verdict = settle(check, check.evaluate(facts, node), node, strict)
         verdict.duration = sum(durations.get(n, 0.0) for n in check.fact_commands(inv, host)) + (time.perf_counter() - t0)
         report.results.append(verdict)
     report.duration = time.perf_counter() - start

@@ -71,7 +71,8 @@ class _NtpSource:
     is_address: bool
 
 
-def _hosts_entries(inv: Inventory) -> list[dict]:
+def hosts_entries(inv: Inventory) -> list[dict]:
+    """The managed /etc/hosts block: one entry (address, names) per line."""
     def names(name: str) -> list[str]:
         full = inv.fqdn(name)
         return [full, name] if full != name else [name]
@@ -111,9 +112,10 @@ def cluster_context(inv: Inventory, secrets: ClusterSecrets) -> dict:
         "control_plane_endpoint": f"{inv.endpoint_name}:{inv.api_port}",
         "cluster_dns": str(service_net.network_address + 10),
         "cert_sans": list(dict.fromkeys(sans)),
-        "hosts_entries": _hosts_entries(inv),
+        "hosts_entries": hosts_entries(inv),
         "ntp_sources": [_NtpSource(s, _is_address(s)) for s in inv.ntp_servers],
-        "insecure_registries": [inv.registry.hostname] if inv.registry and inv.registry.insecure else [],
+        # FQDN[:port]: the only spelling Docker matches against an image name (see validation._registry).
+        "insecure_registries": [inv.registry.docker_name(inv)] if inv.registry and inv.registry.insecure else [],
         "check_script_path": CHECK_SCRIPT,
     }
 

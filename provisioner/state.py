@@ -1,13 +1,16 @@
 """What ``up`` remembers between runs, in the cluster's state directory (files 0600).
 
 >>> journal = Journal(state_dir)                                   # doctest: +SKIP
->>> journal.is_done("master1", "prep", inputs_hash)                # doctest: +SKIP
-True
+>>> journal.why_changed("master1", "prep", inputs_hash)            # doctest: +SKIP
+'drift'
 
 - ``journal.json``: every completed (host, phase) with the hash of its
-  inputs. A killed or failed run leaves the completed ones; the next ``up``
-  skips them and resumes at the first incomplete one. A changed inventory
-  changes the hashes of exactly the (host, phase) pairs it affects.
+  inputs, and each host's machine identity. It never lets ``up`` skip a
+  read: every run probes every step. It says *why* a host changed (``new``,
+  ``inputs changed`` since the last completion, or ``drift`` - the host moved
+  away from a state we had completed with the same inputs), where a killed
+  run stopped, and which hosts came back as other machines (same name, other
+  identity: their entries are dropped and they are reported as new).
 - ``cluster.json``: when the bootstrap token was issued and the control-plane
   certificates were last uploaded, so later joins know whether the join
   material is still valid (certificates: 2 hours; token: the inventory's TTL).
@@ -15,15 +18,18 @@ True
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from provisioner.errors import ProvisionerError
 from provisioner.secrets import write_private
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
 
 
 class Journal:
@@ -35,13 +41,15 @@ class Journal:
         self.path = Path(state_dir) / self.FILE
         self._lock = threading.Lock()
         self.entries: dict[str, dict] = {}
+        self.identities: dict[str, str] = {}
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text())
-                if data.get("version") == JOURNAL_VERSION:
+                if data.get("version") in (1, JOURNAL_VERSION):
                     self.entries = data.get("done", {})
+                    self.identities = data.get("identities", {})
             except (OSError, ValueError):
-                self.entries = {}   # unreadable: behave as if nothing is known, every step re-checks
+                self.entries = {}   # unreadable: nothing is known; every step is probed anyway
 
     @staticmethod
     def key(host: str, phase: str) -> str:
@@ -50,6 +58,32 @@ class Journal:
     def is_done(self, host: str, phase: str, inputs: str) -> bool:
         entry = self.entries.get(self.key(host, phase))
         return bool(entry) and entry.get("inputs") == inputs
+
+    def why_changed(self, host: str, phase: str, inputs: str) -> str:
+        """Why (host, phase) has work now: ``new``, ``inputs changed`` or ``drift``."""
+        entry = self.entries.get(self.key(host, phase))
+        if not entry:
+            return "new"
+        return "drift" if entry.get("inputs") == inputs else "inputs changed"
+
+    def check_identity(self, host: str, identity: str) -> str | None:
+        """Record ``host``'s machine identity; when it differs from the recorded one, forget the
+        host's entries and say why (the machine was replaced or reinstalled under the same name)."""
+        if not identity:
+            return None
+        with self._lock:
+            known = self.identities.get(host)
+            self.identities[host] = identity
+            if known == identity:
+                return None
+            dropped = [k for k in self.entries if k.partition("/")[0] == host]
+            for key in dropped:
+                del self.entries[key]
+            self._save()
+        if known is None:
+            return None
+        return (f"{host} is another machine than last run (machine identity {known[:12]} -> {identity[:12]}): "
+                "treated as a new host")
 
     def done_at(self, host: str, phase: str) -> float | None:
         entry = self.entries.get(self.key(host, phase))
@@ -70,8 +104,8 @@ class Journal:
             self._save()
 
     def _save(self) -> None:
-        write_private(self.path, json.dumps({"version": JOURNAL_VERSION, "done": self.entries}, indent=1,
-                                            sort_keys=True) + "\n")
+        write_private(self.path, json.dumps({"version": JOURNAL_VERSION, "done": self.entries,
+                                             "identities": self.identities}, indent=1, sort_keys=True) + "\n")
 
 
 @dataclass
@@ -93,3 +127,57 @@ class ClusterState:
 
     def save(self, state_dir: Path) -> None:
         write_private(Path(state_dir) / self.FILE, json.dumps(asdict(self), indent=1) + "\n")
+
+
+class StateDirBusy(ProvisionerError):
+    """Another run holds the state directory's lock."""
+
+    exit_code = 2
+
+
+class StateLock:
+    """An exclusive lock on a state directory for one run (``flock`` on ``STATE/.lock``).
+
+    >>> with StateLock(state_dir, "up"):          # doctest: +SKIP
+    ...     run_up(...)
+
+    A second ``up``/``reset``/``render`` on the same directory fails at once
+    (:class:`StateDirBusy`, exit 2) naming the PID that holds it, instead of
+    racing it (two CAs, two tokens, a journal overwritten). The kernel drops
+    the lock when the holder exits, also on SIGKILL: no stale lock to remove.
+    """
+
+    FILE = ".lock"
+
+    def __init__(self, state_dir: Path, command: str):
+        self.path = Path(state_dir) / self.FILE
+        self.command = command
+        self._fd: int | None = None
+
+    def __enter__(self) -> "StateLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def acquire(self) -> "StateLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StateDirBusy(f"{self.path.parent}: in use by {holder} - wait for it to finish (or stop it), "
+                               "then re-run") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"PID {os.getpid()} (provisioner {self.command})\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)       # before the unlock: a waiter never reads our PID afterwards
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

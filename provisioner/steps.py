@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from provisioner.checks.base import Fact
-from provisioner.remote import Remote, StepFailed
+from provisioner.remote import Remote, StepFailed, apt_lock_timeout
 
 q = shlex.quote
 
@@ -91,6 +91,61 @@ def _merge_block(current: str, block: str) -> str:
     return "\n".join(out) + "\n"
 
 
+MASK = "<redacted>"
+
+
+def secret_keywords(redacted: str) -> list[str]:
+    r"""The keywords that introduce a secret in a rendered file whose secrets are already ``<redacted>``.
+
+    >>> secret_keywords("  auth_pass <redacted>\n  stats auth admin:<redacted>\nmode tcp\n")
+    ['auth_pass', 'stats auth']
+    """
+    keys = []
+    for line in redacted.splitlines():
+        if MASK in line:
+            before = line.split(MASK, 1)[0].strip()
+            # "stats auth admin:" -> "stats auth": the user part may differ on the host too.
+            key = before.rsplit(None, 1)[0] if " " in before else before.rstrip(":= ") or before
+            if key and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def mask_secret_lines(text: str, keys: list[str]) -> str:
+    r"""Every line starting with one of ``keys`` keeps its keyword and loses the rest.
+
+    >>> mask_secret_lines("    auth_pass oldpass1\nmode tcp\n", ["auth_pass"])
+    '    auth_pass <redacted>\nmode tcp\n'
+    """
+    out = []
+    for line in text.splitlines(True):
+        body = line.lstrip()
+        key = next((k for k in keys if body == k or body.startswith((k + " ", k + ":", k + "=", k + "\t"))), None)
+        if key is not None:
+            indent = line[:len(line) - len(body)]
+            line = f"{indent}{key} {MASK}" + ("\n" if line.endswith("\n") else "")
+        out.append(line)
+    return "".join(out)
+
+
+def version_matches(installed: str, wanted: str) -> bool:
+    """An installed Debian version is the wanted upstream version exactly (epoch and revision aside).
+
+    >>> [version_matches(v, "1.31.1") for v in ("1.31.1-1.1", "1.31.10-1.1", "1:1.31.1-1.1", "1.31.1")]
+    [True, False, True, True]
+    >>> version_matches("0.3.14.3-0.debian-bookworm", "0.3.14"), version_matches("0.3.14-0", "0.3.1")
+    (True, False)
+    """
+    upstream = installed.split(":", 1)[1] if ":" in installed.split("-", 1)[0] else installed
+    return upstream == wanted or (upstream.startswith(wanted) and upstream[len(wanted)] in "-.~+")
+
+
+# The same rule in awk, for resolving the repository's exact version (``apt-cache madison``, field 3).
+AWK_VERSION_MATCH = ("{v = $3; sub(/^[0-9]+:/, \"\", v); "
+                     "if (v == want || (index(v, want) == 1 && index(\"-.~+\", substr(v, length(want) + 1, 1)) > 0))"
+                     " {print $3; exit}}")
+
+
 class FileStep(Step):
     """A file with exact content, owner, group and mode (or a managed block inside one)."""
 
@@ -113,7 +168,7 @@ class FileStep(Step):
     def probe(self) -> str:
         p = q(self.path)
         head = f"if [ -e {p} ]; then stat -c '%a %U %G' {p}; "
-        body = f"echo @@CONTENT; cat {p}; " if self.block else f"sha256sum < {p} | cut -d' ' -f1; "
+        body = f"echo @@CONTENT; cat {p}; " if self.block else f"sha256sum < {p}; "    # "HASH  -"
         return head + body + "else echo absent; fi"
 
     def desired(self, fact: Fact | None) -> str:
@@ -139,7 +194,7 @@ class FileStep(Step):
                 current, desired = self._current(fact) or "", self.desired(fact)
                 same = current.rstrip("\n") + "\n" == desired or current == desired
             else:
-                same = rest.strip() == hashlib.sha256(self.content.encode()).hexdigest()
+                same = rest.split()[:1] == [hashlib.sha256(self.content.encode()).hexdigest()]
             if same and meta_ok:
                 return None
             what = "update" if not same else f"fix owner/mode ({first.strip()} -> {self.mode:o} {self.owner} {self.group})"
@@ -150,7 +205,10 @@ class FileStep(Step):
         old = current or ""
         raw_differs = old != new
         if self.secret:
-            old, new = redact(old), redact(new)
+            # The host's side may hold an OLD secret that no redactor knows: mask every line that
+            # carries a secret in our rendering (by its keyword, e.g. ``auth_pass``), on both sides.
+            keys = secret_keywords(redact(self.content))
+            old, new = mask_secret_lines(redact(old), keys), mask_secret_lines(redact(new), keys)
         text = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
                                             f"{self.path} (on host)" if current is not None else "/dev/null",
                                             f"{self.path} (provisioner)"))
@@ -232,14 +290,23 @@ class WaitStep(Step):
     def identity(self) -> str:
         return f"wait {self.command}"
 
+    def probe(self) -> str:
+        return self.command          # one try in the probe round trip: a settled host needs no wait
+
     def change(self, fact, notified):
+        if fact is not None and fact.rc == 0:
+            return None
+        return self.waiting()
+
+    def waiting(self) -> Change:
         return Change(self.name, [f"until {self.command}; do sleep {self.interval}; done (max {self.timeout:g}s)"])
 
     def apply(self, ctx):
         # One remote loop, not one SSH round trip per poll.
         loop = (f"end=$(( $(date +%s) + {int(self.timeout)} )); "
                 f"until {self.command}; do [ $(date +%s) -ge $end ] && exit 124; sleep {self.interval}; done")
-        ctx.remote.run(loop, why=f"timed out after {self.timeout:g}s: {self.name}", quiet=False)
+        ctx.remote.run(loop, why=f"timed out after {self.timeout:g}s: {self.name}", quiet=False,
+                       timeout=self.timeout + 30)
 
 
 class ServiceStep(Step):
@@ -255,12 +322,18 @@ class ServiceStep(Step):
         return f"service {self.unit} {self.restart_on} {self.reload} {self.enabled} {self.started}"
 
     def probe(self) -> str:
-        u = q(self.unit)
-        return f"echo \"$(systemctl is-enabled {u} 2>/dev/null) $(systemctl is-active {u} 2>/dev/null)\""
+        # One process for both (systemctl show), not is-enabled + is-active: the probe runs on every host
+        # in every run.
+        return f"systemctl show -p UnitFileState -p ActiveState -- {q(self.unit)} 2>/dev/null"
+
+    @staticmethod
+    def _state(fact) -> tuple[str, str]:
+        """(enabled, active) from ``systemctl show``'s ``Key=value`` lines."""
+        props = dict(line.split("=", 1) for line in (fact.output if fact else "").splitlines() if "=" in line)
+        return props.get("UnitFileState", ""), props.get("ActiveState", "")
 
     def _commands(self, fact, notified) -> list[str]:
-        words = (fact.output.split() if fact else []) + ["", ""]
-        enabled, active = words[0], words[1]
+        enabled, active = self._state(fact)
         u = q(self.unit)
         cmds = []
         if self.enabled and enabled not in ("enabled", "static", "alias", "indirect", "generated"):
@@ -302,21 +375,21 @@ class PackagesStep(Step):
 
     def probe(self) -> str:
         names = " ".join(q(p) for p in self.packages)
-        return (f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null; "
-                "echo @@HELD; apt-mark showhold 2>/dev/null")
+        return f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null"
 
     def _missing(self, fact) -> tuple[list[str], list[str]]:
         text = fact.output if fact else ""
-        installed_part, _, held_part = text.partition("@@HELD")
-        installed = {}
-        for line in installed_part.splitlines():
+        installed, held = {}, set()
+        for line in text.splitlines():
             parts = line.split()
-            # db:Status-Abbrev: desired (i install / h hold) + current state (i = installed).
+            # db:Status-Abbrev: the desired action (i install, h hold - what `apt-mark hold` sets, so no
+            # separate `apt-mark showhold` is needed) + the current state (i = installed) + error flag.
             if len(parts) >= 3 and parts[2][1:2] == "i":
                 installed[parts[0]] = parts[1]
-        held = set(held_part.split())
+                if parts[2][:1] == "h":
+                    held.add(parts[0])
         missing = [p for p, v in self.packages.items()
-                   if p not in installed or (v and not installed[p].split(":", 1)[-1].startswith(v))]
+                   if p not in installed or (v and not version_matches(installed[p], v))]
         unheld = [p for p in self.packages if self.hold and p not in held]
         return missing, unheld
 
@@ -335,7 +408,7 @@ class PackagesStep(Step):
     def apply(self, ctx):
         missing, _ = self._missing(ctx.facts.get(self.name))
         # Lock timeout: an apt left running by an interrupted earlier run finishes first instead of failing us.
-        apt = ("DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "
+        apt = (f"DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout={apt_lock_timeout()} "
                "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef")
         if missing:
             specs, fetch = [], []
@@ -350,8 +423,8 @@ class PackagesStep(Step):
                 elif version:
                     # Resolve the exact version (e.g. 1.30.2-1.1) the repository has for this prefix.
                     var = "v_" + "".join(c if c.isalnum() else "_" for c in p)
-                    fetch.append(f"{var}=$(apt-cache madison {q(p)} | awk -v want={q(version + '-')} "
-                                 f"'index($3, want) == 1 {{print $3; exit}}')"
+                    fetch.append(f"{var}=$(apt-cache madison {q(p)} | awk -v want={q(version)} "
+                                 f"{q(AWK_VERSION_MATCH)})"
                                  f" && [ -n \"${var}\" ] || {{ echo '{p} {version} is not in the configured "
                                  f"repositories' >&2; exit 100; }}")
                     specs.append(f"{q(p)}=\"${var}\"")

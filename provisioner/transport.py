@@ -10,6 +10,13 @@ own known_hosts file. An unknown key is refused unless ``accept_new`` (trust
 on first use, recorded in the cluster's file); a changed key is always
 refused. Connection failures become :class:`Unreachable` with a one-line
 reason, so one dead host never stalls or hides the others.
+
+An open connection never waits forever on a host that vanished: SSH
+keepalives go out every ``KEEPALIVE`` seconds of silence, and the socket's
+``TCP_USER_TIMEOUT`` closes it once sent data (a keepalive included) stays
+unacknowledged for ``DEAD_PEER`` seconds - a pulled cable or a powered-off
+host ends the session within about ``KEEPALIVE + DEAD_PEER`` seconds instead
+of the kernel's ~15 minutes of retransmissions.
 """
 
 from __future__ import annotations
@@ -33,14 +40,50 @@ from provisioner.errors import ProvisionerError
 from provisioner.inventory import Host
 
 
+KEEPALIVE = 5      # seconds of silence before an SSH keepalive is sent
+DEAD_PEER = 20     # seconds sent data may stay unacknowledged before the connection is declared dead
+
+
 class Unreachable(ProvisionerError):
     """A host we could not open an SSH session to; ``reason`` says why in one line."""
 
     exit_code = 3
+    label = "unreachable"
 
     def __init__(self, host: str, reason: str):
         self.host, self.reason = host, reason
-        super().__init__(f"{host}: unreachable: {reason}")
+        super().__init__(f"{host}: {self.label}: {reason}")
+
+
+class ConnectionLost(Unreachable):
+    """An open session to a host died (link down, host powered off, sshd killed) while we used it."""
+
+    label = "connection lost"
+
+
+def keep_alive(conn, interval: float = KEEPALIVE, dead_peer: float = DEAD_PEER) -> None:
+    """Bound every wait on ``conn`` (an open Fabric connection; its jump host's too).
+
+    >>> keep_alive(conn)          # doctest: +SKIP
+    """
+    for c in (conn, getattr(conn, "gateway", None)):
+        transport = getattr(getattr(c, "client", None), "get_transport", lambda: None)()
+        if transport is None:
+            continue
+        transport.set_keepalive(int(interval))
+        sock = getattr(transport, "sock", None)
+        if isinstance(sock, socket.socket) and hasattr(socket, "TCP_USER_TIMEOUT"):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(dead_peer * 1000))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass    # not a TCP socket (a ProxyCommand pipe): the SSH keepalive alone must do
+
+
+def is_alive(conn) -> bool:
+    """Whether ``conn``'s SSH transport is still up."""
+    transport = getattr(getattr(conn, "client", None), "get_transport", lambda: None)()
+    return bool(transport and transport.is_active())
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -191,6 +234,7 @@ def open_connection(target: SshTarget, keys: HostKeys, timeout: float = 10) -> f
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise Unreachable(target.name, _describe(exc, target, timeout)) from None
+    keep_alive(conn)
     return conn
 
 

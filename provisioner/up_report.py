@@ -32,7 +32,8 @@ class ConsoleReporter(Reporter):
 
     def host_done(self, run: HostRun):
         style = STYLE.get(run.status, "")
-        detail = {"changed": f"{run.changed} changed", "planned": f"{run.changed} to change",
+        why = f" ({run.reason})" if run.reason else ""
+        detail = {"changed": f"{run.changed} changed{why}", "planned": f"{run.changed} to change{why}",
                   "skipped": run.note, "ok": "no change", "failed": run.error}.get(run.status, run.note)
         self.console.print(f"  {run.host:<16} [{style}]{run.status:<8}[/] {run.seconds:6.2f}s  {escape(detail)}",
                            highlight=False, markup=True)
@@ -48,7 +49,8 @@ def print_plan(result: UpResult, console: Console) -> None:
     for prun in result.phases:
         for hrun in sorted(prun.hosts, key=lambda h: h.host):
             for change in hrun.changes:
-                console.print(f"[cyan]{prun.name}[/] {hrun.host}: {escape(change.step)}", markup=True)
+                why = f" ({hrun.reason})" if hrun.reason else ""
+                console.print(f"[cyan]{prun.name}[/] {hrun.host}: {escape(change.step)}{why}", markup=True)
                 if change.diff:
                     console.print(change.diff.rstrip("\n"), markup=False, highlight=False)
                 elif change.commands:
@@ -67,15 +69,16 @@ def print_summary(result: UpResult, console: Console, inventory: str) -> None:
     verb = "would change" if result.plan else "changed"
     if result.failure:
         f = result.failure
-        console.print(f"[bold red]FAILED[/] in phase {f.phase} on {f.host}: {escape(f.message)}", highlight=False,
+        what = "UNREACHABLE" if f.kind == "unreachable" else "FAILED"
+        console.print(f"[bold red]{what}[/] in phase {f.phase} on {f.host}: {escape(f.message)}", highlight=False,
                       markup=True)
-        if f.command:
-            console.print(f"  command: {f.command}", markup=False, highlight=False)
-            console.print(f"  exit code: {f.rc}", markup=False, highlight=False)
-        if f.tail:
-            console.print("  last lines of its output:", markup=False)
-            for line in f.tail.splitlines():
-                console.print(f"    {line}", markup=False, highlight=False)
+        for label, value in failure_fields(f):
+            if label == "output":
+                console.print("  last lines of its output:", markup=False)
+                for line in value.splitlines():
+                    console.print(f"    {line}", markup=False, highlight=False)
+            else:
+                console.print(f"  {label}: {value}", markup=False, highlight=False)
         console.print(f"  re-run `provisioner up -i {inventory}` to resume at {f.phase} "
                       f"(completed steps are journaled); log: {result.log_path}", markup=False, highlight=False)
     elif result.interrupted:
@@ -86,12 +89,32 @@ def print_summary(result: UpResult, console: Console, inventory: str) -> None:
                       f"(log: {result.log_path})", markup=False, highlight=False)
 
 
+def failure_fields(f) -> list[tuple[str, str]]:
+    """The summary lines of a failure that has them: step, command (redacted), exit code or signal,
+    the output tail, the hint."""
+    out = []
+    if f.step:
+        out.append(("step", f.step))
+    if f.command:
+        out.append(("command", f.command))
+    if f.rc is not None:
+        out.append(("exit code", f"{f.rc}" + (f" ({f.signal})" if f.signal else "")))
+    elif f.signal:
+        out.append(("signal", f.signal))
+    if f.tail:
+        out.append(("output", f.tail))
+    if f.hint:
+        out.append(("hint", f.hint))
+    return out
+
+
 def to_json(result: UpResult) -> str:
     failure = None
     if result.failure:
         f = result.failure
-        failure = {"host": f.host, "phase": f.phase, "command": f.command, "exit_code": f.rc, "tail": f.tail,
-                   "message": f.message}
+        failure = {"host": f.host, "phase": f.phase, "step": f.step, "command": f.command, "exit_code": f.rc,
+                   "signal": f.signal or None, "tail": f.tail, "message": f.message, "hint": f.hint,
+                   "kind": f.kind}
     data = {
         "version": REPORT_VERSION,
         "cluster": result.cluster,
@@ -100,15 +123,26 @@ def to_json(result: UpResult) -> str:
         "changed": result.changed,
         "seconds": round(result.seconds, 3),
         "interrupted": result.interrupted,
+        "exit_code": result.exit_code,
         "log": result.log_path,
         "preflight": result.preflight,
         "failure": failure,
         "phases": [{
             "name": p.name, "seconds": round(p.seconds, 3), "changed": p.changed,
             "hosts": [{"host": h.host, "status": h.status, "seconds": round(h.seconds, 3), "note": h.note,
-                       "error": h.error,
+                       "reason": h.reason, "error": h.error,
                        "changes": [{"step": c.step, "commands": c.commands, "diff": c.diff} for c in h.changes]}
                       for h in sorted(p.hosts, key=lambda h: h.host)],
         } for p in result.phases],
     }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def error_json(exc: Exception) -> str:
+    """The report of a run that could not start (bad input, state directory busy): same keys as :func:`to_json`."""
+    code = getattr(exc, "exit_code", 1)
+    data = {"version": REPORT_VERSION, "ok": False, "exit_code": code, "changed": 0, "interrupted": False,
+            "failure": {"host": "-", "phase": "start", "step": "", "command": "", "exit_code": None, "signal": None,
+                        "tail": "", "message": str(exc), "hint": "", "kind": "input" if code == 2 else "step"},
+            "phases": []}
     return json.dumps(data, indent=2) + "\n"

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner.errors import InventoryError, Problem
 from provisioner.inventory import Inventory
+from provisioner.versions import eol_warning, support_of
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
 Finding = tuple[tuple[str | int, ...], str, bool]  # (path, message, is_warning)
@@ -164,6 +165,45 @@ def _networks_disjoint(inv: Inventory) -> Iterator[Finding]:
                        f"{a} overlaps networking.{b_name} {b} - choose networks that do not overlap", False)
 
 
+# kubeadm's own limits (kubernetes/kubernetes cmd/kubeadm/app/apis/kubeadm/validation/validation.go,
+# ValidateNetworking -> ValidatePodSubnetNodeMask / ValidateServiceSubnetSize; the numbers are in
+# cmd/kubeadm/app/constants/constants.go). kubeadm init refuses these after the hosts are prepared;
+# we refuse them before anything is touched.
+NODE_CIDR_MASK_IPV4 = 24            # getClusterNodeMask: default node-cidr-mask-size-ipv4 (we never override it)
+POD_SUBNET_NODE_MASK_MAX_DIFF = 16  # constants.PodSubnetNodeMaskMaxDiff
+MAX_BITS_SERVICE_SUBNET = 20        # constants.MaximumBitsForServiceSubnet: at most 2^20 addresses
+MIN_ADDRESSES_SERVICE_SUBNET = 10   # constants.MinimumAddressesInServiceSubnet
+# (constants.MinimumAddressesInPodSubnet = 14 is implied by the /24 rule.)
+
+
+def _network_sizes(inv: Inventory) -> Iterator[Finding]:
+    n = inv.networking
+    pod = n.pod_cidr.prefixlen
+    smallest_pod = NODE_CIDR_MASK_IPV4 - POD_SUBNET_NODE_MASK_MAX_DIFF   # /8
+    if pod > NODE_CIDR_MASK_IPV4:
+        yield (("networking", "pod_cidr"),
+               f"{n.pod_cidr} is smaller than one node's /{NODE_CIDR_MASK_IPV4} block, which kubeadm refuses "
+               f"- use a prefix between /{smallest_pod} and /{NODE_CIDR_MASK_IPV4}, e.g. /16", False)
+    elif NODE_CIDR_MASK_IPV4 - pod > POD_SUBNET_NODE_MASK_MAX_DIFF:
+        yield (("networking", "pod_cidr"),
+               f"{n.pod_cidr} is more than {POD_SUBNET_NODE_MASK_MAX_DIFF} bits larger than the /{NODE_CIDR_MASK_IPV4} "
+               f"node mask, which kubeadm refuses - use a prefix between /{smallest_pod} and /{NODE_CIDR_MASK_IPV4}", False)
+    svc = n.service_cidr
+    if 32 - svc.prefixlen > MAX_BITS_SERVICE_SUBNET:
+        yield (("networking", "service_cidr"),
+               f"{svc} is too large: kubeadm takes at most 2^{MAX_BITS_SERVICE_SUBNET} service addresses "
+               f"- use /{32 - MAX_BITS_SERVICE_SUBNET} or smaller, e.g. 10.96.0.0/12", False)
+    elif svc.num_addresses < MIN_ADDRESSES_SERVICE_SUBNET:
+        yield (("networking", "service_cidr"),
+               f"{svc} has {svc.num_addresses} addresses; kubeadm needs at least {MIN_ADDRESSES_SERVICE_SUBNET} "
+               "- use /28 or larger, e.g. 10.96.0.0/12", False)
+
+
+def _version(inv: Inventory) -> Iterator[Finding]:
+    if support_of(inv.version) == "end-of-life":
+        yield ("kubernetes_version",), eol_warning(inv.version), True
+
+
 def _roles_fit_mode(inv: Inventory) -> Iterator[Finding]:
     mode = inv.load_balancer.mode
     cps = inv.control_planes
@@ -214,6 +254,16 @@ def _registry(inv: Inventory) -> Iterator[Finding]:
         yield ("registry", "address"), f"{reg.address} is already a host's or the VIP's address - give the registry its own", False
     if reg.hostname in {h.hostname for h in inv.hosts} | {inv.control_plane_endpoint.name}:
         yield ("registry", "hostname"), f"{reg.hostname} is already used by a host or the endpoint - rename it", False
+    # Docker splits an image name at the first '/': that part names a registry only when it holds
+    # a '.' or a ':' or is 'localhost' (moby/moby registry/config.go splitReposName; today
+    # distribution/reference normalize.go splitDockerDomain). Otherwise harbor/x is Docker Hub's
+    # user "harbor", and an insecure-registries entry "harbor" never matches a pull.
+    name = reg.docker_name(inv)
+    if reg.insecure and "." not in name and ":" not in name and name != "localhost":
+        yield (("registry", "hostname"),
+               f"{name!r} is a short name: Docker reads an image {name}/x as a Docker Hub path, so it would never "
+               f"use the insecure registry - set `domain`, write the registry's FQDN (like {name}.example.org) "
+               "or set registry.port", False)
 
 
 def _runtime(inv: Inventory) -> Iterator[Finding]:
@@ -221,8 +271,29 @@ def _runtime(inv: Inventory) -> Iterator[Finding]:
         yield "runtime", "containerd is accepted but not yet rendered or installed - use docker for now", True
 
 
-RULES = (_unique_hosts, _addresses_in_host_network, _endpoint, _networks_disjoint, _roles_fit_mode, _ports,
-         _registry, _runtime)
+def _runtime_versions(inv: Inventory) -> Iterator[Finding]:
+    # Docker + cri-dockerd pairs the table in provisioner/compat.py knows to fail (cri-docker.service exits).
+    from provisioner import compat
+
+    if inv.runtime == "docker":
+        problem = compat.pair_problem(inv.docker_version, inv.cri_dockerd_version)
+        if problem:
+            yield "cri_dockerd_version", problem, False
+
+
+def _cni_sources(inv: Inventory) -> Iterator[Finding]:
+    # A site with its own package mirrors is offline: the calico manifests must come from a mirror too.
+    pm = inv.package_mirrors
+    if inv.cni == "calico" and pm.calico is None and (pm.apt or pm.yum):
+        yield (("package_mirrors", "calico"),
+               "cni calico with package mirrors set but no calico mirror: the manifests would be fetched from "
+               "raw.githubusercontent.com - set package_mirrors.calico to the URL holding "
+               "v1_crd_projectcalico_org.yaml and tigera-operator.yaml, like http://mirror/calico/v{version}/manifests",
+               False)
+
+
+RULES = (_version, _unique_hosts, _addresses_in_host_network, _endpoint, _networks_disjoint, _network_sizes,
+         _roles_fit_mode, _ports, _registry, _runtime, _runtime_versions, _cni_sources)
 
 
 def cluster_findings(inv: Inventory) -> list[Finding]:

@@ -86,13 +86,13 @@ CASES = [
     ("ports.free", "node1", {"ports.listen": SS_6443}, PASS, "free"),
     ("runtime.docker", "node1", {"runtime.docker": "absent"}, SKIP, "no container runtime"),
     ("runtime.docker", "node1", {"runtime.docker": "systemd", "runtime.cri":
-     "{ path=/usr/bin/cri-dockerd ; argv[]=/usr/bin/cri-dockerd --pod-infra-container-image registry.k8s.io/pause:3.9 }"}, PASS, "systemd"),
+     "{ path=/usr/bin/cri-dockerd ; argv[]=/usr/bin/cri-dockerd --pod-infra-container-image registry.k8s.io/pause:3.10.2 }"}, PASS, "systemd"),
     ("runtime.docker", "node1", {"runtime.docker": "cgroupfs", "runtime.cri": ""}, FAIL, "cgroup driver cgroupfs"),
     ("runtime.docker", "node1", {"runtime.docker": "systemd", "runtime.cri":
      "{ argv[]=/usr/bin/cri-dockerd --pod-infra-container-image registry.k8s.io/pause:3.6 }"}, FAIL, "pause image"),
     ("kube.versions", "node1", {"kube.versions": "kubeadm absent\nkubelet absent"}, SKIP, "not installed"),
-    ("kube.versions", "node1", {"kube.versions": "kubeadm v1.30.2\nkubelet v1.30.2"}, PASS, "v1.30.2"),
-    ("kube.versions", "node1", {"kube.versions": "kubeadm v1.29.1\nkubelet v1.30.2"}, FAIL, "kubeadm v1.29.1"),
+    ("kube.versions", "node1", {"kube.versions": "kubeadm v1.37.1\nkubelet v1.37.1"}, PASS, "v1.37.1"),
+    ("kube.versions", "node1", {"kube.versions": "kubeadm v1.36.3\nkubelet v1.37.1"}, FAIL, "kubeadm v1.36.3"),
 ]
 
 
@@ -121,14 +121,42 @@ def test_sudo_check():
 
 def test_fixable_failures_are_warnings_until_the_node_joined():
     fresh = _node("node1", {"swap.active": "Filename\n/swapfile file 1 0 -2"})
-    verdict = settle(CHECKS["swap.active"].evaluate(fresh.facts, fresh), fresh, strict=False)
+    swap = CHECKS["swap.active"]
+    verdict = settle(swap, swap.evaluate(fresh.facts, fresh), fresh, strict=False)
     assert verdict.status == WARN and "provisioner up" in verdict.fix
-    strict = settle(CHECKS["swap.active"].evaluate(fresh.facts, fresh), fresh, strict=True)
+    strict = settle(swap, swap.evaluate(fresh.facts, fresh), fresh, strict=True)
     assert strict.status == FAIL
     joined = _node("node1", {"swap.active": "Filename\n/swapfile file 1 0 -2", "kube.joined": "/etc/kubernetes/kubelet.conf"})
-    assert settle(CHECKS["swap.active"].evaluate(joined.facts, joined), joined, strict=False).status == FAIL
+    assert settle(swap, swap.evaluate(joined.facts, joined), joined, strict=False).status == FAIL
     unfixable = _node("master1", {"ports.listen": SS_6443})
-    assert settle(CHECKS["ports.free"].evaluate(unfixable.facts, unfixable), unfixable, strict=False).status == FAIL
+    ports = CHECKS["ports.free"]
+    assert settle(ports, ports.evaluate(unfixable.facts, unfixable), unfixable, strict=False).status == FAIL
+
+
+HOSTS_FRESH = "127.0.0.1\tlocalhost\n127.0.1.1\tnode1.lab.test node1\n::1\tlocalhost ip6-localhost\n"
+
+
+def test_hosts_line_sending_a_cluster_name_elsewhere_fails_and_names_the_line():
+    """Separate from 'name missing' (name.resolve): a stale line above our block wins in the resolver."""
+    check = CHECKS["name.hosts_conflict"]
+    fresh = _node("node1", {"name.etc_hosts": HOSTS_FRESH})
+    assert check.evaluate(fresh.facts, fresh).status == PASS      # Debian's own 127.0.1.1 line is fine
+    stale = _node("node1", {"name.etc_hosts": "172.31.250.199 master1\n" + HOSTS_FRESH})
+    verdict = settle(check, check.evaluate(stale.facts, stale), stale, strict=False)
+    assert verdict.status == FAIL, "not softened to a warning before the join: it silently wins"
+    assert "/etc/hosts:1: '172.31.250.199 master1' maps master1 to 172.31.250.199" in verdict.observed
+    other_loopback = _node("node1", {"name.etc_hosts": "127.0.1.1 master1.lab.test master1\n"})
+    assert check.evaluate(other_loopback.facts, other_loopback).status == FAIL   # another host's name on loopback
+
+
+def test_prep_comments_out_conflicting_hosts_lines_with_a_marker():
+    from provisioner import hostsfile
+    wanted = hostsfile.wanted_names(INV)
+    own = hostsfile.own_names(INV, INV.host("node1"))
+    text = "172.31.250.199 master1 extra\n" + HOSTS_FRESH
+    fixed = hostsfile.comment_out(text, wanted, own)
+    assert fixed.splitlines()[0].startswith("# provisioner: maps master1 elsewhere") and fixed.endswith(HOSTS_FRESH)
+    assert hostsfile.conflicts(fixed, wanted, own) == [] and hostsfile.comment_out(fixed, wanted, own) == fixed
 
 
 def _links(mac: str) -> str:

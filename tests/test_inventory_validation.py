@@ -14,6 +14,7 @@ import yaml
 
 from provisioner.errors import InventoryError
 from provisioner.validation import check_inventory, load_inventory
+from provisioner.versions import DEFAULT_VERSION
 
 GOOD = yaml.safe_load((Path(__file__).resolve().parents[1] / "inventories" / "seed-ha.yaml").read_text())
 
@@ -42,11 +43,41 @@ CASES = [
     ("uppercase-hostname", {"hosts.0.hostname": "Master1"}, "hosts[0].hostname", "must be lowercase (RFC 1123) - use 'master1'", False),
     ("bad-hostname", {"hosts.0.hostname": "master_1"}, "hosts[0].hostname", "is not an RFC 1123 name", False),
     ("unknown-key", {"hosts.2.adress": "10.0.0.1"}, "hosts[2].adress", "unknown key 'adress' - did you mean 'address'?", False),
-    ("unknown-top-key", {"kubernetes_verison": "1.30.2"}, "kubernetes_verison", "did you mean 'kubernetes_version'?", False),
-    ("missing-version", {"kubernetes_version": None}, "kubernetes_version", "required - add this key", False),
-    ("version-not-full", {"kubernetes_version": "1.30"}, "kubernetes_version", "not a full version - write it like 1.30.2", False),
-    ("version-too-old", {"kubernetes_version": "1.27.3"}, "kubernetes_version", "outside the supported range 1.28.0 to 1.34.x", False),
-    ("version-too-new", {"kubernetes_version": "1.40.0"}, "kubernetes_version", "outside the supported range", False),
+    ("unknown-top-key", {"kubernetes_verison": "1.37.1"}, "kubernetes_verison", "did you mean 'kubernetes_version'?", False),
+    ("version-not-full", {"kubernetes_version": "1.37"}, "kubernetes_version", "not a full version - write it like 1.37.1", False),
+    # Refused: every minor below the end-of-life window (1.32 went EOL 2026-02-28), one line naming the supported minors.
+    ("version-too-old", {"kubernetes_version": "1.32.1"}, "kubernetes_version",
+     "1.32.1 is older than any version we accept - use a maintained minor: 1.35, 1.36 or 1.37 (default 1.37.1)", False),
+    ("version-was-supported", {"kubernetes_version": "1.30.2"}, "kubernetes_version", "use a maintained minor: 1.35, 1.36 or 1.37", False),
+    ("version-too-new", {"kubernetes_version": "1.40.0"}, "kubernetes_version", "newer than any version this release was tested with", False),
+    # Accepted with a warning: upstream ships no more fixes for 1.33/1.34 (1.34 EOL 2026-10-27).
+    ("version-eol-1.34", {"kubernetes_version": "1.34.11"}, "kubernetes_version",
+     "Kubernetes 1.34 reached end of life on 2026-10-27 and gets no more fixes - move to 1.35, 1.36 or 1.37", True),
+    ("version-eol-1.33", {"kubernetes_version": "1.33.13"}, "kubernetes_version", "1.33 reached end of life", True),
+    # Network sizes as kubeadm checks them (cmd/kubeadm/app/apis/kubeadm/validation/validation.go
+    # ValidatePodSubnetNodeMask: node mask /24, PodSubnetNodeMaskMaxDiff 16; ValidateServiceSubnetSize:
+    # MaximumBitsForServiceSubnet 20; MinimumAddressesInServiceSubnet 10).
+    ("pod-cidr-too-small", {"networking.pod_cidr": "10.244.0.0/25"}, "networking.pod_cidr",
+     "smaller than one node's /24 block, which kubeadm refuses - use a prefix between /8 and /24", False),
+    ("pod-cidr-too-large", {"networking.pod_cidr": "12.0.0.0/7"}, "networking.pod_cidr",
+     "more than 16 bits larger than the /24 node mask", False),
+    ("service-cidr-too-large", {"networking.service_cidr": "10.96.0.0/11"}, "networking.service_cidr",
+     "10.96.0.0/11 is too large: kubeadm takes at most 2^20 service addresses - use /12 or smaller", False),
+    ("service-cidr-too-few", {"networking.service_cidr": "10.96.0.0/29"}, "networking.service_cidr",
+     "has 8 addresses; kubeadm needs at least 10", False),
+    # Docker's daemon.json rules (moby/moby registry/config.go: ValidateMirror; splitReposName for short names).
+    ("insecure-short-name", {"registry.insecure": True, "domain": None}, "registry.hostname",
+     "'harbor' is a short name: Docker reads an image harbor/x as a Docker Hub path", False),
+    ("mirror-user-password", {"registry_mirrors": ["https://bob:s3cret@mirror.example.org"]}, "registry_mirrors[0]",
+     "'https://bob:xxxxx@mirror.example.org' carries a user name/password, which Docker refuses", False),
+    ("mirror-no-scheme", {"registry_mirrors": ["mirror.example.org:5000"]}, "registry_mirrors[0]",
+     "has no scheme: Docker refuses a mirror without one", False),
+    ("mirror-scheme", {"registry_mirrors": ["ftp://mirror.example.org"]}, "registry_mirrors[0]",
+     "unsupported scheme 'ftp'", False),
+    ("mirror-query", {"registry_mirrors": ["https://mirror.example.org/?x=1"]}, "registry_mirrors[0]",
+     "ends in a query or fragment", False),
+    ("mirror-fragment", {"registry_mirrors": ["https://mirror.example.org/#top"]}, "registry_mirrors[0]",
+     "ends in a query or fragment", False),
     ("bad-address", {"hosts.1.address": "10.0.0.300"}, "hosts[1].address", "is not an IPv4 address", False),
     ("address-type", {"hosts.1.address": 12}, "hosts[1].address", "is not an IPv4 address", False),
     ("bad-role", {"hosts.1.roles": ["master"]}, "hosts[1].roles[0]", "'master' is not one of", False),
@@ -204,7 +235,6 @@ def test_not_a_mapping(tmp_path):
 def test_defaults_follow_the_runbook(tmp_path):
     file = tmp_path / "small.yaml"
     file.write_text(
-        "kubernetes_version: 1.30.2\n"
         "control_plane_endpoint: {address: 10.0.0.100}\n"
         "hosts:\n"
         "  - {hostname: master1, address: 10.0.0.101, roles: [control-plane]}\n"
@@ -212,6 +242,7 @@ def test_defaults_follow_the_runbook(tmp_path):
         "  - {hostname: ha2, address: 10.0.0.108, roles: [lb]}\n"
     )
     inv = load_inventory(file)
+    assert inv.kubernetes_version == DEFAULT_VERSION == "1.37.1", "no version given: the newest maintained patch"
     assert inv.load_balancer.mode == "pair" and inv.api_port == 6443
     assert str(inv.networking.pod_cidr) == "10.244.0.0/16"
     assert str(inv.networking.service_cidr) == "10.96.0.0/12"
@@ -248,3 +279,80 @@ def test_single_mode_endpoint_is_the_control_plane():
     inv = load_inventory(Path(__file__).resolve().parents[1] / "inventories" / "single.yaml")
     assert inv.control_plane_endpoint.address == inv.first_control_plane.address
     assert inv.load_balancers == [] and inv.vip is None
+
+
+# --- rows that must pass: the boundaries of each rule above ------------------------------
+
+PASSING = [
+    ("pod-cidr-/8", {"networking.pod_cidr": "12.0.0.0/8"}),
+    ("pod-cidr-/24", {"networking.pod_cidr": "10.244.0.0/24"}),
+    ("service-cidr-/12", {"networking.service_cidr": "10.96.0.0/12"}),
+    ("service-cidr-/28", {"networking.service_cidr": "10.96.0.0/28"}),
+    ("maintained-1.35", {"kubernetes_version": "1.35.8"}),
+    ("maintained-1.36", {"kubernetes_version": "1.36.3"}),
+    ("insecure-fqdn", {"registry.insecure": True}),                                   # harbor.example.org via domain
+    ("insecure-short-name-with-port", {"registry.insecure": True, "domain": None, "registry.port": 5000}),
+    ("mirror-with-path", {"registry_mirrors": ["https://mirror.example.org/docker-hub/"]}),   # Docker allows a path
+    ("mirror-http-port", {"registry_mirrors": ["http://10.0.0.109:5000"]}),
+]
+
+
+@pytest.mark.parametrize("case", PASSING, ids=[c[0] for c in PASSING])
+def test_rule_passes_at_its_boundary(case, tmp_path):
+    _, changes = case
+    data = copy.deepcopy(GOOD)
+    for key, value in changes.items():
+        _set(data, key, value)
+    inv, problems = check_inventory(_write(tmp_path, data))
+    assert inv is not None and problems == [], [str(p) for p in problems]
+
+
+def test_insecure_registry_renders_as_docker_matches_it(tmp_path):
+    """daemon.json lists FQDN[:port], the spelling Docker compares image names with."""
+    import json
+
+    from provisioner.render import render_cluster
+    from tests.support.fixed_secrets import fixed_secrets
+
+    for changes, expected in [({"registry.insecure": True}, ["harbor.example.org"]),
+                              ({"registry.insecure": True, "domain": None, "registry.port": 5000}, ["harbor:5000"]),
+                              ({}, [])]:
+        data = copy.deepcopy(GOOD)
+        for key, value in changes.items():
+            _set(data, key, value)
+        inv = load_inventory(_write(tmp_path, data))
+        (daemon,) = [f for f in render_cluster(inv, fixed_secrets()) if f.host == "node1" and f.path == "/etc/docker/daemon.json"]
+        assert json.loads(daemon.content)["insecure-registries"] == expected
+
+
+def test_mirror_password_never_reaches_the_output(tmp_path):
+    data = copy.deepcopy(GOOD)
+    data["registry_mirrors"] = ["https://bob:s3cret@mirror.example.org"]
+    with pytest.raises(InventoryError) as info:
+        load_inventory(_write(tmp_path, data))
+    assert "s3cret" not in str(info.value)
+
+
+def test_validate_command_on_old_eol_and_current_versions(tmp_path):
+    """What a user sees: 1.32 refused in one line naming the supported minors (exit 2); 1.34 valid
+    with an end-of-life warning on stderr (exit 0); every example at the default version valid."""
+    from tests.support.cli import run_cli
+
+    results = {}
+    for version in ("1.32.1", "1.34.11", "1.37.1"):
+        data = copy.deepcopy(GOOD)
+        data["kubernetes_version"] = version
+        path = tmp_path / f"{version}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        results[version] = run_cli("validate", "-i", str(path))
+    old = results["1.32.1"]
+    assert old.returncode == 2 and "Traceback" not in old.stderr
+    (line,) = old.stderr.strip().splitlines()
+    assert line.endswith("kubernetes_version: 1.32.1 is older than any version we accept - use a maintained minor: "
+                         "1.35, 1.36 or 1.37 (default 1.37.1); 1.33 and 1.34 are accepted with an end-of-life warning")
+    eol = results["1.34.11"]
+    assert eol.returncode == 0 and "warning: Kubernetes 1.34 reached end of life on 2026-10-27" in eol.stderr
+    assert results["1.37.1"].returncode == 0 and "end of life" not in results["1.37.1"].stderr
+    for name in ("seed-ha", "colocated", "single", "lab", "vagrant"):
+        r = run_cli("validate", "-i", f"inventories/{name}.yaml")
+        assert r.returncode == 0 and "Kubernetes 1.37.1" in r.stdout, (name, r.stdout, r.stderr)

@@ -981,3 +981,57 @@ def test_stream_edge_cases():
     assert check_stream("a: [unclosed\n")[0].startswith("YAML:")
     # Empty documents between real ones are skipped, like kubeadm does.
     assert check_stream("---\n" + V1BETA4_JOIN_WORKER_FILE_DISCOVERY + "---\n") == []
+
+
+# --------------------------------------------------------------------------- per-minor data (minors.py)
+
+def test_v1beta3_is_refused_for_1_37_and_read_by_1_33_to_1_36():
+    """kubeadm 1.37 removed kubeadm.k8s.io/v1beta3 (CHANGELOG-1.37, PR #136016)."""
+    for minor in (33, 34, 35, 36):
+        assert check_stream(V1BETA3_CONTROL_PLANE, minor=minor) == [], minor
+    errs = check_stream(V1BETA3_CONTROL_PLANE, minor=37)
+    assert errs and all("is not read by Kubernetes 1.37" in e for e in errs if "kubeadm.k8s.io/v1beta3" in e)
+    assert any("use kubeadm.k8s.io/v1beta4" in e for e in errs)
+
+
+def test_v1beta4_is_read_by_every_accepted_minor():
+    for minor in (33, 34, 35, 36, 37):
+        assert check_stream(V1BETA4_CONTROL_PLANE, minor=minor) == [], minor
+
+
+def test_kubelet_fields_of_the_1_37_tree_are_refused_for_older_minors():
+    """tlsCurvePreferences, draManagerReconcilePeriod and memoryReservationPolicy appear in the
+    v1.37-era staging types.go (@ 001332b0) and not in the v1.33/1.34-era one (@ c277b99)."""
+    doc = one(
+        """
+        apiVersion: kubelet.config.k8s.io/v1beta1
+        kind: KubeletConfiguration
+        tlsCurvePreferences: [23, 29]
+        draManagerReconcilePeriod: 60s
+        memoryReservationPolicy: TieredReservation
+        """
+    )
+    assert check_document(doc) == []
+    assert check_document(doc, minor=37) == []
+    errs = check_document(doc, minor=35)
+    assert len(errs) == 3 and all("in Kubernetes 1.35 (read from 1.37 on)" in e for e in errs), errs
+    bad = dict(doc, memoryReservationPolicy="Tiered")
+    assert any("memoryReservationPolicy" in e and "TieredReservation" in e for e in check_document(bad))
+
+
+def test_ecdsa_p384_needs_kubeadm_1_34():
+    doc = one(
+        """
+        apiVersion: kubeadm.k8s.io/v1beta4
+        kind: ClusterConfiguration
+        encryptionAlgorithm: ECDSA-P384
+        """
+    )
+    assert check_document(doc, minor=34) == []
+    (err,) = check_document(doc, minor=33)
+    assert err == "ClusterConfiguration.encryptionAlgorithm: 'ECDSA-P384' is accepted from Kubernetes 1.34 on, not by 1.33"
+
+
+def test_a_minor_outside_the_table_is_an_error():
+    (err,) = check_document(one(V1BETA4_CONTROL_PLANE.split("---")[0]), minor=32)
+    assert "Kubernetes 1.32 is not a minor we check" in err

@@ -19,6 +19,7 @@ from tests.lab.config import REPO_ROOT
 from tests.lab.fixtures import require_lab
 from tests.lab.lab import state_dir_for
 from tests.lab.util import wait_for
+from tests.support.cli import default_sigint
 
 NAME, CIDR = "labt", "172.31.250.241/28"
 NODES = [("t1", "172.31.250.242"), ("t2", "172.31.250.243")]
@@ -104,7 +105,7 @@ def test_interrupted_session_tears_down(tmp_path, sig):
                              "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
                              str(tmp_path / "test_inner.py")],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
     try:
         wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=120,
                  what="inner lab to boot")

@@ -73,7 +73,7 @@ def test_molecule_yml_matches_molecules_own_schema():
     assert data["ansible"]["playbooks"]["converge"] == "../shared/converge.yml"
 
 
-@pytest.mark.parametrize("playbook", ["create.yml", "destroy.yml"])
+@pytest.mark.parametrize("playbook", ["create.yml", "destroy.yml", "side_effect.yml", "verify.yml"])
 def test_own_playbooks_pass_ansible_syntax_check(tmp_path, playbook):
     _need("ansible-playbook")
     result = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,",

@@ -99,21 +99,103 @@ def test_kubeadm_documents_match_upstream_types(rendered):
     for node in inv.kube_nodes:
         name = "kubeadm-init.yaml" if node == inv.first_control_plane else "kubeadm-join.yaml"
         text = (out / node.hostname / "etc/kubernetes/provisioner" / name).read_text()
-        assert check_stream(text) == [], node.hostname
+        assert check_stream(text, minor=inv.version.minor) == [], node.hostname
 
 
-@pytest.mark.parametrize("version", ["1.28.15", "1.29.0", "1.30.2", "1.31.4", "1.32.1", "1.33.0", "1.34.2"])
-def test_kubeadm_api_version_follows_kubernetes_version(version):
+# Every accepted minor: the three maintained ones and the two accepted with an end-of-life warning.
+ACCEPTED = ["1.33.13", "1.34.11", "1.35.8", "1.36.3", "1.37.1"]
+
+
+@pytest.mark.parametrize("version", ACCEPTED)
+def test_kubeadm_config_is_v1beta4_for_every_accepted_minor(version):
+    """v1beta4 everywhere: 1.33-1.36 read it and 1.37 reads nothing else (v1beta3 removed in 1.37)."""
     from tests.kubeadm_types import check_stream
 
     inv = _variant("seed-ha", kubernetes_version=version)
     files = {(f.host, f.path): f.content for f in render_cluster(inv, fixed_secrets())}
-    expected_api = "kubeadm.k8s.io/v1beta4" if int(version.split(".")[1]) >= 31 else "kubeadm.k8s.io/v1beta3"
-    for (host, path), text in files.items():
-        if path.startswith("/etc/kubernetes/provisioner/kubeadm-"):
-            docs = list(yaml.safe_load_all(text))
-            assert docs[0]["apiVersion"] == expected_api
-            assert check_stream(text) == [], (host, path)
+    kubeadm_files = {k: v for k, v in files.items() if k[1].startswith("/etc/kubernetes/provisioner/kubeadm-")}
+    assert kubeadm_files
+    for (host, path), text in kubeadm_files.items():
+        docs = list(yaml.safe_load_all(text))
+        assert docs[0]["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+        assert check_stream(text, minor=inv.version.minor) == [], (host, path)
+
+
+# --- Kubernetes schema validation of the manifests we render ---------------------------------
+#
+# kubernetes-validate (PyPI, maintained; 1.37.0 ships the OpenAPI-derived JSON schemas of
+# Kubernetes 1.35.0, 1.36.0 and 1.37.0 - and older - and works offline). strict=True refuses
+# fields the schema does not define, as `kubectl apply --validate=strict` does. CRD-backed kinds
+# (calico's operator.tigera.io Installation) have no schema in it: they are checked in
+# test_calico_installation_shape instead.
+
+def _cni_manifests(inv: Inventory) -> dict[str, str]:
+    """path -> YAML text of every manifest the cni phase writes for ``inv`` (as `up` renders them)."""
+    from provisioner.phases import cni
+    from provisioner.phases.base import UpContext
+    from provisioner.steps import FileStep
+
+    secrets = fixed_secrets()
+    files: dict[str, dict] = {}
+    for f in render_cluster(inv, secrets):
+        files.setdefault(f.host, {})[f.path] = f
+    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO, files=files)
+    steps = cni.steps(ctx, inv.first_control_plane)
+    return {s.path: s.content for s in steps
+            if isinstance(s, FileStep) and s.path.endswith((".yml", ".yaml"))}
+
+
+def _schema_errors(text: str, version: str) -> list[str]:
+    import kubernetes_validate
+
+    errors = []
+    for n, doc in enumerate(yaml.safe_load_all(text), start=1):
+        if doc is None:
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            if "." in doc.get("apiVersion", "").split("/")[0] and not doc["apiVersion"].endswith(".k8s.io/v1"):
+                continue          # a CRD kind (operator.tigera.io/...): no upstream schema exists
+            errors.append(f"document {n} ({doc.get('kind')}): no schema for {doc.get('apiVersion')} in Kubernetes {version}")
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            errors.append(f"document {n} ({doc.get('kind')}) {where}: {exc.message}")
+    return errors
+
+
+@pytest.mark.parametrize("example", ["seed-ha", "colocated", "single", "lab", "vagrant"])
+@pytest.mark.parametrize("version", ["1.35.8", "1.36.3", "1.37.1"])
+def test_cni_manifests_match_the_kubernetes_schemas(example, version):
+    for cni in ("flannel", "calico"):
+        manifests = _cni_manifests(_variant(example, kubernetes_version=version, cni=cni))
+        if cni == "flannel":
+            assert any(p.endswith("kube-flannel.yml") for p in manifests), manifests.keys()
+        for path, text in manifests.items():
+            assert _schema_errors(text, version) == [], (example, cni, path)
+
+
+def test_schema_validation_rejects_a_broken_manifest():
+    """Not a rubber stamp: a misplaced field and a wrong type in the flannel DaemonSet both fail."""
+    inv = _variant("seed-ha", cni="flannel")
+    (text,) = [t for p, t in _cni_manifests(inv).items() if p.endswith("kube-flannel.yml")]
+    assert _schema_errors(text, "1.37.1") == []
+    assert "hostNetwork" in text
+    misplaced = text.replace("hostNetwork: true", "hostNetwrok: true", 1)
+    assert any("hostNetwrok" in e for e in _schema_errors(misplaced, "1.37.1"))
+    docs = list(yaml.safe_load_all(text))
+    ds = next(d for d in docs if d and d["kind"] == "DaemonSet")
+    ds["spec"]["template"]["spec"]["hostNetwork"] = "yes"
+    assert any("DaemonSet" in e for e in _schema_errors(yaml.safe_dump_all(docs), "1.37.1"))
+
+
+def test_calico_installation_shape():
+    """The Installation has no Kubernetes schema (a tigera CRD); check what we render of it."""
+    inv = _variant("seed-ha", cni="calico")
+    (f,) = [f for f in render_cluster(inv, fixed_secrets()) if f.path.endswith("calico-installation.yaml")]
+    (doc,) = [d for d in yaml.safe_load_all(f.content) if d]
+    assert (doc["apiVersion"], doc["kind"], doc["metadata"]["name"]) == ("operator.tigera.io/v1", "Installation", "default")
+    assert doc["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == str(inv.networking.pod_cidr)
 
 
 def _variant(example: str, **changes) -> Inventory:
@@ -146,11 +228,9 @@ def test_joins_pin_the_ca_and_never_skip_verification():
 
 
 def test_v1beta4_uses_name_value_args():
-    inv = _variant("seed-ha", kubernetes_version="1.31.4")
+    inv = _variant("seed-ha", kubernetes_version="1.35.8")
     init = _docs(inv, "master1", "/etc/kubernetes/provisioner/kubeadm-init.yaml")[0]
     assert init["nodeRegistration"]["kubeletExtraArgs"] == [{"name": "node-ip", "value": "10.0.0.101"}]
-    v3 = _docs(_variant("seed-ha"), "master1", "/etc/kubernetes/provisioner/kubeadm-init.yaml")[0]
-    assert v3["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": "10.0.0.101"}
 
 
 def test_init_carries_the_runbook_values():
@@ -160,7 +240,7 @@ def test_init_carries_the_runbook_values():
     assert init["localAPIEndpoint"]["advertiseAddress"] == "10.0.0.101"
     assert init["bootstrapTokens"][0]["ttl"] == "24h0m0s", "tokens expire by default"
     assert cluster["controlPlaneEndpoint"] == "kubeapi.example.org:6443"
-    assert cluster["kubernetesVersion"] == "v1.30.2"
+    assert cluster["kubernetesVersion"] == "v1.37.1"
     assert cluster["imageRepository"] == "registry.aliyuncs.com/google_containers"
     assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12",
                                      "dnsDomain": "cluster.local"}
@@ -170,7 +250,7 @@ def test_init_carries_the_runbook_values():
 
 
 def test_pause_image_matches_version_and_mirror():
-    for version, pause in [("1.30.2", "3.9"), ("1.31.4", "3.10"), ("1.34.2", "3.10.1")]:
+    for version, pause in [("1.33.13", "3.10"), ("1.35.8", "3.10.1"), ("1.36.3", "3.10.2"), ("1.37.1", "3.10.2")]:
         inv = _variant("seed-ha", kubernetes_version=version)
         (unit,) = [f for f in render_cluster(inv, fixed_secrets())
                    if f.host == "node1" and f.path.endswith("cri-docker.service")]
@@ -246,3 +326,15 @@ def test_render_reuses_stored_secrets(tmp_path):
     second = render_cluster(inv, SecretStore(tmp_path / "state").load_or_create(inv.cluster_name))
     assert [f.content for f in first] == [f.content for f in second]
     assert (tmp_path / "state/secrets.yaml").stat().st_mode & 0o777 == 0o600
+
+
+def test_standin_kubeadm_expects_the_pause_image_we_render():
+    """The lab's stand-in kubeadm (tests/standins/build.py MINOR_DEFAULTS) and cri-dockerd's unit
+    (provisioner/versions.py PAUSE_VERSIONS) must name the same pause image per minor, or the lab
+    would hide the preflight warning real kubeadm prints."""
+    from provisioner.versions import DEFAULT_VERSION, PAUSE_VERSIONS
+    from tests.standins import build
+
+    for minor, pause in PAUSE_VERSIONS.items():
+        assert build.MINOR_DEFAULTS[minor]["pause"] == pause, minor
+    assert build.KUBE_VERSIONS == (DEFAULT_VERSION,), "the lab builds the default version"

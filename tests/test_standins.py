@@ -31,6 +31,8 @@ from tests.support.cli import REPO, run_cli
 GOLDEN = REPO / "tests" / "golden"
 KV = build.KUBE_VERSIONS[0]
 K8S_VERSION = f"{KV}-{build.K8S_REVISION}"
+KMINOR = ".".join(KV.split(".")[:2])
+MINOR_INFO = build.MINOR_DEFAULTS[int(KV.split(".")[1])]
 
 
 # ================================================================ the build
@@ -55,13 +57,13 @@ def test_packages_are_named_and_versioned_like_upstream(built):
     names = {d.name for d in built.all()}
     assert names == {
         f"kubeadm_{K8S_VERSION}_amd64.deb", f"kubelet_{K8S_VERSION}_amd64.deb", f"kubectl_{K8S_VERSION}_amd64.deb",
-        "cri-tools_1.30.0-1.1_amd64.deb", "kubernetes-cni_1.4.0-1.1_amd64.deb",
-        "docker-ce_27.3.1-1~debian.12~bookworm_amd64.deb", "docker-ce-cli_27.3.1-1~debian.12~bookworm_amd64.deb",
-        "containerd.io_1.7.22-1_amd64.deb", "cri-dockerd_0.3.14.3-0.debian-bookworm_amd64.deb"}
+        f"cri-tools_{MINOR_INFO['cri_tools']}-1.1_amd64.deb", f"kubernetes-cni_{MINOR_INFO['cni']}-1.1_amd64.deb",
+        "docker-ce_29.0.4-1~debian.12~bookworm_amd64.deb", "docker-ce-cli_29.0.4-1~debian.12~bookworm_amd64.deb",
+        "containerd.io_1.7.22-1_amd64.deb", "cri-dockerd_0.4.4.3-0.debian-bookworm_amd64.deb"}
     versions = {deb_field(d, "Package"): deb_field(d, "Version") for d in built.all()}
-    assert versions["docker-ce"] == "5:27.3.1-1~debian.12~bookworm"
-    assert versions["cri-dockerd"] == "0.3.14~3-0~debian-bookworm"
-    assert versions["kubeadm"] == "1.30.2-1.1"
+    assert versions["docker-ce"] == "5:29.0.4-1~debian.12~bookworm"
+    assert versions["cri-dockerd"] == "0.4.4~3-0~debian-bookworm"
+    assert versions["kubeadm"] == K8S_VERSION
     kubelet = next(d for d in built.all() if d.name.startswith("kubelet_"))
     depends = deb_field(kubelet, "Depends")
     for real in ("iptables (>= 1.4.21)", "kubernetes-cni", "conntrack", "ebtables", "ethtool", "socat"):
@@ -180,10 +182,10 @@ def host(install, tmp_path):
 @pytest.mark.parametrize("prog,args,out", [
     ("kubeadm", ["version", "-o", "short"], f"v{KV}\n"),
     ("kubelet", ["--version"], f"Kubernetes v{KV}\n"),
-    ("crictl", ["--version"], "crictl version v1.30.0\n"),
-    ("docker", ["--version"], "Docker version 27.3.1, build ce12230\n"),
-    ("dockerd", ["--version"], "Docker version 27.3.1, build 41ca978\n"),
-    ("cri-dockerd", ["--version"], "cri-dockerd 0.3.14 (683f70f)\n"),
+    ("crictl", ["--version"], f"crictl version v{MINOR_INFO['cri_tools']}\n"),
+    ("docker", ["--version"], "Docker version 29.0.4, build 3247a5a\n"),
+    ("dockerd", ["--version"], "Docker version 29.0.4, build 4612690\n"),
+    ("cri-dockerd", ["--version"], "cri-dockerd 0.4.4 (683f70f)\n"),
 ])
 def test_versions(host, prog, args, out):
     r = host.run(prog, *args)
@@ -196,10 +198,11 @@ def test_kubeadm_config_images_list(host):
     assert r.stdout.splitlines() == [
         f"registry.k8s.io/kube-apiserver:v{KV}", f"registry.k8s.io/kube-controller-manager:v{KV}",
         f"registry.k8s.io/kube-scheduler:v{KV}", f"registry.k8s.io/kube-proxy:v{KV}",
-        "registry.k8s.io/coredns/coredns:v1.11.1", "registry.k8s.io/pause:3.9", "registry.k8s.io/etcd:3.5.12-0"]
+        f"registry.k8s.io/coredns/coredns:{MINOR_INFO['coredns']}", f"registry.k8s.io/pause:{MINOR_INFO['pause']}",
+        f"registry.k8s.io/etcd:{MINOR_INFO['etcd']}"]
     mirror = host.run("kubeadm", "config", "images", "list", "--image-repository", "registry.example/k8s")
-    assert "registry.example/k8s/pause:3.9" in mirror.stdout.splitlines()
-    assert "registry.example/k8s/coredns:v1.11.1" in mirror.stdout.splitlines()
+    assert f"registry.example/k8s/pause:{MINOR_INFO['pause']}" in mirror.stdout.splitlines()
+    assert f"registry.example/k8s/coredns:{MINOR_INFO['coredns']}" in mirror.stdout.splitlines()
 
 
 @pytest.mark.parametrize("prog,args,code,err", [
@@ -239,7 +242,7 @@ def test_dockerd_reports_cgroup_driver_from_daemon_json(host):
         r = host.run("docker", "info", "--format", "{{.CgroupDriver}}")
         assert (r.returncode, r.stdout) == (0, "systemd\n"), r.stderr
         r = host.run("docker", "version", "--format", "{{.Server.Version}}")
-        assert r.stdout == "27.3.1\n"
+        assert r.stdout == "29.0.4\n"
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
@@ -255,7 +258,7 @@ def test_dockerd_rejects_unknown_daemon_json_keys(host):
 # ---------------------------------------------------------- a local cluster
 
 INIT_CONFIG = """\
-apiVersion: kubeadm.k8s.io/v1beta3
+apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 bootstrapTokens:
   - token: "abcdef.0123456789abcdef"
@@ -268,7 +271,7 @@ nodeRegistration:
   name: "cp1"
   criSocket: "unix:///run/cri-dockerd.sock"
 ---
-apiVersion: kubeadm.k8s.io/v1beta3
+apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 clusterName: "local"
 kubernetesVersion: "v{kv}"
@@ -283,7 +286,7 @@ cgroupDriver: systemd
 """
 
 JOIN_CONFIG = """\
-apiVersion: kubeadm.k8s.io/v1beta3
+apiVersion: kubeadm.k8s.io/v1beta4
 kind: JoinConfiguration
 discovery:
   bootstrapToken:
@@ -518,8 +521,8 @@ CRI_DEB = build.CRI_DOCKERD_ASSET
 SOURCES = f"""set -e
 echo "deb {BASE}/debian bookworm main" > /etc/apt/sources.list.d/provisioner-debian.list
 install -d -m 0755 /etc/apt/keyrings
-curl -fsSL "{BASE}/k8s/core:/stable:/v1.30/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] {BASE}/k8s/core:/stable:/v1.30/deb/ /" > /etc/apt/sources.list.d/kubernetes.list
+curl -fsSL "{BASE}/k8s/core:/stable:/v{KMINOR}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] {BASE}/k8s/core:/stable:/v{KMINOR}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list
 curl -fsSL "{BASE}/docker/linux/debian/gpg" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/docker.gpg
 echo "deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.gpg] {BASE}/docker/linux/debian bookworm stable" > /etc/apt/sources.list.d/docker.list
 apt-get update -q
@@ -601,7 +604,7 @@ def k8s_nodes(lab, rendered):
         t0 = time.monotonic()
         sudo(s, SOURCES)
         sudo(s, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-ce docker-ce-cli containerd.io")
-        sudo(s, f"cd /var/tmp && curl -fsSLO {BASE}/cri-dockerd/v0.3.14/{CRI_DEB} && "
+        sudo(s, f"cd /var/tmp && curl -fsSLO {BASE}/cri-dockerd/v{build.CRI_DOCKERD_VERSION}/{CRI_DEB} && "
                 f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./{CRI_DEB}")
         sudo(s, f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubelet={K8S_VERSION} "
                 f"kubeadm={K8S_VERSION} kubectl={K8S_VERSION}")
@@ -630,8 +633,8 @@ def test_lab_packages_install_and_services_run(lab, k8s_nodes):
     for name, s in k8s_nodes.items():
         versions = sudo(s, "dpkg-query -W -f '${Package} ${Version}\\n' kubeadm kubelet kubectl cri-tools "
                            "kubernetes-cni docker-ce docker-ce-cli containerd.io cri-dockerd iptables conntrack")
-        assert f"kubelet {K8S_VERSION}" in versions and "docker-ce 5:27.3.1-1~debian.12~bookworm" in versions
-        assert "cri-dockerd 0.3.14~3-0~debian-bookworm" in versions and "conntrack 1:1.4.7" in versions
+        assert f"kubelet {K8S_VERSION}" in versions and f"docker-ce {build.DOCKER_DEB_VERSION}" in versions
+        assert f"cri-dockerd {build.CRI_DOCKERD_DEB_VERSION}" in versions and "conntrack 1:1.4.7" in versions
         assert sudo(s, "systemctl is-active containerd docker docker.socket cri-docker.socket cri-docker").split() \
             == ["active"] * 5
         assert sudo(s, "docker info --format '{{.CgroupDriver}}'") == "systemd\n"
@@ -695,7 +698,7 @@ def test_lab_cri_dockerd_fails_without_the_docker_group(lab):
         sudo(s, SAVE)
         try:
             sudo(s, SOURCES)
-            sudo(s, f"cd /var/tmp && curl -fsSLO {BASE}/cri-dockerd/v0.3.14/{CRI_DEB} && "
+            sudo(s, f"cd /var/tmp && curl -fsSLO {BASE}/cri-dockerd/v{build.CRI_DOCKERD_VERSION}/{CRI_DEB} && "
                     f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./{CRI_DEB}")
             assert s.sudo("systemctl is-active cri-docker.socket").stdout.strip() == "failed"
             log = sudo(s, "journalctl --no-pager -u cri-docker.socket -u cri-docker.service")
@@ -703,3 +706,168 @@ def test_lab_cri_dockerd_fails_without_the_docker_group(lab):
             assert "cri-docker.service: Job cri-docker.service/start failed with result 'dependency'." in log
         finally:
             undo(s)
+
+
+# ================================================ strict like upstream (issue 11)
+#
+# Each row: what the stand-in refuses, as the upstream program refuses it, and the upstream file.
+
+def _cri_dockerd(built, tmp_path, version: str) -> str:
+    """The cri-dockerd program of one release, unpacked from its static archive (as the product does)."""
+    import tarfile
+    archive = next(p for p in built.cri_dockerd_releases[version] if p.name.endswith(".amd64.tgz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / version)
+    return str(tmp_path / version / "cri-dockerd" / "cri-dockerd")
+
+
+@pytest.fixture
+def dockerd(host):
+    daemon = subprocess.Popen([sys.executable, host.bin("dockerd"), "-H", "unix:///var/run/docker.sock"],
+                              env=host.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: host.path("/var/run/docker.sock").exists(), timeout=10, what="docker.sock")
+        yield host
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_dockerd_reports_the_api_range_of_docker_29(dockerd):
+    # docker/docs content/reference/api/engine/_index.md (PR #23773): Docker 29.0.4 says
+    # "API version: 1.52 (minimum version 1.44)"; docker version's template fields are Go names.
+    r = dockerd.run("docker", "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Client.APIVersion}}")
+    assert (r.returncode, r.stdout) == (0, "1.52 1.44 1.52\n"), r.stderr
+    text = dockerd.run("docker", "version").stdout
+    assert "API version:      1.52 (minimum version 1.44)" in text
+    # the product's table says the same as the stand-in it is tested against
+    from provisioner import compat
+    rel = compat.docker_release(build.DOCKER_VERSION)
+    assert (rel.api, rel.min_api) == (build.DOCKER_API_VERSION, build.DOCKER_MIN_API_VERSION)
+
+
+def test_cri_dockerd_0_3_14_refuses_to_start_against_docker_29(dockerd, built, tmp_path):
+    # moby/moby daemon/server/middleware/version.go (versionUnsupportedError) answers a client below
+    # the minimum; cri-dockerd asks the version at start (Mirantis/cri-dockerd core/docker_service.go
+    # getDockerVersion) with its library's fixed API (libdocker/client.go, no negotiation), and dies
+    # as in docker/for-win#14997.
+    env = {**dockerd.env, "STANDIN_DOCKER_WAIT": "3"}
+    old = subprocess.run([sys.executable, _cri_dockerd(built, tmp_path, "0.3.14"), "--container-runtime-endpoint",
+                          "unix:///run/cri-dockerd.sock"], capture_output=True, text=True, env=env, timeout=60)
+    assert old.returncode == 1
+    assert ('level=fatal msg="failed to get docker version from dockerd: Error response from daemon: client version '
+            '1.43 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version"'
+            in old.stderr), old.stderr
+    new = subprocess.Popen([sys.executable, _cri_dockerd(built, tmp_path, build.CRI_DOCKERD_VERSION),
+                            "--container-runtime-endpoint", "unix:///run/cri-dockerd.sock"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: dockerd.path("/run/cri-dockerd.sock").exists() or new.poll() is not None, timeout=20,
+                 what="cri-dockerd socket")
+        assert new.poll() is None, new.stderr.read()
+    finally:
+        new.terminate()
+        new.wait(timeout=10)
+    # and the product's table refuses exactly this pair
+    from provisioner import compat
+    assert compat.pair_problem(build.DOCKER_VERSION, "0.3.14")
+    assert compat.pair_problem(build.DOCKER_VERSION, build.CRI_DOCKERD_VERSION) is None
+
+
+def test_dockerd_refuses_a_client_newer_than_its_api(dockerd):
+    # moby/moby daemon/server/middleware/version.go: "client version %s is too new. Maximum supported API version is %s"
+    env = {**dockerd.env}
+    r = subprocess.run([sys.executable, "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); "
+                        "s.connect(sys.argv[1]); s.sendall(b'GET /v1.99/version HTTP/1.0\\r\\n\\r\\n'); "
+                        "print(b''.join(iter(lambda: s.recv(4096), b'')).decode())", str(dockerd.path("/var/run/docker.sock"))],
+                       capture_output=True, text=True, env=env, timeout=10)
+    assert "400" in r.stdout.splitlines()[0]
+    assert '"message": "client version 1.99 is too new. Maximum supported API version is 1.52"' in r.stdout
+
+
+KA_INIT = """\
+apiVersion: kubeadm.k8s.io/{ver}
+kind: InitConfiguration
+certificateKey: "{key}"
+localAPIEndpoint:
+  advertiseAddress: "{adv}"
+nodeRegistration:
+  name: cp1
+  criSocket: "{cri}"
+{init_extra}---
+apiVersion: kubeadm.k8s.io/{ver}
+kind: ClusterConfiguration
+kubernetesVersion: "v{kv}"
+networking:
+  podSubnet: "{pod}"
+  serviceSubnet: "{svc}"
+"""
+GOOD = dict(ver="v1beta4", key="a" * 64, adv="127.0.0.1", cri="unix:///run/cri-dockerd.sock", init_extra="",
+            pod="10.244.0.0/16", svc="10.96.0.0/12")
+
+
+@pytest.mark.parametrize("args,changes,message", [
+    # cmd/kubeadm/app/apis/kubeadm/validation/validation.go isAllowedFlag: patches is not mixable with --config
+    (["--patches", "/tmp/p"], {}, "can not mix '--config' with arguments [patches]"),
+    (["--cri-socket", "unix:///x", "--token", "abcdef.0123456789abcdef"], {},
+     "can not mix '--config' with arguments [cri-socket token]"),
+    # cmd/kubeadm/app/util/config/strict/strict.go VerifyUnmarshalStrict (stand-in fails where init only warns)
+    ([], {"init_extra": "  timeouts: {}\n"},
+     'strict decoding error: unknown field "nodeRegistration.timeouts"'),
+    ([], {"init_extra": "discovery:\n  timeout: 5m\n"},
+     'Kind:"InitConfiguration"}: strict decoding error: unknown field "discovery"'),
+    # cmd/kubeadm/app/util/config/common.go validateSupportedVersion: v1beta3 removed in 1.37 (CHANGELOG-1.37)
+    ([], {"ver": "v1beta3"}, 'your configuration file uses an old API spec: "kubeadm.k8s.io/v1beta3" (kind:'),
+    # validation.go ValidateSocketPath
+    ([], {"cri": "tcp://127.0.0.1:1234"},
+     'nodeRegistration.criSocket: Invalid value: "tcp://127.0.0.1:1234": only URL scheme "unix" is supported, got "tcp"'),
+    # validation.go ValidateCertificateKey (constants.CertificateKeySize = 32)
+    ([], {"key": "ab" * 16}, "invalid certificate key size 16, the key must be an AES key of size 32"),
+    ([], {"key": "zz" * 32}, "certificate key decoding error: encoding/hex: invalid byte"),
+    # validation.go ValidateAPIEndpoint / ValidateIPFromString
+    ([], {"adv": "kubeapi"}, 'localAPIEndpoint.advertiseAddress: Invalid value: "kubeapi": ip address is not valid'),
+    # validation.go ValidateNetworking: pod subnet vs the default node mask /24, service subnet <= /12
+    ([], {"pod": "10.244.0.0/25"}, "the size of pod subnet with mask 25 is smaller than the size of node subnet "
+                                   "with mask 24"),
+    ([], {"pod": "10.0.0.0/7"}, "pod subnet mask (7) and node-mask (24) difference is greater than 16"),
+    ([], {"svc": "10.96.0.0/11"}, "specified service subnet is too large; for 32-bit addresses, the mask must be >= 12"),
+])
+def test_kubeadm_init_refuses_what_upstream_refuses(host, args, changes, message):
+    if build.KUBE_VERSIONS[0].split(".")[1] != "37":
+        pytest.skip("rows written for kubeadm 1.37")
+    cfg = host.write("/root/init.yaml", KA_INIT.format(kv=KV, **{**GOOD, **changes}))
+    r = host.run("kubeadm", "init", "--config", str(host.path(cfg)), *args)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    # cmd/kubeadm/app/cmd/phases/init/uploadcerts.go InheritFlags: config, upload-certs, certificate-key,
+    # skip-certificate-key-print - not kubeconfig, not dry-run
+    (["init", "phase", "upload-certs", "--upload-certs", "--kubeconfig", "/etc/kubernetes/admin.conf"],
+     "unknown flag: --kubeconfig"),
+    (["init", "phase", "upload-certs", "--dry-run"], "unknown flag: --dry-run"),
+    # cmd/kubeadm/app/cmd/phases/init/bootstraptoken.go InheritFlags: config, kubeconfig, skip-token-print
+    (["init", "phase", "bootstrap-token", "--dry-run"], "unknown flag: --dry-run"),
+])
+def test_kubeadm_phases_take_only_their_upstream_flags(host, args, message):
+    r = host.run("kubeadm", *args)
+    assert r.returncode == 1 and message in r.stderr, (r.stdout, r.stderr)
+
+
+def test_kubeadm_join_refuses_a_non_unix_cri_socket(host):
+    # validation.go ValidateJoinConfiguration -> ValidateSocketPath; discovery needs a host:port
+    cfg = host.write("/root/join.yaml", JOIN_CONFIG.format(port=6443, hash="sha256:" + "0" * 64, name="w1")
+                     .replace("unix:///run/cri-dockerd.sock", "npipe:////./pipe/x"))
+    r = host.run("kubeadm", "join", "--config", str(host.path(cfg)))
+    assert r.returncode == 1
+    assert 'only URL scheme "unix" is supported, got "npipe"' in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--network-plugin=cni", "--container-runtime=remote", "--bogus-flag=1"])
+def test_kubelet_refuses_flags_it_does_not_have(host, flag):
+    # cmd/kubelet/app/options/options.go has no such flag (dockershim's flags went in 1.24,
+    # --container-runtime in 1.27); pflag: "unknown flag"
+    r = host.run("kubelet", flag, "--config=/var/lib/kubelet/config.yaml")
+    assert r.returncode == 1
+    assert f"failed to parse kubelet flag: unknown flag: {flag.split('=')[0]}" in r.stderr, r.stderr

@@ -43,7 +43,7 @@ def test_merge_block_replaces_only_ours():
 
 
 def _file_fact(content: str, meta: str = "644 root root") -> Fact:
-    return Fact(f"{meta}\n{hashlib.sha256(content.encode()).hexdigest()}", 0)
+    return Fact(f"{meta}\n{hashlib.sha256(content.encode()).hexdigest()}  -", 0)     # `sha256sum < FILE`
 
 
 def test_file_step_changes_only_what_differs():
@@ -86,24 +86,27 @@ def test_command_step_guarded_and_notified():
     ("enabled inactive", {"haproxy"}, ["systemctl restart haproxy"]),
 ])
 def test_service_step(state, notified, expected):
-    change = ServiceStep("haproxy", restart_on=("haproxy",), reload=True).change(Fact(state, 0), notified)
+    enabled, active = state.split()
+    shown = Fact(f"ActiveState={active}\nUnitFileState={enabled}\n", 0)     # what `systemctl show -p ...` prints
+    change = ServiceStep("haproxy", restart_on=("haproxy",), reload=True).change(shown, notified)
     assert (change.commands if change else None) == expected
 
 
 def test_service_enabled_not_started():
     step = ServiceStep("kubelet", started=False)
-    assert step.change(Fact("enabled activating", 0), set()) is None
-    assert step.change(Fact("disabled inactive", 0), set()).commands == ["systemctl enable kubelet"]
+    assert step.change(Fact("ActiveState=activating\nUnitFileState=enabled\n", 0), set()) is None
+    assert step.change(Fact("ActiveState=inactive\nUnitFileState=disabled\n", 0), set()).commands == \
+        ["systemctl enable kubelet"]
 
 
 def test_packages_step_versions_and_holds():
-    step = PackagesStep({"kubeadm": "1.30.2", "kubelet": "1.30.2"}, hold=True)
-    good = Fact("kubeadm 1.30.2-1.1 hi \nkubelet 1.30.2-1.1 hi \n@@HELD\nkubeadm\nkubelet", 0)
+    step = PackagesStep({"kubeadm": "1.37.1", "kubelet": "1.37.1"}, hold=True)
+    good = Fact("kubeadm 1.37.1-1.1 hi \nkubelet 1.37.1-1.1 hi \n", 0)
     assert step.change(good, set()) is None
-    old = Fact("kubeadm 1.30.1-1.1 hi \nkubelet 1.30.2-1.1 ii \n@@HELD\nkubeadm", 0)
+    old = Fact("kubeadm 1.37.0-1.1 hi \nkubelet 1.37.1-1.1 ii \n", 0)      # kubelet installed, not held
     change = step.change(old, set())
     assert change.step == "install kubeadm" and "apt-mark hold kubeadm kubelet" in change.commands
-    removed = Fact("kubeadm 1.30.2-1.1 rc \n@@HELD\n", 0)     # config-files only: not installed
+    removed = Fact("kubeadm 1.37.1-1.1 rc \n", 0)     # config-files only: not installed
     assert "kubelet" in step.change(removed, set()).step
 
 
@@ -119,3 +122,100 @@ def test_go_durations_and_module_probes():
     assert go_seconds("24h0m0s") == 86400 and go_seconds("2h30m") == 9000 and go_seconds("0s") == 0
     assert "proc/filesystems" in module_present("overlay")
     assert module_present("nf_conntrack") == "[ -d /sys/module/nf_conntrack ]"
+
+
+# --------------------------------------------------------------------------- issue 10: exact versions, secrets, waits
+
+@pytest.mark.parametrize("installed, wanted, matches", [
+    ("1.31.1-1.1", "1.31.1", True),
+    ("1.31.10-1.1", "1.31.1", False),          # a prefix is not the version
+    ("0.3.14.3-0.debian-bookworm", "0.3.1", False),
+    ("0.3.14.3-0.debian-bookworm", "0.3.14", True),
+    ("5:29.1.2-1~debian.12~bookworm", "29.1.2", True),   # Docker's epoch
+    ("5:29.1.20-1~debian.12~bookworm", "29.1.2", False),
+    ("1.37.1", "1.37.1", True),
+])
+def test_pinned_versions_match_exactly(installed, wanted, matches):
+    from provisioner.steps import version_matches
+    assert version_matches(installed, wanted) is matches
+    step = PackagesStep({"kubeadm": wanted}, hold=True)
+    fact = Fact(f"kubeadm {installed} hi \n", 0)
+    assert (step.change(fact, set()) is None) is matches
+
+
+def test_apt_version_resolution_is_exact():
+    """The shell side (apt-cache madison | awk) picks the same version as version_matches."""
+    import subprocess
+    from provisioner.steps import AWK_VERSION_MATCH
+    madison = (" kubeadm | 1.31.10-1.1 | https://pkgs.k8s.io/core:/stable:/v1.31/deb  Packages\n"
+               " kubeadm | 1.31.1-1.1 | https://pkgs.k8s.io/core:/stable:/v1.31/deb  Packages\n"
+               "docker-ce | 5:29.1.2-1~debian.12~bookworm | https://download.docker.com/linux/debian bookworm/stable\n")
+    def pick(want):     # apt-cache madison prints "name | version | source": the version is awk's $3
+        return subprocess.run(["awk", "-v", f"want={want}", AWK_VERSION_MATCH],
+                              input=madison, capture_output=True, text=True).stdout.strip()
+    assert pick("1.31.1") == "1.31.1-1.1"
+    assert pick("29.1.2") == "5:29.1.2-1~debian.12~bookworm"
+    assert pick("1.31.2") == ""
+
+
+def test_plan_diff_masks_an_old_secret_already_on_the_host():
+    """keepalived.conf on the host holds an OLD password that no redactor knows: it never shows."""
+    ours = "vrrp_instance VI_1 {\n    authentication {\n        auth_type PASS\n        auth_pass N3wPass1\n    }\n" \
+           "    virtual_router_id 66\n}\n"
+    host = ours.replace("N3wPass1", "0ldPass9").replace("66", "67")
+    step = FileStep("/etc/keepalived/keepalived.conf", ours, mode=0o600, secret=True)
+    diff = step.diff(host, None, lambda t: t.replace("N3wPass1", "<redacted>"))
+    assert "0ldPass9" not in diff and "N3wPass1" not in diff
+    assert "-    virtual_router_id 67" in diff and "+    virtual_router_id 66" in diff
+    only_secret = step.diff(ours.replace("N3wPass1", "0ldPass9"), None, lambda t: t.replace("N3wPass1", "<redacted>"))
+    assert "0ldPass9" not in only_secret and "secret values differ" in only_secret
+    haproxy = FileStep("/etc/haproxy/haproxy.cfg", "listen stats\n    stats auth admin:S3cret\n", secret=True)
+    diff = haproxy.diff("listen stats\n    stats auth root:Old\n", None, lambda t: t.replace("S3cret", "<redacted>"))
+    assert "Old" not in diff and "root" not in diff
+
+
+def test_wait_step_is_not_run_when_its_condition_already_holds():
+    from provisioner.steps import WaitStep
+    wait = WaitStep("API healthy", "curl -fsS https://x/healthz")
+    assert wait.probe() == "curl -fsS https://x/healthz"
+    assert wait.change(Fact("", 0), set()) is None
+    assert wait.change(Fact("", 7), set()) is not None and not wait.counts
+
+
+def test_journal_says_why_and_forgets_a_replaced_machine(tmp_path):
+    from provisioner.state import Journal
+    j = Journal(tmp_path)
+    assert j.check_identity("node1", "aaaa") is None
+    assert j.why_changed("node1", "prep", "h1") == "new"
+    j.record("node1", "prep", "h1")
+    assert Journal(tmp_path).why_changed("node1", "prep", "h1") == "drift"
+    assert Journal(tmp_path).why_changed("node1", "prep", "h2") == "inputs changed"
+    j = Journal(tmp_path)
+    assert j.check_identity("node1", "aaaa") is None
+    said = j.check_identity("node1", "bbbb")
+    assert "node1 is another machine" in said
+    assert Journal(tmp_path).why_changed("node1", "prep", "h1") == "new"
+
+
+def test_probe_all_reads_every_phase_in_one_round_trip_and_each_command_once():
+    """The engine's batching: many phases' probes, one remote command, duplicates run once (run here by bash)."""
+    import subprocess
+    from provisioner.engine import probe_all
+    from provisioner.steps import WaitStep
+
+    class LocalRemote:          # stands for Remote.run: executes the script with bash, as the host would
+        calls: list[str] = []
+
+        def run(self, command, check=False, quiet=False):
+            self.calls.append(command)
+            return subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+
+    remote = LocalRemote()
+    groups = {"init": [CommandStep("a", "echo ok-$((20+22))", "x"), WaitStep("api", "exit 7")],
+              "verify": [WaitStep("api again", "exit 7"), CommandStep("b", "echo ok-$((20+22))", "y"),
+                         CommandStep("no probe", None, "z")]}
+    facts = probe_all(remote, groups)
+    assert len(remote.calls) == 1 and remote.calls[0].count("echo ok-") == 1 and remote.calls[0].count("exit 7") == 1
+    assert facts["init"]["a"].output == facts["verify"]["b"].output == "ok-42"
+    assert facts["init"]["api"].rc == facts["verify"]["api again"].rc == 7
+    assert "no probe" not in facts["verify"]

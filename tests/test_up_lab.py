@@ -2,8 +2,8 @@
 with stand-in Kubernetes packages (tests/standins) served from the lab's repositories.
 
 The module gets a freshly booted lab (and leaves one behind for other tests).
-Tests run in file order and build on each other: plan, full up, no-op re-run,
-drift repair, resume after failure, reset and re-join, failover.
+Tests run in file order and build on each other: plan, full up, no-op re-run (every step read),
+drift repair by a plain re-run, a reinstalled host, resume after failure, reset and re-join, failover.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.support.cli import REPO, run_cli
+from tests.support.cli import REPO, run_cli, spawn_cli
 from tests.support.lab_inventory import lab_cli_args, lab_inventory
 
 CPS = ["master1", "master2", "master3"]
@@ -76,8 +76,7 @@ def test_plan_changes_nothing(cluster):
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(cluster):
     """SIGINT during the runtime phase: exit 130, what completed is journaled, no half-written file."""
     lab, inv, state = cluster
-    proc = subprocess.Popen([sys.executable, "-m", "provisioner", "up", "-i", str(inv), *lab_cli_args(lab, state)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn_cli("up", "-i", str(inv), *lab_cli_args(lab, state))
     lines = []
     try:
         for line in proc.stderr:
@@ -130,8 +129,9 @@ def test_up_builds_the_cluster(cluster):
     assert [p["name"] for p in report["phases"]] == [
         "prep", "lb", "runtime", "kube-packages", "init", "cni", "join-control-planes", "join-workers", "verify"]
     statuses = {(p["name"], h["host"]): h["status"] for p in report["phases"] for h in p["hosts"]}
-    # resumed after the interrupted and the killed run: prep, lb, runtime were journaled
-    assert {s for (ph, _), s in statuses.items() if ph in ("prep", "lb", "runtime")} == {"skipped"}
+    # after the interrupted and the killed run: prep, lb, runtime were read again (never skipped) and
+    # found complete
+    assert {s for (ph, _), s in statuses.items() if ph in ("prep", "lb", "runtime")} == {"ok"}
     print(r.stderr[-3000:])
     print(r.stdout[-2000:])
 
@@ -195,11 +195,11 @@ def test_files_and_modes_on_the_nodes(cluster):
         assert "# BEGIN provisioner cluster lab" in sh(lab, node, "cat /etc/hosts").stdout
         assert "unix:///run/cri-dockerd.sock" in sh(lab, node, "cat /var/lib/kubelet/kubeadm-flags.env 2>/dev/null "
                                                                "|| grep -r cri-dockerd /var/lib/kubelet/ | head -1").stdout
-    assert "--pod-infra-container-image registry.k8s.io/pause:3.9" in sh(
+    assert "--pod-infra-container-image registry.k8s.io/pause:3.10.2" in sh(
         lab, "node1", "cat /etc/systemd/system/cri-docker.service").stdout
     held = sh(lab, "node1", "apt-mark showhold").stdout.split()
     assert {"kubeadm", "kubelet", "kubectl"} <= set(held)
-    assert sh(lab, "node1", "dpkg-query -W -f='${Version}' kubeadm").stdout.startswith("1.30.2-")
+    assert sh(lab, "node1", "dpkg-query -W -f='${Version}' kubeadm").stdout.startswith("1.37.1-")
 
 
 def test_vip_reaches_the_standin_api_servers(cluster):
@@ -237,13 +237,17 @@ def test_rerun_changes_nothing(cluster):
     lab, inv, state = cluster
     pids = {n: sh(lab, n, "systemctl show -p MainPID --value haproxy keepalived").stdout for n in LBS}
     since = time.time()
-    for extra in ([], ["--recheck"]):
-        r = up(cluster, "--json", "-", *extra)
+    for _ in range(2):
+        r = up(cluster, "--json", "-")
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
         assert report["changed"] == 0, [(p["name"], h["host"], h["changes"]) for p in report["phases"]
                                         for h in p["hosts"] if h["changes"]]
         assert "0 changed" in r.stderr
+        # every host of every phase was read, none skipped on the journal's word
+        assert {h["status"] for p in report["phases"] for h in p["hosts"]} == {"ok"}
+        assert {p["name"] for p in report["phases"] if p["hosts"]} == {
+            "prep", "lb", "runtime", "kube-packages", "init", "cni", "join-control-planes", "join-workers", "verify"}
     until = time.time()
     assert pids == {n: sh(lab, n, "systemctl show -p MainPID --value haproxy keepalived").stdout for n in LBS}
     # One SSH login per host per run: the phases ride on the connection preflight opened.
@@ -251,6 +255,50 @@ def test_rerun_changes_nothing(cluster):
         logins = sh(lab, node, f"journalctl -u ssh --since @{since:.3f} --until @{until:.3f} -o cat --no-pager"
                                " | grep -c 'Accepted publickey' || true").stdout.strip()
         assert logins == "2", (node, logins)
+
+
+def _secret_values(state) -> set[str]:
+    secrets = yaml.safe_load((state / "secrets.yaml").read_text())
+    values = {v for k, v in secrets.items() if k not in ("ca_cert_pem", "ca_key_pem")}
+    values.add(secrets["bootstrap_token"].split(".")[1])
+    values |= {line for line in secrets["ca_key_pem"].splitlines() if len(line) > 40}   # the key's body
+    return values
+
+
+def test_no_secret_in_any_output_log_report_or_argv(cluster):
+    """up --plan, up, verify, reset and a re-join: no generated secret, and no OLD secret already on a
+    host, in stdout, stderr, a log, a JSON report, or the argv of any command the stand-ins saw."""
+    lab, inv, state = cluster
+    old = {"0ldVrrp7", "0ldStatsPassw0rd"}
+    sh(lab, "ha2", "sed -i -E 's/auth_pass .*/auth_pass 0ldVrrp7/' /etc/keepalived/keepalived.conf && "
+                   "sed -i -E 's/stats auth admin:.*/stats auth admin:0ldStatsPassw0rd/' /etc/haproxy/haproxy.cfg")
+    values = _secret_values(state)
+    reports = state.parent / "secret-reports"
+    reports.mkdir(exist_ok=True)
+    runs = [
+        up(cluster, "--plan", "--json", str(reports / "plan.json")),
+        up(cluster, "--json", str(reports / "up.json")),
+        run_cli("verify", "-i", str(inv), *lab_cli_args(lab, state), "--json", str(reports / "verify.json"),
+                timeout=300),
+        run_cli("reset", "-i", str(inv), *lab_cli_args(lab, state), "--limit", "node3", "--yes", timeout=300),
+        up(cluster, "--json", str(reports / "rejoin.json")),
+    ]
+    assert [r.returncode for r in runs] == [0] * len(runs), [(r.args[3:5], r.stderr[-1500:]) for r in runs]
+    plan = json.loads((reports / "plan.json").read_text())
+    ha2 = [c for p in plan["phases"] for h in p["hosts"] if h["host"] == "ha2" for c in h["changes"]]
+    assert any("keepalived.conf" in c["step"] for c in ha2), "the plan shows the file whose secret differs"
+    values |= _secret_values(state) | old           # a re-join may have renewed the token
+    texts = {f"run {i} ({r.args[3]}) {name}": text for i, r in enumerate(runs)
+             for name, text in (("stdout", r.stdout), ("stderr", r.stderr))}
+    texts |= {str(p): p.read_text() for p in (state / "logs").rglob("*") if p.is_file()}
+    texts |= {str(p): p.read_text() for p in reports.glob("*.json")}
+    for node in KUBE:
+        texts[f"{node} stand-in argv"] = "\n".join(" ".join(c["argv"]) for c in calls(lab, node))
+    assert len(texts) > 12
+    leaks = [(where, value[:6]) for where, text in texts.items() for value in values if value in text]
+    assert not leaks, leaks
+    for path in ("/etc/keepalived/keepalived.conf", "/etc/haproxy/haproxy.cfg"):
+        assert not any(o in sh(lab, "ha2", f"cat {path}").stdout for o in old), "up replaced the old secrets"
 
 
 def test_drift_is_repaired_and_only_that_service_restarts(cluster):
@@ -269,17 +317,70 @@ def test_drift_is_repaired_and_only_that_service_restarts(cluster):
         and all("inter 3s" in ln for ln in plus), diff
     before = {n: sh(lab, n, "systemctl show -p ExecMainStartTimestampMonotonic --value keepalived").stdout
               for n in LBS}
-    r = up(cluster, "--only", "lb", "--json", "-")
+    r = up(cluster, "--json", "-")          # a plain re-run repairs it: no flag, no --only
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
-    changed = {h["host"]: [c["step"] for c in h["changes"]] for p in report["phases"] for h in p["hosts"]}
-    assert changed["ha1"] == []
-    assert any("haproxy.cfg" in s for s in changed["ha2"]) and any("haproxy" in s and "reload" in s
-                                                                    for s in changed["ha2"])
+    changed = {(p["name"], h["host"]): h for p in report["phases"] for h in p["hosts"] if h["changes"]}
+    assert list(changed) == [("lb", "ha2")], list(changed)       # exactly what --plan predicted
+    assert changed[("lb", "ha2")]["reason"] == "drift"
+    steps = [c["step"] for c in changed[("lb", "ha2")]["changes"]]
+    assert any("haproxy.cfg" in s for s in steps) and any("haproxy" in s and "reload" in s for s in steps)
+    assert "(drift)" in r.stderr
     assert "inter 9s" not in sh(lab, "ha2", "cat /etc/haproxy/haproxy.cfg").stdout
     after = {n: sh(lab, n, "systemctl show -p ExecMainStartTimestampMonotonic --value keepalived").stdout
              for n in LBS}
     assert before == after
+
+
+def _changed(report) -> dict:
+    return {(p["name"], h["host"]): h for p in report["phases"] for h in p["hosts"] if h["changes"]}
+
+
+def test_each_kind_of_drift_is_predicted_by_plan_and_repaired_by_a_plain_up(cluster):
+    """A package hold, a stopped service, the hostname and a stale /etc/hosts line, each on its node."""
+    lab, inv, state = cluster
+    sh(lab, "node1", "apt-mark unhold kubelet >/dev/null && sed -i '1i 172.31.250.199 master1' /etc/hosts")
+    sh(lab, "node2", "systemctl stop chrony")
+    sh(lab, "node3", "hostname drifted && echo drifted > /etc/hostname")
+    assert sh(lab, "node1", "getent hosts master1").stdout.split()[0] == "172.31.250.199"
+    plan = up(cluster, "--plan", "--json", "-")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    planned = _changed(json.loads(plan.stdout))
+    assert sorted(planned) == [("kube-packages", "node1"), ("prep", "node1"), ("prep", "node2"),
+                               ("prep", "node3")], sorted(planned)
+    r = up(cluster, "--json", "-")
+    assert r.returncode == 0, r.stderr[-3000:]
+    done = _changed(json.loads(r.stdout))
+    assert sorted(done) == sorted(planned)                   # --plan said exactly what up did
+    for key in planned:
+        assert [c["step"] for c in done[key]["changes"]] == [c["step"] for c in planned[key]["changes"]], key
+        assert done[key]["reason"] == "drift", (key, done[key])
+    assert "hold kubelet" in [c["step"] for c in done[("kube-packages", "node1")]["changes"]][0]
+    assert "/etc/hosts:1: '172.31.250.199 master1' maps master1" in done[("prep", "node1")]["changes"][0]["step"]
+    assert "kubelet" in sh(lab, "node1", "apt-mark showhold").stdout.split()
+    assert sh(lab, "node1", "getent hosts master1").stdout.split()[0] == "172.31.250.101"
+    assert sh(lab, "node1", "head -1 /etc/hosts").stdout.startswith("# provisioner: maps master1 elsewhere")
+    assert sh(lab, "node2", "systemctl is-active chrony").stdout.strip() == "active"
+    assert sh(lab, "node3", "hostname").stdout.strip() == "node3"
+    again = up(cluster, "--json", "-")
+    assert again.returncode == 0 and json.loads(again.stdout)["changed"] == 0, again.stderr[-2000:]
+
+
+def test_a_reinstalled_worker_is_a_new_host_and_is_built_again(cluster):
+    """node3 comes back from its image under the same name and address: other machine-id, bare disk."""
+    lab, inv, state = cluster
+    lab.node("node3").reinstall()
+    r = up(cluster, "--json", "-")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "node3 is another machine than last run" in r.stderr
+    done = _changed(json.loads(r.stdout))
+    for phase in ("prep", "runtime", "kube-packages", "join-workers"):
+        assert (phase, "node3") in done and done[(phase, "node3")]["reason"] == "new", (phase, sorted(done))
+    assert {host for _, host in done} == {"node3"}
+    nodes = sh(lab, "master1", "kubectl --kubeconfig=/etc/kubernetes/admin.conf get nodes --no-headers").stdout
+    assert any(line.split()[:2] == ["node3", "Ready"] for line in nodes.splitlines()), nodes
+    again = up(cluster, "--json", "-")
+    assert again.returncode == 0 and json.loads(again.stdout)["changed"] == 0, again.stderr[-2000:]
 
 
 def test_failover_is_measured_and_restored(cluster):
@@ -319,7 +420,7 @@ def test_failed_join_reports_and_resume_continues(cluster):
     report = json.loads(r.stdout)
     statuses = {(p["name"], h["host"]): h["status"] for p in report["phases"] for h in p["hosts"]}
     assert statuses[("join-workers", "node3")] == "changed"
-    assert all(s == "skipped" for (ph, host), s in statuses.items() if ph in ("prep", "lb", "runtime", "init"))
+    assert all(s == "ok" for (ph, host), s in statuses.items() if ph in ("prep", "lb", "runtime", "init"))
     inits_after = len([c for c in calls(lab, "master1") if c["argv"][1:3] == ["init", "--config"]])
     assert inits_after == inits_before, "init never re-runs"
     nodes = sh(lab, "master1", "kubectl --kubeconfig=/etc/kubernetes/admin.conf get nodes --no-headers").stdout
@@ -335,8 +436,9 @@ def test_inventory_change_reruns_only_what_it_affects(cluster):
     r = run_cli("up", "-i", str(changed_inv), *lab_cli_args(lab, state), "--json", "-", timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
-    ran = {(p["name"], h["host"]) for p in report["phases"] for h in p["hosts"] if h["status"] != "skipped"}
-    assert {name for name, _ in ran} <= {"prep", "verify"}
+    ran = {(p["name"], h["host"]) for p in report["phases"] for h in p["hosts"] if h["changes"]}
+    assert {name for name, _ in ran} == {"prep"}
+    assert {h["reason"] for p in report["phases"] for h in p["hosts"] if h["changes"]} == {"inputs changed"}
     changes = {h["host"]: [c["step"] for c in h["changes"]] for p in report["phases"] if p["name"] == "prep"
                for h in p["hosts"]}
     assert all(any("chrony.conf" in s for s in steps) for steps in changes.values()), changes

@@ -339,7 +339,7 @@ def test_cli_writes_the_file_and_reports_bad_input_in_one_line(tmp_path):
 
 # --- the NAT trap ------------------------------------------------------------------
 
-@pytest.mark.parametrize("version", ["1.30.2", "1.31.4"])
+@pytest.mark.parametrize("version", ["1.35.8", "1.37.1"])
 def test_kubeadm_configs_pin_the_inventory_address_never_the_nat_one(version):
     data = yaml.safe_load(VAGRANT_INV.read_text())
     data["kubernetes_version"] = version

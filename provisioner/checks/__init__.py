@@ -4,15 +4,15 @@
 """
 
 from provisioner.checks.kernel import KernelModules, KubeSysctls, NonlocalBind, SwapActive, SwapPersistent
-from provisioner.checks.network import (AddressOnNic, DefaultRoute, FreePorts, Hostname, NameResolution, PeerRoute,
-                                         TimeSync)
+from provisioner.checks.network import (AddressOnNic, DefaultRoute, FreePorts, Hostname, HostsConflict, NameResolution,
+                                         PeerRoute, TimeSync)
 from provisioner.checks.runtime import KubeVersions, RuntimeConsistent
 from provisioner.checks.system import Cpus, DiskSpace, Firewall, Memory, Privilege, SeLinux, SupportedOs
 
 NODE_CHECKS = (
     Privilege(), SupportedOs(), Cpus(), Memory(), DiskSpace(),
     SwapActive(), SwapPersistent(), SeLinux(), Firewall(),
-    Hostname(), NameResolution(), AddressOnNic(), DefaultRoute(), PeerRoute(),
+    Hostname(), NameResolution(), HostsConflict(), AddressOnNic(), DefaultRoute(), PeerRoute(),
     KernelModules(), KubeSysctls(), NonlocalBind(), TimeSync(), FreePorts(),
     RuntimeConsistent(), KubeVersions(),
 )

@@ -136,6 +136,9 @@ def vip_free(nodes):
     inv = lbs[0].inv
     holders = [n.name for n in lbs if n.facts.text("vip.probe").startswith("held")]
     our_macs = {m: n.name for n in nodes if (m := _mac_of(n))}
+    audited = {n.name for n in nodes}
+    # Only a load balancer can hold the VIP (keepalived runs there): one we could not read may be the owner.
+    unaudited = [h.hostname for h in inv.load_balancers if h.hostname not in audited]
     out = []
     for node in lbs:
         text = node.facts.text("vip.probe")
@@ -143,7 +146,15 @@ def vip_free(nodes):
             out.append(Result("cluster.vip", PASS, f"{inv.vip} held by {', '.join(holders)} (ours)", "free or ours"))
             continue
         m = re.search(r"lladdr ([0-9a-f:]{17}) (REACHABLE|STALE|DELAY|PROBE)", text)
-        if m and m.group(1) not in our_macs:
+        if m and m.group(1) not in our_macs and unaudited:
+            # The MAC may be that of a host we could not read (down, sshd stopped, not selected):
+            # no verdict beats a false "foreign owner" alarm.
+            out.append(Result("cluster.vip", WARN,
+                              f"cannot tell: {inv.vip} answers ARP from {m.group(1)}, and load balancer "
+                              f"{_some(unaudited)} could not be audited (unreachable or not selected), so that MAC "
+                              "may be theirs", "free or ours",
+                              f"make {_some(unaudited)} reachable and run preflight on every host"))
+        elif m and m.group(1) not in our_macs:
             out.append(Result("cluster.vip", FAIL, f"{inv.vip} answers ARP from {m.group(1)}, not one of our hosts",
                               "free", "pick a free address for control_plane_endpoint.address (something else owns this one)"))
         elif m:
@@ -151,6 +162,10 @@ def vip_free(nodes):
         else:
             out.append(Result("cluster.vip", PASS, f"{inv.vip} free (no ARP answer)", "free or ours"))
     return out
+
+
+def _some(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
 
 
 def _every(nodes: list[Node]) -> list[Node]:

@@ -66,6 +66,23 @@ class NameResolution(NodeCheck):
                            "write the cluster names into /etc/hosts (prep does this)")
 
 
+class HostsConflict(NodeCheck):
+    id, title = "name.hosts_conflict", "no /etc/hosts line outside the cluster block sends a cluster name elsewhere"
+    fixed_by = "prep"
+    soft_before_join = False     # the resolver takes the first line: such a line silently wins over our block
+    facts = {"name.etc_hosts": "cat /etc/hosts"}
+
+    def evaluate(self, f, node):
+        from provisioner import hostsfile
+
+        found = hostsfile.conflicts(f.text("name.etc_hosts"), hostsfile.wanted_names(node.inv),
+                                    hostsfile.own_names(node.inv, node.host))
+        if not found:
+            return self.passed("none")
+        return self.failed("; ".join(c.describe() for c in found), "each cluster name only in the cluster block",
+                           "remove or comment out those lines (prep comments them out)")
+
+
 class AddressOnNic(NodeCheck):
     id, title = "net.address", "inventory address is on the inventory NIC"
     facts = {"net.addresses": "ip -o -4 addr show"}

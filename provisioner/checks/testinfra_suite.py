@@ -44,7 +44,7 @@ def node(host, inventory) -> Node:
 def test_preflight(node, check):
     if not check.applies(node):
         pytest.skip(f"{check.id} does not apply to {node.name}")
-    verdict = settle(check.evaluate(node.facts, node), node, os.environ.get("PROVISIONER_STRICT") == "1")
+    verdict = settle(check, check.evaluate(node.facts, node), node, os.environ.get("PROVISIONER_STRICT") == "1")
     if verdict.status == SKIP:
         pytest.skip(verdict.observed)
     assert verdict.status != FAIL, f"{node.name}: {check.id}: {verdict.observed} (expected {verdict.expected}) - {verdict.fix}"

@@ -60,6 +60,8 @@ class UpContext:
     files: dict[str, dict[str, RenderedFile]]
     os: dict[str, OsInfo] = field(default_factory=dict)
     remotes: dict = field(default_factory=dict)          # hostname -> Remote, filled by the engine
+    replaced: set = field(default_factory=set)           # hosts that came back as other machines (same name)
+    say: Callable[[str], None] = field(default=lambda text: None)   # a progress line for the user (the reporter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def file(self, host: Host, path: str) -> RenderedFile:

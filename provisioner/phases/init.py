@@ -14,8 +14,10 @@ import time
 
 from provisioner.errors import ProvisionerError
 from provisioner.phases.base import CA, Phase, UpContext, q
+from provisioner.phases.halfdone import NodeState, init_probe, redo
 from provisioner.phases.material import INIT_CONFIG
 from provisioner.secrets import write_private
+from provisioner.state import Journal
 from provisioner.steps import AbsentStep, Change, CommandStep, FuncStep, WaitStep
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -30,22 +32,38 @@ def _sha(text: str | bytes) -> str:
 
 
 def init_step(ctx: UpContext, host) -> FuncStep:
+    """kubeadm init, when the node is not initialised - and first ``kubeadm reset -f`` when a run was killed
+    inside ``kubeadm init`` (see :mod:`provisioner.phases.halfdone` for what "initialised" means)."""
     ours = _sha(ctx.secrets.ca_cert_pem)
+    found: dict = {}
 
     def needed(fact):
-        words = (fact.output.split() if fact else []) + ["", ""]
-        if words[0] == "initialised":
-            if words[1] != ours:
-                raise ProvisionerError(
-                    f"{host.hostname}: already runs a cluster whose CA is not this cluster's "
-                    f"({ctx.state_dir}/secrets.yaml) - use the state directory it was built with, or "
-                    f"`provisioner reset --limit {host.hostname}` to start over")
+        state = NodeState.parse(fact.output if fact else "")
+        found["state"] = state
+        if state.kind != "fresh" and state.ca_sha and state.ca_sha != ours:
+            raise ProvisionerError(
+                f"{host.hostname}: already runs a cluster whose CA is not this cluster's "
+                f"({ctx.state_dir}/secrets.yaml) - use the state directory it was built with, or "
+                f"`provisioner reset --limit {host.hostname}` to start over")
+        if state.kind == "done":
             return None
-        return Change("kubeadm init", [f"install CA into /etc/kubernetes/pki",
-                                       f"kubeadm init --config {INIT_CONFIG} --upload-certs"])
+        init = [f"install CA into /etc/kubernetes/pki", f"kubeadm init --config {INIT_CONFIG} --upload-certs"]
+        if state.kind == "fresh":
+            return Change("kubeadm init", init)
+        if Journal(ctx.state_dir).done_at(host.hostname, "init"):
+            # Built by an earlier run and now not answering: never wipe a cluster because it is down.
+            raise ProvisionerError(
+                f"{host.hostname}: initialised by an earlier run, but now: {state.problems} - not resetting a "
+                "built control plane; check the kubelet, etcd and the API server there, or `provisioner reset` "
+                "to start over")
+        return Change(f"kubeadm reset -f, then kubeadm init again: {state.why('initialized')}",
+                      ["kubeadm reset -f"] + init)
 
     def action(sctx):
         r, cfg = sctx.remote, init_files(ctx, host)
+        state = found.get("state")
+        if state is not None and state.kind == "half":
+            redo(ctx, sctx, host, state, "initialized", "initializing again")
         r.put(CA, cfg["ca.crt"].content, mode=0o644)
         r.put("/etc/kubernetes/pki/ca.key", cfg["ca.key"].content, mode=0o600)
         r.put(INIT_CONFIG, cfg["init"].content, mode=0o600)
@@ -63,8 +81,7 @@ def init_step(ctx: UpContext, host) -> FuncStep:
             ctx.state.token_issued_at = ctx.state.certs_uploaded_at = time.time()
             ctx.state.save(ctx.state_dir)
 
-    probe = (f"if [ -e {ADMIN_CONF} ]; then echo initialised \"$(sha256sum < {CA} | cut -d' ' -f1)\"; "
-             "else echo fresh; fi")
+    probe = init_probe(host.hostname, str(host.address))
     return FuncStep("kubeadm init", probe, needed, action,
                     identity=f"init {ours} {_sha(init_files(ctx, host)['init-shape'])}")
 

@@ -7,9 +7,12 @@ uploaded 0600, used by ``kubeadm join --config`` and removed.
 
 from __future__ import annotations
 
-from provisioner.phases.base import CA, Phase, UpContext, q
+from provisioner.errors import ProvisionerError
+from provisioner.phases.base import CA, KUBECTL, Phase, UpContext, q
+from provisioner.phases.halfdone import NodeState, join_probe, redo
 from provisioner.phases.material import ensure_fresh
 from provisioner.render import KUBEADM_DIR, render_host
+from provisioner.state import Journal
 from provisioner.steps import AbsentStep, Change, FuncStep, WaitStep
 
 JOIN_CONFIG = f"{KUBEADM_DIR}/kubeadm-join.yaml"
@@ -17,13 +20,38 @@ KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 
 
 def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
+    """kubeadm join, when the node has not joined - and first ``kubeadm reset -f`` when a run was killed
+    inside ``kubeadm join`` (see :mod:`provisioner.phases.halfdone` for what "joined" means)."""
+    phase = "join-control-planes" if control_plane else "join-workers"
+    found: dict = {}
+
     def needed(fact):
-        if fact and fact.output.strip() == "joined":
+        state = NodeState.parse(fact.output if fact else "")
+        found["state"] = state
+        if state.kind == "done":
             return None
-        return Change("kubeadm join" + (" as a control plane" if control_plane else ""),
-                      [f"kubeadm join --config {JOIN_CONFIG}"])
+        join = [f"kubeadm join --config {JOIN_CONFIG}"]
+        what = "kubeadm join" + (" as a control plane" if control_plane else "")
+        if state.kind == "fresh":
+            return Change(what, join)
+        if Journal(ctx.state_dir).done_at(host.hostname, phase):
+            # Joined in an earlier run and now not answering: never wipe a node because the cluster is down.
+            raise ProvisionerError(
+                f"{host.hostname}: joined in an earlier run, but now: {state.problems} - not resetting a built "
+                f"node; check the cluster's API (and etcd on control planes), or `provisioner reset --limit "
+                f"{host.hostname}` to rebuild it")
+        return Change(f"kubeadm reset -f, then {what} again: {state.why('joined')}", ["kubeadm reset -f"] + join)
 
     def action(sctx):
+        state = found.get("state")
+        if state is not None and state.kind == "half":
+            redo(ctx, sctx, host, state, "joined", "joining again")
+        if host.hostname in ctx.replaced:
+            # Another machine under a known name: its old Node object is stale, and kubeadm refuses to
+            # join while a Node of that name is Ready (kubelet-start, cmd/kubeadm/app/cmd/phases/join/kubelet.go).
+            first = ctx.remotes[ctx.inv.first_control_plane.hostname]
+            first.run(f"{KUBECTL} delete node {q(host.hostname)} --ignore-not-found",
+                      why=f"could not delete the stale Node object of the replaced host {host.hostname}")
         ensure_fresh(ctx, control_plane)
         config = next(f for f in render_host(ctx.inv, ctx.secrets, host) if f.path == JOIN_CONFIG)
         r = sctx.remote
@@ -36,7 +64,7 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
             r.run(f"rm -f {q(JOIN_CONFIG)}", check=False)
 
     role = "control-plane" if control_plane else "worker"
-    return FuncStep(f"kubeadm join ({role})", f"[ -e {KUBELET_CONF} ] && echo joined || echo not-joined",
+    return FuncStep(f"kubeadm join ({role})", join_probe(host.hostname, control_plane),
                     needed, action, identity=f"join {host.hostname} {role} {ctx.secrets.ca_cert_hash} "
                                              f"{ctx.inv.endpoint_name}:{ctx.inv.api_port}")
 

@@ -24,7 +24,7 @@ def steps(ctx: UpContext, host) -> list:
         FileStep.of(sysctl, notify="lb-sysctl"),
         CommandStep("apply ip_nonlocal_bind", sysctl_check(sysctl.content), f"sysctl -q -p {q(sysctl.path)}",
                     when_notified="lb-sysctl"),
-        PackagesStep({"keepalived": None, "haproxy": None}),
+        PackagesStep({"keepalived": None, "haproxy": None, "curl": None}),   # curl: the health check
         FileStep.of(ctx.file(host, CHECK_SCRIPT), notify="keepalived"),
         FileStep.of(ctx.file(host, "/etc/keepalived/keepalived.conf"), validate="keepalived -t -f %s",
                     notify="keepalived"),

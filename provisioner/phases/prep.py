@@ -7,9 +7,10 @@ package sources, chrony.
 
 from __future__ import annotations
 
+from provisioner import hostsfile
 from provisioner.checks.kernel import module_present
 from provisioner.phases.base import Phase, UpContext, q, sysctl_check
-from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
+from provisioner.steps import Change, CommandStep, FileStep, FuncStep, PackagesStep, ServiceStep
 
 FSTAB_SWAP = r"^[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]"
 DISTRO_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
@@ -34,9 +35,32 @@ def swap_off_step() -> CommandStep:
     return CommandStep("swap off now and after reboot", check, command, why="could not turn swap off")
 
 
+def hosts_conflicts_step(ctx: UpContext, host) -> FuncStep:
+    """Comment out /etc/hosts lines outside our block that map a cluster name elsewhere (they win over it)."""
+    wanted, own = hostsfile.wanted_names(ctx.inv), hostsfile.own_names(ctx.inv, host)
+
+    def needed(fact):
+        found = hostsfile.conflicts(fact.output if fact and fact.rc == 0 else "", wanted, own)
+        if not found:
+            return None
+        return Change("comment out " + "; ".join(c.describe() for c in found),
+                      [f"prefix line {c.lineno} with '{hostsfile.MARKER.format(names=', '.join(c.names))}'"
+                       for c in found])
+
+    def action(sctx):
+        current = sctx.remote.read("/etc/hosts") or ""
+        fixed = hostsfile.comment_out(current, wanted, own)
+        if fixed != current:
+            sctx.remote.put("/etc/hosts", fixed, mode=0o644)
+
+    return FuncStep("/etc/hosts lines that contradict the cluster block", "cat /etc/hosts", needed, action,
+                    identity=f"hosts conflicts {sorted(wanted.items())} {sorted(own)}")
+
+
 def steps(ctx: UpContext, host) -> list:
     inv, os_ = ctx.inv, ctx.os.get(host.hostname)
-    out: list = [hostname_step(host.hostname), FileStep.of(ctx.file(host, "/etc/hosts"))]
+    out: list = [hostname_step(host.hostname), FileStep.of(ctx.file(host, "/etc/hosts")),
+                 hosts_conflicts_step(ctx, host)]
     if inv.timezone:
         tz = q(inv.timezone)
         out.append(CommandStep(f"timezone {inv.timezone}",

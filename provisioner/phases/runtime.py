@@ -1,20 +1,43 @@
-"""runtime (control planes and workers): Docker Engine from Docker's repository, daemon.json with the
-systemd cgroup driver, the docker group (cri-dockerd fails without it), cri-dockerd with our units
-pointing at the pause image of the Kubernetes version.
+"""runtime (control planes and workers): Docker Engine from Docker's repository at the inventory's
+pinned version (held), daemon.json with the systemd cgroup driver, the docker group (cri-dockerd
+fails without it), cri-dockerd - from upstream's .deb where one exists for the host's
+distro/codename/arch, else from upstream's static archive - with our units pointing at the pause
+image of the Kubernetes version. Which versions go together: provisioner/compat.py.
 """
 
 from __future__ import annotations
 
+from provisioner import compat
 from provisioner.phases.base import Phase, UpContext, keyring_step
+from shlex import quote as q
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
 
 KEYRING = "/etc/apt/keyrings/docker.gpg"
+# One path for both install methods, so one unit file serves every host.
+CRI_DOCKERD_BIN = "/usr/bin/cri-dockerd"
 
 
 def cri_dockerd_url(ctx: UpContext, os_) -> str:
+    """The .deb release asset for this host (only where compat says upstream publishes one)."""
     inv = ctx.inv
     return inv.package_mirrors.cri_dockerd.format(version=inv.cri_dockerd_version, distro=os_.distro,
-                                                  codename=os_.codename)
+                                                  codename=os_.codename, arch=os_.arch)
+
+
+def cri_dockerd_archive_url(ctx: UpContext, os_) -> str:
+    inv = ctx.inv
+    return inv.package_mirrors.cri_dockerd_archive.format(version=inv.cri_dockerd_version, arch=os_.arch)
+
+
+def cri_dockerd_archive_step(url: str, version: str) -> CommandStep:
+    """Install the binary from upstream's static archive (``cri-dockerd/cri-dockerd`` inside),
+    when the installed one is not this version. The units are ours, as on .deb hosts."""
+    check = f"[ \"$({CRI_DOCKERD_BIN} --version 2>&1 | awk '{{print $2; exit}}')\" = {q(version)} ]"
+    command = (f"d=$(mktemp -d) && curl -fsSL --retry 3 -o \"$d/a.tgz\" {q(url)} && tar -xzf \"$d/a.tgz\" -C \"$d\""
+               f" && install -m 0755 -o root -g root \"$d/cri-dockerd/cri-dockerd\" {CRI_DOCKERD_BIN}.new"
+               f" && mv -f {CRI_DOCKERD_BIN}.new {CRI_DOCKERD_BIN} && rm -rf \"$d\"")
+    return CommandStep(f"cri-dockerd {version} from {url}", check, command, notify="cri-docker",
+                       why=f"could not install cri-dockerd {version} from {url}", timeout=600)
 
 
 def steps(ctx: UpContext, host) -> list:
@@ -22,15 +45,23 @@ def steps(ctx: UpContext, host) -> list:
     base = inv.package_mirrors.docker.rstrip("/")
     sources = ctx.render("apt/docker.list.j2", url=base, distro=os_.distro, codename=os_.codename,
                          arch=os_.arch, keyring=KEYRING)
+    if compat.cri_dockerd_source(inv.cri_dockerd_version, os_.distro, os_.codename, os_.arch) == "deb":
+        cri = PackagesStep({"cri-dockerd": inv.cri_dockerd_version},
+                           debs={"cri-dockerd": (inv.cri_dockerd_version, cri_dockerd_url(ctx, os_))},
+                           notify="cri-docker")
+    else:
+        cri = cri_dockerd_archive_step(cri_dockerd_archive_url(ctx, os_), inv.cri_dockerd_version)
     return [
         keyring_step("Docker", f"{base}/{os_.distro}/gpg", KEYRING),
         FileStep("/etc/apt/sources.list.d/docker.list", sources, notify="apt-sources"),
         CommandStep("docker group", "getent group docker >/dev/null", "groupadd --system docker"),
         FileStep.of(ctx.file(host, "/etc/docker/daemon.json"), notify="docker"),
-        PackagesStep({"docker-ce": None, "docker-ce-cli": None, "containerd.io": None}),
+        # Exact versions, held: an unattended upgrade to a Docker whose minimum API is above
+        # cri-dockerd's client API stops every node's runtime (Docker 29 vs cri-dockerd 0.3.14).
+        PackagesStep({"docker-ce": inv.docker_version, "docker-ce-cli": inv.docker_version,
+                      "containerd.io": inv.containerd_version}, hold=True, notify="docker"),
         ServiceStep("docker", restart_on=("docker",)),
-        PackagesStep({"cri-dockerd": inv.cri_dockerd_version},
-                     debs={"cri-dockerd": (inv.cri_dockerd_version, cri_dockerd_url(ctx, os_))}),
+        cri,
         FileStep.of(ctx.file(host, "/etc/systemd/system/cri-docker.socket"), notify="cri-docker"),
         FileStep.of(ctx.file(host, "/etc/systemd/system/cri-docker.service"), notify="cri-docker"),
         CommandStep("systemctl daemon-reload", None, "systemctl daemon-reload", when_notified="cri-docker"),

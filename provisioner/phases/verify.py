@@ -1,19 +1,44 @@
-"""verify (first control plane; read-only, always runs): every node Ready, the API answering
-through the control-plane endpoint (the VIP) with the cluster CA.
+"""verify (read-only, always runs): on every host the clock synchronised by chrony (waited for,
+bounded: prep may just have restarted it); from the first control plane every node Ready and the
+API answering through the control-plane endpoint (the VIP) with the cluster CA.
 """
 
 from __future__ import annotations
 
-from provisioner.phases.base import CA, KUBECTL, Phase, UpContext
+from provisioner.phases.base import CA, KUBECTL, Phase, UpContext, q
 from provisioner.steps import WaitStep
+
+
+# chronyc's "Leap status : Normal" is what preflight's time.sync check reads as synchronised.
+CHRONY_SYNCED = "chronyc -n tracking 2>/dev/null | grep -Eq '^Leap status[[:space:]]*: Normal'"
+SYNC_TIMEOUT = 180
+
+
+# One line per node: name, Ready status, Ready message (what the kubelet or the CNI says is wrong).
+READY_JSONPATH = ('{range .items[*]}{.metadata.name}{"\\t"}{.status.conditions[?(@.type=="Ready")].status}'
+                  '{"\\t"}{.status.conditions[?(@.type=="Ready")].message}{"\\n"}{end}')
+
+
+def nodes_ready(count: int) -> str:
+    """Read-only: exit 0 when ``count`` nodes are Ready; otherwise print each node that is not,
+    with its Ready condition's message (a flanneld on the wrong interface, no CNI config...),
+    so a timed-out wait says why."""
+    return (f"st=$({KUBECTL} get nodes -o jsonpath={q(READY_JSONPATH)} 2>&1); "
+            f"[ \"$(printf '%s\\n' \"$st\" | awk -F'\\t' '$2 == \"True\"' | wc -l)\" -eq {count} ] || "
+            f"{{ printf '%s\\n' \"$st\" | awk -F'\\t' '$2 != \"True\" {{print \"node \" $1 \" not Ready: \" $3}}' >&2; "
+            f"false; }}")
 
 
 def steps(ctx: UpContext, host) -> list:
     inv = ctx.inv
+    synced = WaitStep("clock synchronised by chrony", CHRONY_SYNCED, timeout=SYNC_TIMEOUT, interval=1)
+    if host != inv.first_control_plane:
+        return [synced]
     count = len(inv.kube_nodes)
-    ready = (f"[ \"$({KUBECTL} get nodes --no-headers 2>/dev/null | awk '$2 == \"Ready\"' | wc -l)\" -eq {count} ]")
+    ready = nodes_ready(count)
     endpoint = inv.control_plane_endpoint.address or host.address
     return [
+        synced,
         WaitStep(f"all {count} nodes Ready", ready, timeout=300),
         WaitStep(f"API answers through {endpoint}:{inv.api_port}",
                  f"curl -fsS --max-time 3 --cacert {CA} https://{endpoint}:{inv.api_port}/healthz >/dev/null",
@@ -21,5 +46,5 @@ def steps(ctx: UpContext, host) -> list:
     ]
 
 
-PHASE = Phase("verify", "nodes Ready, API through the endpoint", lambda inv: [inv.first_control_plane], steps,
+PHASE = Phase("verify", "clocks synchronised, nodes Ready, API through the endpoint", lambda inv: inv.hosts, steps,
               journaled=False)

@@ -9,6 +9,7 @@ against a transcription of the upstream types for its apiVersion/kind:
     kubeproxy_v1alpha1.py  kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration
     bootstraptoken_v1.py, corev1.py, componentbase.py    types those embed
     policy.py              our own rules on top (CA pinning is mandatory)
+    minors.py              per-minor differences as data (1.33-1.37: API versions, newer fields)
     shapes.py              the vocabulary (STRING, DURATION, ListOf, Struct, ...)
     checker.py             check_document / check_stream
 
@@ -17,6 +18,7 @@ Each type module names, at its top, the upstream file and commit it was read fro
 Usage:
     from kubeadm_types import check_document, check_stream
     assert check_stream(rendered_yaml) == []
+    assert check_stream(rendered_yaml, minor=37) == []      # and Kubernetes 1.37 reads all of it
 """
 
 from .checker import REGISTRY, SOURCES, check_document, check_stream, known_kinds

@@ -2,6 +2,8 @@
 
     check_document(doc)  -> list of error strings for one parsed document (a dict)
     check_stream(text)   -> list of error strings for a multi-document YAML string
+    ... minor=37         -> also what Kubernetes 1.37 does not read (minors.py: v1beta3 in 1.37,
+                            fields and values newer than that minor)
 
 Error strings look like
     ClusterConfiguration.apiServer.extraArgs: expected list of {name,value} in kubeadm.k8s.io/v1beta4, got mapping -- ...
@@ -16,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from . import kubeadm_v1beta3, kubeadm_v1beta4, kubelet_v1beta1, kubeproxy_v1alpha1
+from .minors import minor_errors
 from .shapes import Context, Struct, describe_value
 
 TYPE_MODULES = (kubeadm_v1beta3, kubeadm_v1beta4, kubelet_v1beta1, kubeproxy_v1alpha1)
@@ -37,8 +40,9 @@ def known_kinds() -> list[str]:
     return [f"{v}/{k}" for v, k in sorted(REGISTRY)]
 
 
-def check_document(doc: Any, *, allow_null: bool = False) -> list[str]:
-    """Check one parsed document.  allow_null=True accepts `key: null` like encoding/json does."""
+def check_document(doc: Any, *, allow_null: bool = False, minor: int | None = None) -> list[str]:
+    """Check one parsed document.  allow_null=True accepts `key: null` like encoding/json does;
+    minor=N also refuses what Kubernetes 1.N does not read (see minors.py)."""
     if not isinstance(doc, Mapping):
         return [f"document: expected a mapping with apiVersion and kind, got {describe_value(doc)}"]
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
@@ -63,10 +67,14 @@ def check_document(doc: Any, *, allow_null: bool = False) -> list[str]:
             return [f"{kind}: unknown kind \"{kind}\" in {api_version}; known: {', '.join(kinds)}"]
         return [f"{kind}: unknown apiVersion/kind {api_version}/{kind}; known: {', '.join(known_kinds())}"]
 
+    if minor is not None:
+        gone = minor_errors(doc, minor)
+        if gone and gone[0].startswith(f"{kind}.apiVersion:"):
+            return gone
     ctx = Context(api_version=api_version, allow_null=allow_null)
     # TypeMeta (apiVersion, kind) is inlined into every top-level kind.
     struct._check(doc, kind, ctx, "", extra_allowed=("apiVersion", "kind"))
-    return ctx.errors
+    return ctx.errors + (gone if minor is not None else [])
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -97,7 +105,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def check_stream(text: str, *, allow_null: bool = False) -> list[str]:
+def check_stream(text: str, *, allow_null: bool = False, minor: int | None = None) -> list[str]:
     """Check every document of a multi-document YAML stream (as passed to `kubeadm --config`).
 
     Empty documents are skipped (kubeadm skips them too).  Like kubeadm's
@@ -112,7 +120,7 @@ def check_stream(text: str, *, allow_null: bool = False) -> list[str]:
     for n, doc in enumerate(docs, start=1):
         if doc is None:
             continue
-        errors.extend(f"document {n}: {e}" for e in check_document(doc, allow_null=allow_null))
+        errors.extend(f"document {n}: {e}" for e in check_document(doc, allow_null=allow_null, minor=minor))
         if isinstance(doc, Mapping):
             gvk = (doc.get("apiVersion"), doc.get("kind"))
             if all(isinstance(x, str) for x in gvk):

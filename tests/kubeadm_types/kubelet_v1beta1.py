@@ -1,11 +1,18 @@
 """kubelet.config.k8s.io/v1beta1: KubeletConfiguration -- every top-level field.
 
-Upstream: kubernetes/kubelet config/v1beta1/types.go
-read at commit c277b99b58e8d6467ceef9ff4311940a58f9c81e (a v1.33/v1.34-era tree: it has
-imagePullCredentialsVerificationPolicy, preloadedImagesVerificationAllowlist,
-mergeDefaultEvictionSettings, crashLoopBackOff, singleProcessOOMKill, userNamespaces,
-failCgroupV1).  Fields newer than the kubelet you run are accepted here; the kubelet
-itself only warns on unknown fields, kubeadm warns too.
+Upstream, two reads:
+  * kubernetes/kubelet config/v1beta1/types.go @ c277b99b58e8d6467ceef9ff4311940a58f9c81e
+    (a v1.33/v1.34-era tree: imagePullCredentialsVerificationPolicy,
+    preloadedImagesVerificationAllowlist, mergeDefaultEvictionSettings, crashLoopBackOff,
+    singleProcessOOMKill, userNamespaces, failCgroupV1);
+  * kubernetes/kubernetes staging/src/k8s.io/kubelet/config/v1beta1/types.go
+    @ 001332b0422071acf4860769f18e34b5e9b7c1bc (a v1.37-era tree: its TypeMeta tag is json:"",
+    the change CHANGELOG-1.37 lists under v1.37.0-alpha.1, PR #138260). It adds
+    tlsCurvePreferences ([]int32), draManagerReconcilePeriod (Duration) and
+    memoryReservationPolicy ("None" | "TieredReservation"); every other field is unchanged.
+Which minor first read each of those three is in minors.py (FIELD_SINCE).
+The kubelet itself only warns on unknown fields, kubeadm warns too; check_stream(minor=N)
+turns "not in this minor" into an error so we never render a field the target ignores.
 Embedded types: corev1.py (Taint), componentbase.py (LoggingConfiguration, TracingConfiguration).
 
 Enums are limited to values upstream validation fixes; free-form policy names
@@ -30,7 +37,8 @@ from .shapes import (
 )
 
 API_VERSION = "kubelet.config.k8s.io/v1beta1"
-SOURCE = "kubernetes/kubelet config/v1beta1/types.go @ c277b99b58e8d6467ceef9ff4311940a58f9c81e"
+SOURCE = ("kubernetes/kubelet config/v1beta1/types.go @ c277b99b58e8d6467ceef9ff4311940a58f9c81e; "
+          "kubernetes/kubernetes staging/src/k8s.io/kubelet/config/v1beta1/types.go @ 001332b0422071acf4860769f18e34b5e9b7c1bc")
 
 KubeletX509Authentication = Struct("KubeletX509Authentication", {"clientCAFile": STRING})
 KubeletWebhookAuthentication = Struct("KubeletWebhookAuthentication", {"enabled": BOOL, "cacheTTL": DURATION})
@@ -95,6 +103,7 @@ KubeletConfiguration = Struct(
         "tlsCertFile": STRING,
         "tlsPrivateKeyFile": STRING,
         "tlsCipherSuites": ListOf(STRING),
+        "tlsCurvePreferences": ListOf(INT32),  # Go crypto/tls CurveID values
         "tlsMinVersion": STRING,
         "rotateCertificates": BOOL,
         "serverTLSBootstrap": BOOL,
@@ -133,6 +142,7 @@ KubeletConfiguration = Struct(
         "singleProcessOOMKill": BOOL,
         "cpuManagerPolicyOptions": MapOf(STRING),
         "cpuManagerReconcilePeriod": DURATION,
+        "draManagerReconcilePeriod": DURATION,
         "memoryManagerPolicy": STRING,
         "topologyManagerPolicy": Enum("none", "best-effort", "restricted", "single-numa-node"),
         "topologyManagerScope": Enum("container", "pod"),
@@ -198,6 +208,7 @@ KubeletConfiguration = Struct(
         "enableDebugFlagsHandler": BOOL,
         "seccompDefault": BOOL,
         "memoryThrottlingFactor": FLOAT,
+        "memoryReservationPolicy": Enum("None", "TieredReservation"),  # MemoryReservationPolicy
         "registerWithTaints": ListOf(Taint),
         "registerNode": BOOL,
         "tracing": TracingConfiguration,

@@ -11,6 +11,7 @@ with the lab's key, the cluster's state directory, the JSON reports).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,13 @@ def demo(keep: bool = False, directory: Path = REPO_ROOT / "demo") -> int:
         try:
             lab.up()
             inv = lab_inventory(lab, directory)
+            # lab.up() booted brand-new machines (new machine-ids, host keys, empty disks): the state of a
+            # cluster built on an earlier lab (its CA, tokens, known_hosts, journal) belongs to machines
+            # that no longer exist. A new lab gets a new state directory.
             state = directory / "state"
+            if state.exists():
+                print(f"new lab: removing the state of the previous demo's cluster ({state})")
+                shutil.rmtree(state)
             common = [*lab_cli_args(lab, state)]
             rc = run("up", "-i", str(inv), *common, "--json", str(directory / "up.json"))
             if rc == 0:

@@ -11,6 +11,7 @@ hierarchies, which is also how they are found and killed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -291,6 +292,15 @@ class Node:
         """Stop the node as if powered off: no process, no link, no netns."""
         self.stop()
         self.teardown_net_and_mount()
+
+    def reinstall(self, timeout: float = 60) -> None:
+        """The same name and address on a wiped disk: new machine-id, host key and product_uuid
+        (as a host reinstalled from its image). The lab's known_hosts learns the new key."""
+        self.power_off()
+        for sub in ("upper", "work"):
+            shutil.rmtree(self.dir / sub, ignore_errors=True)
+        self.power_on(timeout)
+        self.lab.write_known_hosts()
 
     def power_on(self, timeout: float = 60) -> None:
         """Boot a powered-off node again with the same identity and disk."""

@@ -35,7 +35,8 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 FILES = HERE / "files"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/provisioner-lab"))
-KUBE_VERSIONS = ("1.30.2",)
+# The lab builds the default version of the product (provisioner.versions.DEFAULT_VERSION).
+KUBE_VERSIONS = ("1.37.1",)
 
 K8S_MAINTAINER = "Kubernetes Authors <dev@kubernetes.io>"
 DOCKER_MAINTAINER = "Docker <support@docker.com>"
@@ -49,17 +50,50 @@ MINOR_DEFAULTS = {
     29: {"cri_tools": "1.29.0", "cni": "1.3.0", "pause": "3.9", "etcd": "3.5.12-0", "coredns": "v1.11.1"},
     30: {"cri_tools": "1.30.0", "cni": "1.4.0", "pause": "3.9", "etcd": "3.5.12-0", "coredns": "v1.11.1"},
     31: {"cri_tools": "1.31.1", "cni": "1.5.1", "pause": "3.10", "etcd": "3.5.15-0", "coredns": "v1.11.3"},
+    # 1.33-1.37: pause as in provisioner/versions.py PAUSE_VERSIONS (kubeadm's PauseVersion; sources
+    # there). 1.35's etcd/CoreDNS from a corpus fixture serving v1.35.8's kubeadm constants.go;
+    # the rest (cri-tools, kubernetes-cni, etcd and CoreDNS of 1.33/1.34/1.36/1.37) recalled -
+    # the stand-ins only print and compare them.
+    33: {"cri_tools": "1.33.0", "cni": "1.6.0", "pause": "3.10", "etcd": "3.5.21-0", "coredns": "v1.12.0"},
+    34: {"cri_tools": "1.34.0", "cni": "1.7.1", "pause": "3.10.1", "etcd": "3.6.4-0", "coredns": "v1.12.1"},
+    35: {"cri_tools": "1.35.0", "cni": "1.7.1", "pause": "3.10.1", "etcd": "3.6.6-0", "coredns": "v1.13.1"},
+    36: {"cri_tools": "1.36.0", "cni": "1.8.0", "pause": "3.10.2", "etcd": "3.6.8-0", "coredns": "v1.13.1"},
+    37: {"cri_tools": "1.37.0", "cni": "1.8.0", "pause": "3.10.2", "etcd": "3.7.1-0", "coredns": "v1.13.2"},
 }
 K8S_REVISION = "1.1"            # pkgs.k8s.io (OBS) revision: 1.30.2-1.1
-DOCKER_VERSION = "27.3.1"
-DOCKER_API_VERSION = "1.47"
+# The Docker release the lab's docker-ce stands for, and the Engine API range its daemon accepts
+# (docker/docs PR #23773: 29.0.4 "API version: 1.52 (minimum version 1.44)"). The product's
+# table (provisioner/compat.py) must say the same; tests/test_standins.py checks it.
+DOCKER_VERSION = "29.0.4"
+DOCKER_API_VERSION = "1.52"
+DOCKER_MIN_API_VERSION = "1.44"
 DOCKER_DEB_VERSION = f"5:{DOCKER_VERSION}-1~debian.12~bookworm"
 CONTAINERD_VERSION = "1.7.22"
 CONTAINERD_DEB_VERSION = f"{CONTAINERD_VERSION}-1"
-CRI_DOCKERD_VERSION = "0.3.14"
-CRI_DOCKERD_DEB_VERSION = f"{CRI_DOCKERD_VERSION}~3-0~debian-bookworm"
-# The GitHub release asset's name (dots where the package version has ~).
-CRI_DOCKERD_ASSET = f"cri-dockerd_{CRI_DOCKERD_VERSION}.3-0.debian-bookworm_amd64.deb"
+# cri-dockerd releases in the lab, with the Docker client API each is built with (go.mod's
+# github.com/docker/docker: v24 -> 1.43 in 0.3.14, v25 -> 1.44 from 0.3.16). The first is the
+# default the product installs; 0.3.14 is there to show it fails against Docker 29.
+CRI_DOCKERD_RELEASES = {"0.4.4": "1.44", "0.3.14": "1.43"}
+CRI_DOCKERD_VERSION = next(iter(CRI_DOCKERD_RELEASES))
+CRI_DOCKERD_ARCHIVE_ARCHES = ("amd64", "arm64")
+
+
+def cri_dockerd_deb_version(version: str) -> str:
+    return f"{version}~3-0~debian-bookworm"
+
+
+def cri_dockerd_asset(version: str) -> str:
+    """The GitHub release asset's name (dots where the package version has ~)."""
+    return f"cri-dockerd_{version}.3-0.debian-bookworm_amd64.deb"
+
+
+def cri_dockerd_archive(version: str, arch: str) -> str:
+    """The static release archive's name (Mirantis/cri-dockerd packaging/static/Makefile)."""
+    return f"cri-dockerd-{version}.{arch}.tgz"
+
+
+CRI_DOCKERD_DEB_VERSION = cri_dockerd_deb_version(CRI_DOCKERD_VERSION)
+CRI_DOCKERD_ASSET = cri_dockerd_asset(CRI_DOCKERD_VERSION)
 CNI_PLUGINS = ("bandwidth", "bridge", "dhcp", "dummy", "firewall", "host-device", "host-local",
                "ipvlan", "loopback", "macvlan", "portmap", "ptp", "sbr", "static", "tap", "tuning",
                "vlan", "vrf")
@@ -106,7 +140,9 @@ class Built:
     root: Path
     k8s: dict[str, list[Path]]           # "1.30" -> kubeadm, kubelet, kubectl, cri-tools, kubernetes-cni
     docker: list[Path]                   # docker-ce, docker-ce-cli, containerd.io
-    cri_dockerd: Path                    # the release asset
+    cri_dockerd: Path                    # the default release's .deb asset
+    # every cri-dockerd release: version -> its assets (.deb, static .tgz per arch)
+    cri_dockerd_releases: dict[str, list[Path]] = field(default_factory=dict)
 
     def all(self) -> list[Path]:
         return [d for debs in self.k8s.values() for d in debs] + self.docker + [self.cri_dockerd]
@@ -114,15 +150,38 @@ class Built:
 
 # ------------------------------------------------------------------ bundling
 
+def config_schema() -> dict:
+    """Field trees of every config kind kubeadm reads, from tests/kubeadm_types (the upstream Go
+    types transcribed): the stand-in kubeadm decodes strictly against them."""
+    from tests.kubeadm_types.checker import REGISTRY
+    from tests.kubeadm_types.shapes import ListOf, MapOf, Struct
+
+    def tree(shape):
+        if isinstance(shape, Struct):
+            return {"f": {k: tree(f.shape) for k, f in shape.fields.items()}}
+        if isinstance(shape, ListOf):
+            return {"l": tree(shape.item)}
+        if isinstance(shape, MapOf):
+            return {"m": tree(shape.value)}
+        return None
+
+    return {f"{av}/{kind}": tree(struct) for (av, kind), struct in sorted(REGISTRY.items())}
+
+
 def build_info(kube_version: str) -> dict:
     minor = int(kube_version.split(".")[1])
-    d = MINOR_DEFAULTS.get(minor, MINOR_DEFAULTS[30])
+    if minor not in MINOR_DEFAULTS:   # never borrow another minor's pause/etcd: kubeadm would not
+        raise ValueError(f"no MINOR_DEFAULTS row for Kubernetes 1.{minor} - add one to tests/standins/build.py")
+    d = MINOR_DEFAULTS[minor]
     return {
         "kubernetes_version": kube_version, "kubernetes_revision": K8S_REVISION,
         "cri_tools_version": d["cri_tools"], "cni_version": d["cni"], "pause_version": d["pause"],
         "etcd_version": d["etcd"], "coredns_version": d["coredns"],
         "docker_version": DOCKER_VERSION, "docker_api_version": DOCKER_API_VERSION,
+        "docker_min_api_version": DOCKER_MIN_API_VERSION,
         "containerd_version": CONTAINERD_VERSION, "cri_dockerd_version": CRI_DOCKERD_VERSION,
+        "cri_dockerd_api_version": CRI_DOCKERD_RELEASES[CRI_DOCKERD_VERSION],
+        "config_schema": config_schema(),
     }
 
 
@@ -139,11 +198,13 @@ def bundle(prog: str, info: dict, package: str) -> str:
     body = "\n".join("# (standin_common is bundled above)" if line.startswith(marker) else line
                      for line in body.splitlines()) + "\n"
     build = {**info, "package": package, "program": prog}
+    if prog != "kubeadm":
+        build.pop("config_schema", None)     # only kubeadm decodes configs
     return ("#!/usr/bin/python3\n"
             f"# STAND-IN {prog} ({package}) for provisioner's tests: NOT the real program.\n"
             "# Generated by tests/standins/build.py from tests/standins/src/; do not edit.\n"
             "from __future__ import annotations\n\n"
-            f"STANDIN_BUILD = {json.dumps(build, sort_keys=True)}\n\n"
+            f"STANDIN_BUILD = __import__('json').loads({json.dumps(build, sort_keys=True)!r})\n\n"
             f"{common}\n\n# {'-' * 70} src/{prog}.py\n\n{body}")
 
 
@@ -287,9 +348,13 @@ def packages(kube_version: str) -> list[Package]:
                          "/usr/lib/systemd/system/kubelet.service":
                              ("file:kubelet/usr/lib/systemd/system/kubelet.service", 0o644),
                          "/etc/default/kubelet": ("file:kubelet/etc/default/kubelet", 0o644),
+                         # flanneld for the DaemonSet pods the stand-in kubelet "runs" (H3 lane)
+                         "/usr/libexec/kubelet-standin/flanneld": ("prog:flanneld", 0o755),
+                         "/usr/lib/systemd/system/standin-pods.service":
+                             ("file:kubelet/usr/lib/systemd/system/standin-pods.service", 0o644),
                          "/etc/kubernetes/manifests": ("dir", 0o755),
                          "/var/lib/kubelet": ("dir", 0o755)},
-                units=("kubelet.service",)),
+                units=("kubelet.service", "standin-pods.service")),
         Package("kubectl", kv, "Command-line utility for interacting with a Kubernetes cluster", **k8s,
                 payload={"/usr/bin/kubectl": ("prog:kubectl", 0o755)}),
         Package("cri-tools", f"{info['cri_tools_version']}-{K8S_REVISION}",
@@ -337,20 +402,41 @@ def runtime_packages() -> list[Package]:
                              ("file:docker-ce/lib/systemd/system/docker.socket", 0o644),
                          "/etc/default/docker": ("file:docker-ce/etc/default/docker", 0o644)},
                 units=("docker.service", "docker.socket"), postinst_head=DOCKER_GROUP),
-        Package("cri-dockerd", CRI_DOCKERD_DEB_VERSION,
-                "cri-dockerd is a lightweight implementation of the CRI specification which talks to docker.",
-                maintainer="Mirantis <support@mirantis.com>", homepage="https://www.mirantis.com",
-                depends=("containerd (>= 1.2.2-3) | containerd.io (>= 1.2.2-3)", "iptables",
-                         "libseccomp2 (>= 2.3.0)", "libc6 (>= 2.34)"),
-                recommends=("aufs-tools", "ca-certificates", "cgroupfs-mount | cgroup-lite", "git", "pigz",
-                            "xz-utils", "libltdl7"),
-                payload={"/usr/bin/cri-dockerd": ("prog:cri_dockerd", 0o755),
-                         "/lib/systemd/system/cri-docker.service":
-                             ("file:cri-dockerd/lib/systemd/system/cri-docker.service", 0o644),
-                         "/lib/systemd/system/cri-docker.socket":
-                             ("file:cri-dockerd/lib/systemd/system/cri-docker.socket", 0o644)},
-                units=("cri-docker.service", "cri-docker.socket"), filename=CRI_DOCKERD_ASSET),
     ]
+
+
+def cri_dockerd_package(version: str) -> Package:
+    return Package("cri-dockerd", cri_dockerd_deb_version(version),
+            "cri-dockerd is a lightweight implementation of the CRI specification which talks to docker.",
+            maintainer="Mirantis <support@mirantis.com>", homepage="https://www.mirantis.com",
+            depends=("containerd (>= 1.2.2-3) | containerd.io (>= 1.2.2-3)", "iptables",
+                     "libseccomp2 (>= 2.3.0)", "libc6 (>= 2.34)"),
+            recommends=("aufs-tools", "ca-certificates", "cgroupfs-mount | cgroup-lite", "git", "pigz",
+                        "xz-utils", "libltdl7"),
+            payload={"/usr/bin/cri-dockerd": ("prog:cri_dockerd", 0o755),
+                     "/lib/systemd/system/cri-docker.service":
+                         ("file:cri-dockerd/lib/systemd/system/cri-docker.service", 0o644),
+                     "/lib/systemd/system/cri-docker.socket":
+                         ("file:cri-dockerd/lib/systemd/system/cri-docker.socket", 0o644)},
+            units=("cri-docker.service", "cri-docker.socket"), filename=cri_dockerd_asset(version))
+
+
+def build_archive(version: str, arch: str, info: dict, out_dir: Path) -> Path:
+    """upstream's static archive: ``cri-dockerd/cri-dockerd`` (the same stand-in script for every
+    arch: python3 runs anywhere), root-owned, fixed mtime so the bytes only change with the sources."""
+    import io
+    import tarfile
+
+    out = out_dir / cri_dockerd_archive(version, arch)
+    data = bundle("cri_dockerd", info, "cri-dockerd").encode()
+    with tarfile.open(out, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        d = tarfile.TarInfo("cri-dockerd")
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 1700000000
+        tar.addfile(d)
+        f = tarfile.TarInfo("cri-dockerd/cri-dockerd")
+        f.size, f.mode, f.mtime = len(data), 0o755, 1700000000
+        tar.addfile(f, io.BytesIO(data))
+    return out
 
 
 # ------------------------------------------------------------------ building
@@ -418,10 +504,10 @@ def build_deb(pkg: Package, info: dict, out_dir: Path, work: Path) -> Path:
 
 def sources_hash(kube_versions) -> str:
     h = hashlib.sha256(json.dumps(sorted(kube_versions)).encode())
-    for base in (SRC, FILES):
+    for base in (SRC, FILES, HERE.parent / "kubeadm_types"):
         for p in sorted(base.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts:
-                h.update(str(p.relative_to(HERE)).encode() + b"\0" + p.read_bytes() + b"\0")
+                h.update(str(p.relative_to(HERE.parent)).encode() + b"\0" + p.read_bytes() + b"\0")
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
 
@@ -443,23 +529,32 @@ def build_all(out_dir: Path, kube_versions=KUBE_VERSIONS) -> Built:
         info = build_info(kube_versions[0])
         runtime = {}
         for p in runtime_packages():
-            d = out_dir / ("cri-dockerd" if p.name == "cri-dockerd" else "docker")
+            d = out_dir / "docker"
             d.mkdir(parents=True, exist_ok=True)
             runtime[p.name] = build_deb(p, info, d, work / "runtime")
+        releases: dict[str, list[Path]] = {}
+        for version, api in CRI_DOCKERD_RELEASES.items():
+            d = out_dir / "cri-dockerd" / version
+            d.mkdir(parents=True, exist_ok=True)
+            cinfo = {**info, "cri_dockerd_version": version, "cri_dockerd_api_version": api}
+            releases[version] = [build_deb(cri_dockerd_package(version), cinfo, d, work / f"cri-{version}")] + \
+                [build_archive(version, arch, cinfo, d) for arch in CRI_DOCKERD_ARCHIVE_ARCHES]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     built = Built(out_dir, k8s, [runtime["docker-ce"], runtime["docker-ce-cli"], runtime["containerd.io"]],
-                  runtime["cri-dockerd"])
+                  releases[CRI_DOCKERD_VERSION][0], releases)
     (out_dir / "built.json").write_text(json.dumps(
         {"k8s": {m: [p.name for p in debs] for m, debs in k8s.items()},
-         "docker": [p.name for p in built.docker], "cri_dockerd": built.cri_dockerd.name}, indent=1))
+         "docker": [p.name for p in built.docker],
+         "cri_dockerd": {v: [p.name for p in files] for v, files in releases.items()}}, indent=1))
     return built
 
 
 def load_built(out_dir: Path) -> Built:
     d = json.loads((out_dir / "built.json").read_text())
+    releases = {v: [out_dir / "cri-dockerd" / v / n for n in names] for v, names in d["cri_dockerd"].items()}
     return Built(out_dir, {m: [out_dir / f"k8s-{m}" / n for n in names] for m, names in d["k8s"].items()},
-                 [out_dir / "docker" / n for n in d["docker"]], out_dir / "cri-dockerd" / d["cri_dockerd"])
+                 [out_dir / "docker" / n for n in d["docker"]], releases[CRI_DOCKERD_VERSION][0], releases)
 
 
 def ensure_built(kube_versions=KUBE_VERSIONS, cache_dir: Path | None = None) -> Built:

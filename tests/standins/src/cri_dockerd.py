@@ -20,6 +20,23 @@ def docker_ping(endpoint: str) -> str | None:
     return None if code == 200 else f"unexpected answer from {endpoint}: HTTP {code}"
 
 
+def docker_version_problem(endpoint: str) -> str | None:
+    """GET /vAPI/version with this release's client API; the daemon's refusal, worded as the Go client does."""
+    path = endpoint[len("unix://"):] if endpoint.startswith("unix://") else endpoint
+    api = STANDIN_BUILD["cri_dockerd_api_version"]
+    try:
+        code, body = unix_http_get(P(path), f"/v{api}/version", timeout=5)
+    except OSError as exc:
+        return f"Cannot connect to the Docker daemon at {endpoint}. Is the docker daemon running? ({exc})"
+    if code == 200:
+        return None
+    try:
+        message = json.loads(body).get("message") or body.decode(errors="replace")
+    except ValueError:
+        message = body.decode(errors="replace")
+    return f"Error response from daemon: {message}"
+
+
 def main(argv) -> int:
     spec = {"container-runtime-endpoint": "str", "pod-infra-container-image": "str", "network-plugin": "str",
             "docker-endpoint": "str", "cri-dockerd-root-directory": "str", "version": "bool", "help": "bool",
@@ -43,6 +60,12 @@ def main(argv) -> int:
             return 1
         time.sleep(0.5)
     err(f'level=info msg="Connecting to docker on the Endpoint {docker}"')
+    problem = docker_version_problem(docker)
+    if problem:
+        # cri-dockerd asks the daemon's version at start (core/docker_service.go getDockerVersion) with
+        # the client library's fixed API version (no negotiation: libdocker/client.go).
+        err(f'level=fatal msg="failed to get docker version from dockerd: {problem}"')
+        return 1
     ep = f.get("container-runtime-endpoint") or "unix:///var/run/cri-dockerd.sock"
     if ep.startswith("fd://"):
         socks = listen_fds()

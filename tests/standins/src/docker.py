@@ -8,8 +8,8 @@ from standin_common import *  # noqa: F401,F403 - bundled by build.py
 
 CLIENT = lambda: {"Platform": {"Name": ""}, "Version": STANDIN_BUILD["docker_version"],  # noqa: E731
                   "ApiVersion": STANDIN_BUILD["docker_api_version"], "DefaultAPIVersion":
-                      STANDIN_BUILD["docker_api_version"], "GitCommit": "ce12230", "GoVersion": "go1.22.7",
-                  "Os": "linux", "Arch": "amd64", "BuildTime": "Fri Sep 20 11:40:59 2024", "Context": "default"}
+                      STANDIN_BUILD["docker_api_version"], "GitCommit": "3247a5a", "GoVersion": "go1.25.4",
+                  "Os": "linux", "Arch": "amd64", "BuildTime": "Mon Nov 24 21:59:50 2025", "Context": "default"}
 
 
 class DockerError(Exception):
@@ -30,7 +30,7 @@ def daemon_get(host: str | None, path: str):
     api = STANDIN_BUILD["docker_api_version"]
     url = f"http://%2Fvar%2Frun%2Fdocker.sock/v{api}{path}"
     try:
-        _, body = unix_http_get(real, f"/v{api}{path}")
+        code, body = unix_http_get(real, f"/v{api}{path}")
     except PermissionError:
         raise DockerError(f"permission denied while trying to connect to the Docker daemon socket at "
                           f"unix://{sock_path}: Get \"{url}\": dial unix {sock_path}: connect: permission denied")
@@ -38,13 +38,26 @@ def daemon_get(host: str | None, path: str):
         raise DockerError(f"Cannot connect to the Docker daemon at unix://{sock_path}. Is the docker daemon running?")
     except OSError as exc:
         raise DockerError(f"error during connect: Get \"{url}\": {exc}")
+    if code >= 400:      # the daemon's refusal (e.g. its API version range), as the Go client prints it
+        try:
+            message = json.loads(body).get("message")
+        except ValueError:
+            message = body.decode(errors="replace").strip()
+        raise DockerError(f"Error response from daemon: {message}")
     return json.loads(body)
+
+
+# Go templates see the struct fields, not the JSON tags: .Server.APIVersion (json "ApiVersion"),
+# .Server.MinAPIVersion (docker/cli cli/command/system/version.go, types.Version).
+GO_FIELDS = {"APIVersion": "ApiVersion"}
 
 
 def lookup(obj, path: str):
     cur = obj
     for part in [p for p in path.split(".") if p]:
-        if isinstance(cur, dict) and part in cur:
+        if isinstance(cur, dict) and GO_FIELDS.get(part) in cur:
+            cur = cur[GO_FIELDS[part]]
+        elif isinstance(cur, dict) and part in cur:
             cur = cur[part]
         else:
             raise DockerError(f'template: :1: executing "" at <.{path}>: map has no entry for key "{part}"')
@@ -72,7 +85,7 @@ def main(argv) -> int:
                                            "h": "help", "D": "debug", "l": "log-level", "c": "context"},
                               "{exc}\nSee 'docker --help'.", 125)
     if f.get("version") and not pos:
-        out(f"Docker version {STANDIN_BUILD['docker_version']}, build ce12230")
+        out(f"Docker version {STANDIN_BUILD['docker_version']}, build 3247a5a")
         return 0
     if not pos or f.get("help"):
         out("Usage:  docker [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers (STAND-IN for tests: "

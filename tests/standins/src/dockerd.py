@@ -69,12 +69,34 @@ def daemon_info(cfg: dict) -> dict:
     }
 
 
+def min_api_version() -> str:
+    # DOCKER_MIN_API_VERSION lowers the minimum, as the real daemon allows (Docker 29 release notes).
+    return os.environ.get("DOCKER_MIN_API_VERSION") or STANDIN_BUILD["docker_min_api_version"]
+
+
+def api_tuple(v: str) -> tuple:
+    """Compared per part, numerically (moby api/types/versions.compare)."""
+    return tuple(int(x) for x in v.split(".")) if re.fullmatch(r"\d+(\.\d+)*", v) else (0,)
+
+
+def version_error(requested: str) -> str | None:
+    """What moby's VersionMiddleware answers a request for API ``requested`` (HTTP 400), or None.
+    Wording from moby/moby daemon/server/middleware/version.go (versionUnsupportedError)."""
+    lo, hi = min_api_version(), STANDIN_BUILD["docker_api_version"]
+    if api_tuple(requested) < api_tuple(lo):
+        return (f"client version {requested} is too old. Minimum supported API version is {lo}, "
+                f"please upgrade your client to a newer version")
+    if api_tuple(requested) > api_tuple(hi):
+        return f"client version {requested} is too new. Maximum supported API version is {hi}"
+    return None
+
+
 def version_doc() -> dict:
     v = STANDIN_BUILD["docker_version"]
     return {"Platform": {"Name": "Docker Engine - Community"}, "Version": v,
-            "ApiVersion": STANDIN_BUILD["docker_api_version"], "MinAPIVersion": "1.24", "GitCommit": "41ca978",
-            "GoVersion": "go1.22.7", "Os": "linux", "Arch": "amd64", "KernelVersion": os.uname().release,
-            "BuildTime": "2024-09-20T11:41:11.000000000+00:00",
+            "ApiVersion": STANDIN_BUILD["docker_api_version"], "MinAPIVersion": min_api_version(),
+            "GitCommit": "4612690", "GoVersion": "go1.25.4", "Os": "linux", "Arch": "amd64",
+            "KernelVersion": os.uname().release, "BuildTime": "2025-11-24T21:59:50.000000000+00:00",
             "Components": [{"Name": "Engine", "Version": v, "Details": {"ApiVersion": STANDIN_BUILD["docker_api_version"]}},
                            {"Name": "containerd", "Version": STANDIN_BUILD["containerd_version"], "Details": {}}]}
 
@@ -89,8 +111,13 @@ class Handler(BaseHTTPRequestHandler):
         return "unix"
 
     def do_GET(self):
-        path = re.sub(r"^/v[0-9.]+", "", self.path.split("?")[0])
-        if path == "/_ping":
+        raw = self.path.split("?")[0]
+        m = re.match(r"^/v([^/]+)(/.*)$", raw)
+        path = m.group(2) if m else raw
+        problem = version_error(m.group(1)) if m else None
+        if problem:
+            self.reply(400, {"message": problem})
+        elif path == "/_ping":
             self.reply(200, "OK", "text/plain")
         elif path == "/version":
             self.reply(200, version_doc())
@@ -108,6 +135,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Api-Version", STANDIN_BUILD["docker_api_version"])
+        self.send_header("Server", f"Docker/{STANDIN_BUILD['docker_version']} (linux)")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
@@ -135,7 +163,7 @@ def main(argv) -> int:
     f, _, _ = flags_or_exit(argv, spec, {"H": "host", "v": "version", "D": "debug", "G": "group", "h": "help",
                                          "l": "log-level", "p": "pidfile"}, "{exc}\nSee 'dockerd --help'.", 125)
     if f.get("version"):
-        out(f"Docker version {STANDIN_BUILD['docker_version']}, build 41ca978")
+        out(f"Docker version {STANDIN_BUILD['docker_version']}, build 4612690")
         return 0
     if f.get("help"):
         out("Usage:\tdockerd [OPTIONS]\n\nA self-sufficient runtime for containers (STAND-IN for tests; runs no "

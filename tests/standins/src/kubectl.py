@@ -153,8 +153,77 @@ def pod_row(p: dict, wide: bool, all_ns: bool) -> list:
     return row
 
 
+JSONPATH_STEP = re.compile(r'\.([A-Za-z0-9_-]+)|\[\*\]|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.-]+)=="([^"]*)"\)\]')
+
+
+def jsonpath_values(path: str, data) -> list:
+    """The values of a JSONPath like .items[*].status.conditions[?(@.type=="Ready")].message (the subset of
+    kubernetes client-go util/jsonpath this stand-in reads; anything else is an error, not a guess)."""
+    if path in ("", "."):
+        return [data]
+    vals, pos = [data], 0
+    while pos < len(path):
+        m = JSONPATH_STEP.match(path, pos)
+        if not m:
+            raise KubectlError(f"error: error parsing jsonpath {path}, the stand-in kubectl reads only .field, [*], "
+                               f"[N] and [?(@.field==\"value\")]")
+        nxt = []
+        for v in vals:
+            if m.group(1) is not None:
+                if isinstance(v, dict) and m.group(1) in v:
+                    nxt.append(v[m.group(1)])
+            elif m.group(2) is not None:
+                if isinstance(v, list) and int(m.group(2)) < len(v):
+                    nxt.append(v[int(m.group(2))])
+            elif m.group(3) is not None:
+                for e in v if isinstance(v, list) else []:
+                    sub = jsonpath_values("." + m.group(3), e)
+                    if sub and str(sub[0]) == m.group(4):
+                        nxt.append(e)
+            else:
+                nxt.extend(v if isinstance(v, list) else [])
+        vals, pos = nxt, m.end()
+    return vals
+
+
+def jsonpath_render(template: str, data) -> str:
+    """kubectl -o jsonpath=TEMPLATE: literal text, {.path}, {"\\t"} literals, {range .path}...{end}."""
+    tokens = re.findall(r'\{((?:[^{}"]|"(?:\\.|[^"\\])*")*)\}|([^{}]+)', template)
+
+    def run(i: int, cur) -> tuple[str, int]:
+        text = ""
+        while i < len(tokens):
+            expr, lit = tokens[i]
+            expr = expr.strip()
+            if lit:
+                text += lit
+            elif expr == "end":
+                return text, i
+            elif expr.startswith("range "):
+                body_end = i
+                for item in jsonpath_values(expr[6:].strip(), cur):
+                    part, body_end = run(i + 1, item)
+                    text += part
+                if body_end == i:          # empty range: skip to the matching end
+                    _, body_end = run(i + 1, {})
+                i = body_end
+            elif expr.startswith('"'):
+                text += json.loads(expr)
+            else:
+                text += " ".join(v if isinstance(v, str) else json.dumps(v) for v in jsonpath_values(expr, cur))
+            i += 1
+        return text, i
+
+    return run(0, data)[0]
+
+
 def emit(items: list, kind: str, o: str, single: bool, headers, rows, no_headers: bool) -> None:
-    if o in ("json", "yaml"):
+    if o.startswith("jsonpath="):
+        doc = items[0] if single else {"apiVersion": "v1", "items": items, "kind": "List",
+                                       "metadata": {"resourceVersion": ""}}
+        sys.stdout.write(jsonpath_render(o[len("jsonpath="):].strip("'"), doc))
+        sys.stdout.flush()
+    elif o in ("json", "yaml"):
         doc = items[0] if single else {"apiVersion": "v1", "items": items, "kind": "List",
                                        "metadata": {"resourceVersion": ""}}
         out(json.dumps(doc, indent=4) if o == "json" else yaml_dump(doc).rstrip())
@@ -304,7 +373,16 @@ def describe(doc: dict, source: str) -> dict:
     if doc["kind"] == "CustomResourceDefinition":
         spec = doc.get("spec") or {}
         o["crd"] = {"group": spec.get("group"), "kind": (spec.get("names") or {}).get("kind"),
-                    "scope": spec.get("scope", "Namespaced")}
+                    "plural": (spec.get("names") or {}).get("plural"), "scope": spec.get("scope", "Namespaced"),
+                    "shortNames": (spec.get("names") or {}).get("shortNames") or [],
+                    "versions": [v.get("name") for v in spec.get("versions") or [] if v.get("served", True)]}
+    if doc["kind"] in ("DaemonSet", "Deployment"):
+        # What the (stand-in) kubelet runs for a DaemonSet: each container's command and args.
+        pod = (((doc.get("spec") or {}).get("template") or {}).get("spec") or {})
+        o["containers"] = [{"name": c.get("name", ""), "image": c.get("image", ""),
+                            "command": [str(x) for x in c.get("command") or []],
+                            "args": [str(x) for x in c.get("args") or []]}
+                           for c in pod.get("containers") or [] if isinstance(c, dict)]
     return o
 
 
@@ -367,41 +445,62 @@ def cmd_delete(f: dict, pos: list) -> int:
 # --------------------------------------------------------------------- wait
 
 def cmd_wait(f: dict, pos: list) -> int:
+    # Condition type and status compare case-insensitively (strings.EqualFold in kubernetes/kubernetes
+    # staging/src/k8s.io/kubectl/pkg/cmd/wait/condition.go): --for condition=established works.
     cond = f.get("for", "")
-    m = re.match(r"^condition=(\w+)(?:=(\w+))?$", cond)
+    m = re.match(r"^condition=([\w.-]+)(?:=(\w+))?$", cond)
     if not m:
-        raise KubectlError("error: the stand-in kubectl waits only --for=condition=NAME[=VALUE] on nodes")
-    want_type, want = m.group(1), (m.group(2) or "True")
+        raise KubectlError("error: the stand-in kubectl waits only --for=condition=NAME[=VALUE] on nodes and crds")
+    want_type, want = m.group(1).lower(), (m.group(2) or "True").lower()
     timeout = parse_duration(f.get("timeout", "30s"))
-    targets = []
+    targets, kinds = [], set()
     for p in pos:
         res, _, name = p.partition("/")
-        if RESOURCES.get(res.lower()) != "Node":
-            raise KubectlError("error: the stand-in kubectl waits only on nodes")
+        kind = RESOURCES.get(res.lower())
+        if kind not in ("Node", "CustomResourceDefinition"):
+            raise KubectlError("error: the stand-in kubectl waits only on nodes and crds")
+        if kind == "CustomResourceDefinition" and not name:
+            raise KubectlError("error: resource(s) were provided, but no name was specified")
+        kinds.add(kind)
         if name:
             targets.append(name)
+    if len(kinds) > 1:
+        raise KubectlError("error: the stand-in kubectl waits on one resource type at a time")
+    kind = kinds.pop() if kinds else "Node"
+    res = "nodes" if kind == "Node" else "customresourcedefinition.apiextensions.k8s.io"
     kc = connect(f)
     deadline = time.time() + timeout
     while True:
-        code, data = request(kc, "GET", "/api/v1/nodes")
-        nodes = {n["metadata"]["name"]: n for n in json.loads(data).get("items", [])} if code < 300 else {}
-        names = targets or sorted(nodes)
+        if kind == "Node":
+            code, data = request(kc, "GET", "/api/v1/nodes")
+            objs = {n["metadata"]["name"]: n for n in json.loads(data).get("items", [])} if code < 300 else {}
+        else:
+            objs = {}
+            for name in targets:
+                code, data = request(kc, "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                if code < 300:
+                    objs[name] = json.loads(data)
+        names = targets or sorted(objs)
         pending = []
         for name in names:
-            n = nodes.get(name)
-            c = next((c for c in (n or {}).get("status", {}).get("conditions", []) if c["type"] == want_type), None)
-            if not c or c.get("status") != want:
+            o = objs.get(name)
+            c = next((c for c in (o or {}).get("status", {}).get("conditions", [])
+                      if str(c.get("type", "")).lower() == want_type), None)
+            if not c or str(c.get("status", "")).lower() != want:
                 pending.append(name)
         if names and not pending:
             for name in names:
-                out(f"node/{name} condition met")
+                out(f"{res}/{name} condition met")
             return 0
+        missing = [t for t in targets if t not in objs]
+        if missing and kind != "Node":
+            err(f'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "{missing[0]}" not found')
+            return 1
         if time.time() >= deadline:
-            missing = [t for t in targets if t not in nodes]
             if missing:
                 err(f'Error from server (NotFound): nodes "{missing[0]}" not found')
             else:
-                err(f"error: timed out waiting for the condition on nodes/{pending[0] if pending else ''}")
+                err(f"error: timed out waiting for the condition on {res}/{pending[0] if pending else ''}")
             return 1
         time.sleep(min(1.0, max(0.1, deadline - time.time())))
 

@@ -78,17 +78,48 @@ def docker_cgroup_driver() -> str | None:
         return None
 
 
+# The kubelet's command line: KubeletFlags.AddFlags and the deprecated KubeletConfiguration flags in
+# kubernetes/kubernetes cmd/kubelet/app/options/options.go, plus the logging and global flags (the part a
+# kubeadm node uses and the common ones; not every hidden flag). pflag refuses anything else with
+# "unknown flag", and the kubelet exits 1: "failed to parse kubelet flag: unknown flag: --X".
+KUBELET_FLAGS = {
+    "config", "kubeconfig", "bootstrap-kubeconfig", "cert-dir", "container-runtime-endpoint", "image-service-endpoint",
+    "hostname-override", "node-ip", "provider-id", "root-dir", "lock-file", "exit-on-lock-contention",
+    "seccomp-default", "node-labels", "register-node", "register-with-taints", "runonce", "enable-server", "address",
+    "port", "read-only-port", "healthz-port", "healthz-bind-address", "tls-cert-file", "tls-private-key-file",
+    "tls-cipher-suites", "tls-min-version", "rotate-certificates", "rotate-server-certificates", "cluster-dns",
+    "cluster-domain", "cgroup-driver", "cgroup-root", "cgroups-per-qos", "kubelet-cgroups", "system-cgroups",
+    "runtime-cgroups", "runtime-request-timeout", "fail-swap-on", "max-pods", "pod-cidr", "pod-manifest-path",
+    "resolv-conf", "authentication-token-webhook", "authorization-mode", "client-ca-file", "anonymous-auth",
+    "eviction-hard", "eviction-soft", "kube-reserved", "system-reserved", "feature-gates", "image-gc-high-threshold",
+    "image-gc-low-threshold", "volume-plugin-dir", "cloud-provider", "node-status-update-frequency",
+    "serialize-image-pulls", "pod-infra-container-image", "v", "vmodule", "log-flush-frequency", "logging-format",
+    "version", "help",
+}
+# Removed flags, by the minor that removed them: the dockershim flags with dockershim in 1.24
+# (network-plugin, cni-*, docker-endpoint, image-pull-progress-deadline, experimental-dockershim-root-directory),
+# --container-runtime in 1.27 (CHANGELOG-1.24.md, CHANGELOG-1.27.md).
+REMOVED_FLAGS = {"network-plugin": 24, "cni-bin-dir": 24, "cni-conf-dir": 24, "cni-cache-dir": 24,
+                 "docker-endpoint": 24, "image-pull-progress-deadline": 24,
+                 "experimental-dockershim-root-directory": 24, "container-runtime": 27}
+
+
+def flag_set() -> set:
+    """This version's flags: the list above minus what its minor removed."""
+    return {f for f in KUBELET_FLAGS if REMOVED_FLAGS.get(f, 999) > KUBE_MINOR}
+
+
 def main(argv) -> int:
     spec = {"version": "bool", "config": "str", "kubeconfig": "str", "bootstrap-kubeconfig": "str",
             "container-runtime-endpoint": "str", "node-ip": "str", "pod-infra-container-image": "str",
             "hostname-override": "str", "fail-swap-on": "bool", "cgroup-driver": "str", "v": "int",
             "help": "bool"}
     args = []
-    for a in argv:  # the real kubelet has hundreds of flags: accept any --name=value we do not know
+    for a in argv:
         name = a[2:].split("=", 1)[0] if a.startswith("--") else None
-        if name and name not in spec:
-            continue
-        args.append(a)
+        if name and name not in spec and name in flag_set():
+            continue        # a real flag the stand-in has no use for
+        args.append(a)      # unknown (or removed) flags reach the parser and fail as upstream's
     f, _, _ = flags_or_exit(args, spec, {"v": "v", "h": "help"}, "Error: failed to parse kubelet flag: {exc}")
     if f.get("version"):
         out(f"Kubernetes v{KUBE_VERSION}")

@@ -41,10 +41,12 @@ STANDIN_BUILD = globals().get("STANDIN_BUILD") or {
     "pause_version": "3.9",
     "etcd_version": "3.5.12-0",
     "coredns_version": "v1.11.1",
-    "docker_version": "27.3.1",
-    "docker_api_version": "1.47",
+    "docker_version": "29.0.4",
+    "docker_api_version": "1.52",
+    "docker_min_api_version": "1.44",
     "containerd_version": "1.7.22",
-    "cri_dockerd_version": "0.3.14",
+    "cri_dockerd_version": "0.4.4",
+    "cri_dockerd_api_version": "1.44",
     "package": "source",
 }
 

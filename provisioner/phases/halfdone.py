@@ -1,0 +1,151 @@
+"""Has kubeadm finished on a node, not started, or stopped half-way? Read-only probes, and the redo.
+
+>>> p = init_probe("master1", "172.31.250.101")          # one shell command, batched with the other probes
+>>> state = NodeState.parse("half kubelet.conf,admin.conf etcd,node ab12")
+>>> state.kind, state.traces, state.missing, state.ca_sha
+('half', ['kubelet.conf', 'admin.conf'], ['etcd', 'node'], 'ab12')
+>>> state.line("master2", "joined", "joining again")
+'master2: half-joined (kubelet.conf, admin.conf present; no etcd member, no node object) - kubeadm reset -f, joining again'
+
+A file kubeadm writes early (admin.conf, kubelet.conf) says kubeadm *started*,
+not that it finished: a run killed inside ``kubeadm init``/``join`` leaves
+them. So "done" is what the cluster says:
+
+- init: the API server on the node answers ``/healthz`` (verified with our
+  CA), admin.conf authenticates against it (and kubeadm's upload-config
+  ConfigMap is there), and the node's etcd member is listed by name;
+- control-plane join: its etcd member is listed by name and its Node object
+  exists, marked control-plane (kubeadm's last join phase);
+- worker join: its Node object exists.
+
+The etcd member list is etcd's own ``POST /v3/cluster/member/list`` (grpc-gateway, etcd-io/etcd
+``api/etcdserverpb/rpc.proto``) on the node's client port with kubeadm's healthcheck-client certificate: a
+member that was added but never started has no name there. A node with traces of kubeadm and a missing
+piece is *half-done*: ``kubeadm reset -f`` on that node only (plus the cleanup ``provisioner reset`` does),
+then init/join again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from provisioner.phases.base import CA, q
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
+PKI = "/etc/kubernetes/pki"
+
+# What kubeadm init/join leave behind, in the order they write it (cmd/kubeadm/app/cmd/init.go, join.go).
+TRACE_FILES = ["/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
+               "/etc/kubernetes/bootstrap-kubelet.conf", "/var/lib/kubelet/config.yaml"]
+TRACE_DIRS = ["/etc/kubernetes/manifests", "/var/lib/etcd"]
+
+MISSING = {"api": "API not answering /healthz", "admin": "admin.conf not accepted by its API server",
+           "etcd": "no etcd member", "node": "no node object", "cp-label": "node not marked control-plane"}
+
+
+@dataclass
+class NodeState:
+    kind: str                                   # fresh | done | half
+    traces: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    ca_sha: str = ""
+
+    @classmethod
+    def parse(cls, output: str) -> "NodeState":
+        lines = (output or "").strip().splitlines()
+        words = (lines[-1].split() if lines else []) + ["", "", "", ""]
+        kind = words[0] if words[0] in ("fresh", "done", "half") else "fresh"
+
+        def items(word: str) -> list[str]:
+            return [w for w in word.split(",") if w and w != "-"]
+        return cls(kind, items(words[1]), items(words[2]), "" if words[3] == "-" else words[3])
+
+    @property
+    def problems(self) -> str:
+        return ", ".join(MISSING.get(m, m) for m in self.missing)
+
+    def why(self, done_word: str) -> str:
+        return f"half-{done_word} ({', '.join(self.traces) or 'kubeadm files'} present; {self.problems})"
+
+    def line(self, host: str, done_word: str, again: str) -> str:
+        """The line ``up`` prints before redoing a half-done node."""
+        return f"{host}: {self.why(done_word)} - kubeadm reset -f, {again}"
+
+
+def _traces(extra: tuple = ()) -> str:
+    """Shell: ``t`` = comma list of what kubeadm left on this node."""
+    parts = ["t=''"]
+    for path in [*TRACE_FILES, *extra]:
+        parts.append(f"if [ -e {path} ]; then t=\"$t,{path.rsplit('/', 1)[1]}\"; fi")
+    for path in TRACE_DIRS:
+        parts.append(f"if [ -n \"$(ls -A {path} 2>/dev/null)\" ]; then t=\"$t,{path}\"; fi")
+    return "; ".join(parts)
+
+
+MEMBER_LIST = (f"curl -fsS --max-time 3 --cacert {PKI}/etcd/ca.crt --cert {PKI}/etcd/healthcheck-client.crt "
+               f"--key {PKI}/etcd/healthcheck-client.key -X POST -d '{{}}' "
+               "https://127.0.0.1:2379/v3/cluster/member/list")
+
+
+def member_names(output: str) -> list[str]:
+    """Names in etcd's member list JSON (a member added but not started has none).
+
+    >>> member_names('{"members":[{"ID":"1","name":"master1"},{"ID":"2","peerURLs":["https://10.0.0.2:2380"]}]}')
+    ['master1']
+    """
+    return re.findall(r'"name": ?"([^"]+)"', output)
+
+
+def _etcd_member(name: str) -> str:
+    pattern = f'"name": ?"{re.escape(name)}"'
+    return f"{MEMBER_LIST} 2>/dev/null | grep -Eq {q(pattern)} || m=\"$m,etcd\""
+
+
+def _node(name: str, control_plane: bool) -> str:
+    get = (f"n=$(kubectl --kubeconfig={KUBELET_CONF} --request-timeout=5s get node {q(name)} -o json 2>/dev/null)"
+           f" || m=\"$m,node\"")
+    if not control_plane:
+        return get
+    return (f"{get}; if [ -n \"$n\" ] && ! printf '%s' \"$n\" | grep -q '\"node-role.kubernetes.io/control-plane\"';"
+            f" then m=\"$m,cp-label\"; fi")
+
+
+def _verdict(checks: list[str], extra: tuple = ()) -> str:
+    """Shell: fresh when nothing of kubeadm is there, else run ``checks`` (each appends to ``m``)."""
+    return (f"{_traces(extra)}; ca=$(sha256sum {CA} 2>/dev/null | cut -d' ' -f1); "
+            "if [ -z \"$t\" ]; then echo \"fresh - - ${ca:--}\"; else m=''; "
+            + "; ".join(checks) +
+            "; if [ -z \"$m\" ]; then echo \"done ${t#,} - ${ca:--}\"; else echo \"half ${t#,} ${m#,} ${ca:--}\"; fi; fi")
+
+
+def init_probe(name: str, address: str, port: int = 6443) -> str:
+    """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for the first control plane."""
+    return _verdict([
+        f"curl -fsS --max-time 3 --cacert {CA} https://{address}:{port}/healthz >/dev/null 2>&1 || m=\"$m,api\"",
+        f"kubectl --kubeconfig={ADMIN_CONF} --server=https://{address}:{port} --request-timeout=5s get --raw "
+        f"/api/v1/namespaces/kube-system/configmaps/kubeadm-config >/dev/null 2>&1 || m=\"$m,admin\"",
+        _etcd_member(name),
+    ])
+
+
+def join_probe(name: str, control_plane: bool) -> str:
+    """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for a joining node."""
+    checks = [_etcd_member(name)] if control_plane else []
+    # A join writes pki/ca.crt early (download-certs, or kubelet-start on a worker), and a worker's next
+    # join refuses to start while it is there (preflight FileAvailable--etc-kubernetes-pki-ca.crt).
+    return _verdict(checks + [_node(name, control_plane)], extra=(f"{PKI}/ca.crt",))
+
+
+def redo(ctx, sctx, host, state: NodeState, done_word: str, again: str) -> None:
+    """Say what was found, then ``kubeadm reset -f`` and the cleanup of ``provisioner reset`` on this host only."""
+    from provisioner.reset import reset_script     # reset imports the engine, which imports the phases
+
+    line = state.line(host.hostname, done_word, again)
+    ctx.say(line)
+    if sctx.remote.log:
+        sctx.remote.log.note(host.hostname, line)
+    sctx.remote.run(reset_script(sctx.remote.target.user), timeout=600,
+                    why=f"kubeadm reset of the half-{done_word} node failed - run `provisioner reset --limit "
+                        f"{host.hostname}` and re-run")

@@ -1,0 +1,65 @@
+"""What each Kubernetes minor reads: the per-minor differences, as data.
+
+The type modules describe the newest shape of each API; this table says which minor first
+read a field or value, and which config API versions each minor's kubeadm reads at all.
+``check_stream(text, minor=37)`` applies it: a document a 1.37 kubeadm would refuse (v1beta3)
+or a field a 1.35 kubelet would ignore is an error for that minor.
+
+Sources:
+  * kubeadm.k8s.io/v1beta3 removed in kubeadm 1.37: kubernetes/kubernetes CHANGELOG/CHANGELOG-1.37.md
+    (v1.37.0-alpha.1, PR #136016); 1.33-1.36 still read it (deprecated since v1beta4 became the
+    default in 1.31; cmd/kubeadm/app/apis/kubeadm/v1beta3/doc.go says "removed in ... 1.34 or later").
+  * encryptionAlgorithm "ECDSA-P384": kubeadm 1.34 (kubernetes/kubernetes#131677).
+  * KubeletConfiguration tlsCurvePreferences, draManagerReconcilePeriod, memoryReservationPolicy:
+    present in the v1.37-era staging tree @ 001332b0 and absent from the v1.33/1.34-era tree
+    @ c277b99. The minor in between that added each is not in the search corpus (its 1.35/1.36
+    changelogs hold only alpha.1); we record 37, the first minor we can show reads them - the
+    strict choice (we render none of them).
+  * kube-proxy v1alpha1: no field change in 1.35-1.37 that the corpus shows (1.37 only adds a
+    deprecation warning for mode ipvs, CHANGELOG-1.37 PR #139067).
+"""
+
+from __future__ import annotations
+
+# Minors whose documents we check (the accepted range of provisioner/versions.py).
+MINORS = (33, 34, 35, 36, 37)
+
+# apiVersion -> the minors whose kubeadm/kubelet/kube-proxy read it.
+API_VERSION_MINORS: dict[str, tuple[int, ...]] = {
+    "kubeadm.k8s.io/v1beta3": (33, 34, 35, 36),
+    "kubeadm.k8s.io/v1beta4": MINORS,
+    "kubelet.config.k8s.io/v1beta1": MINORS,
+    "kubeproxy.config.k8s.io/v1alpha1": MINORS,
+}
+API_VERSION_GONE = {"kubeadm.k8s.io/v1beta3": "removed in kubeadm 1.37 (PR #136016) - use kubeadm.k8s.io/v1beta4"}
+
+# (apiVersion, kind, top-level field) -> first minor that reads it.
+FIELD_SINCE: dict[tuple[str, str, str], int] = {
+    ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration", "tlsCurvePreferences"): 37,
+    ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration", "draManagerReconcilePeriod"): 37,
+    ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration", "memoryReservationPolicy"): 37,
+}
+
+# (apiVersion, kind, top-level field, value) -> first minor that accepts that value.
+VALUE_SINCE: dict[tuple[str, str, str, str], int] = {
+    ("kubeadm.k8s.io/v1beta4", "ClusterConfiguration", "encryptionAlgorithm", "ECDSA-P384"): 34,
+}
+
+
+def minor_errors(doc: dict, minor: int) -> list[str]:
+    """Errors for fields/values/apiVersions that Kubernetes 1.<minor> does not read."""
+    api, kind = doc.get("apiVersion"), doc.get("kind")
+    if minor not in MINORS:
+        return [f"{kind}: Kubernetes 1.{minor} is not a minor we check (known: {', '.join(f'1.{m}' for m in MINORS)})"]
+    if api in API_VERSION_MINORS and minor not in API_VERSION_MINORS[api]:
+        return [f"{kind}.apiVersion: {api} is not read by Kubernetes 1.{minor}: {API_VERSION_GONE.get(api, '')}"]
+    errors = []
+    for key, value in doc.items():
+        since = FIELD_SINCE.get((api, kind, key))
+        if since and minor < since:
+            errors.append(f"{kind}.{key}: not a field of {api} {kind} in Kubernetes 1.{minor} (read from 1.{since} on)")
+        if isinstance(value, str):
+            since = VALUE_SINCE.get((api, kind, key, value))
+            if since and minor < since:
+                errors.append(f"{kind}.{key}: {value!r} is accepted from Kubernetes 1.{since} on, not by 1.{minor}")
+    return errors

@@ -284,18 +284,24 @@ class WaitStep(Step):
 
     counts = False
 
-    def __init__(self, name: str, command: str, timeout: float = 60, interval: float = 0.5):
+    def __init__(self, name: str, command: str, timeout: float = 60, interval: float = 0.5, *,
+                 only_after_change: bool = False):
         self.name, self.command, self.timeout, self.interval = name, command, timeout, interval
+        # only_after_change: the step before this wait already reads the same condition in its probe (e.g. a
+        # worker's join is "done" only when its Node exists): when the run changed nothing on the host, that
+        # read proved it, and reading it twice would only cost the host another process.
+        self.only_after_change = only_after_change
 
     def identity(self) -> str:
         return f"wait {self.command}"
 
-    def probe(self) -> str:
-        return self.command          # one try in the probe round trip: a settled host needs no wait
+    def probe(self) -> str | None:
+        # One try in the probe round trip: a settled host needs no wait.
+        return None if self.only_after_change else self.command
 
     def change(self, fact, notified):
-        if fact is not None and fact.rc == 0:
-            return None
+        if self.only_after_change or (fact is not None and fact.rc == 0):
+            return None          # (the engine still waits when an earlier step of the host changed something)
         return self.waiting()
 
     def waiting(self) -> Change:

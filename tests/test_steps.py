@@ -180,6 +180,10 @@ def test_wait_step_is_not_run_when_its_condition_already_holds():
     assert wait.probe() == "curl -fsS https://x/healthz"
     assert wait.change(Fact("", 0), set()) is None
     assert wait.change(Fact("", 7), set()) is not None and not wait.counts
+    # a wait whose condition the step before it already reads: no probe of its own, waited for only after a change
+    after = WaitStep("node registered", "kubectl get node n1", only_after_change=True)
+    assert after.probe() is None and after.change(None, set()) is None
+    assert "until kubectl get node n1" in after.waiting().commands[0]
 
 
 def test_journal_says_why_and_forgets_a_replaced_machine(tmp_path):

@@ -28,8 +28,9 @@ import time
 
 import pytest
 
-from tests.support.cli import REPO, run_cli
-from tests.support.lab_inventory import lab_cli_args, lab_inventory
+from tests.support.cli import REPO, run_cli, spawn_cli
+from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
+from tests.support.lab_inventory import standin_calls as calls
 
 CPS = ["master1", "master2", "master3"]
 WORKERS = ["node1", "node2", "node3"]
@@ -45,14 +46,6 @@ def cluster(pristine_lab, tmp_path_factory):
     return pristine_lab, inv, base / "state"
 
 
-def sh(lab, node, command):
-    with lab.ssh(node) as s:
-        return s.sudo(command)
-
-
-def calls(lab, node):
-    out = sh(lab, node, "cat /var/log/standins/calls.log 2>/dev/null || true").stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def kubeadm_resets(lab) -> dict[str, int]:
@@ -66,11 +59,10 @@ def up_args(cluster, *extra):
 
 
 def start_up(cluster, log_path, *extra):
-    """`provisioner up` in the background, with SIGINT at its default (a suite started in the background by a
-    shell would hand it down as ignored)."""
-    return subprocess.Popen(up_args(cluster, *extra), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=open(log_path, "w"), text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    """`provisioner up` in the background (SIGINT at its default: see tests.support.cli.spawn_cli)."""
+    lab, inv, state = cluster
+    return spawn_cli("up", "-i", str(inv), *lab_cli_args(lab, state), *extra, stdout=subprocess.DEVNULL,
+                     stderr=open(log_path, "w"))
 
 
 def pause(lab, node, step, seconds=900):

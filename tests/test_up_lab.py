@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from tests.support.cli import REPO, run_cli, spawn_cli
-from tests.support.lab_inventory import lab_cli_args, lab_inventory
+from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
+from tests.support.lab_inventory import standin_calls as calls
 
 CPS = ["master1", "master2", "master3"]
 WORKERS = ["node1", "node2", "node3"]
@@ -43,15 +44,6 @@ def up(cluster, *args, timeout=900):
     return run_cli("up", "-i", str(inv), *lab_cli_args(lab, state), *args, timeout=timeout)
 
 
-def sh(lab, node, command):
-    with lab.ssh(node) as s:
-        return s.sudo(command)
-
-
-def calls(lab, node):
-    """The stand-ins' call log on a node: one dict per call."""
-    out = sh(lab, node, "cat /var/log/standins/calls.log 2>/dev/null || true").stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def test_plan_changes_nothing(cluster):

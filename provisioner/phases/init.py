@@ -137,7 +137,8 @@ def steps(ctx: UpContext, host) -> list:
     return [
         init_step(ctx, host),
         AbsentStep(INIT_CONFIG),          # never leave the token and certificate key lying on the host
-        WaitStep(f"API on {host.hostname} healthy", api_healthy(host), timeout=180),
+        # init's probe is "done" only when this API answers /healthz: wait for it only after init ran.
+        WaitStep(f"API on {host.hostname} healthy", api_healthy(host), timeout=180, only_after_change=True),
         # kubectl and every join use the endpoint: wait until the load balancer marks the API up too.
         WaitStep(f"API answers through {endpoint(ctx.inv, host)}", endpoint_healthy(ctx.inv, host), timeout=120),
         fetch_admin_step(ctx),

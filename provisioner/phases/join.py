@@ -74,8 +74,10 @@ def steps_for(control_plane: bool):
         out = [
             join_step(ctx, host, control_plane),
             AbsentStep(JOIN_CONFIG),
+            # The join's probe is "done" only when this Node exists: wait for it only after a join ran.
             WaitStep(f"node {host.hostname} registered",
-                     f"kubectl --kubeconfig={KUBELET_CONF} get node {q(host.hostname)} >/dev/null 2>&1", timeout=120),
+                     f"kubectl --kubeconfig={KUBELET_CONF} get node {q(host.hostname)} >/dev/null 2>&1", timeout=120,
+                     only_after_change=True),
         ]
         if control_plane:
             out.append(WaitStep(f"API on {host.hostname} healthy",

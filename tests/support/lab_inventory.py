@@ -34,3 +34,17 @@ def lab_cli_args(lab, state: Path | None = None) -> list[str]:
     if state:
         args += ["--state-dir", str(state)]
     return args
+
+
+def sh(lab, node, command):
+    """``command`` as root on a lab node (the lab's own SSH client, not the product's); its result."""
+    with lab.ssh(node) as s:
+        return s.sudo(command)
+
+
+def standin_calls(lab, node) -> list[dict]:
+    """The stand-ins' call log on a node (/var/log/standins/calls.log): one dict per call."""
+    import json
+
+    out = sh(lab, node, "cat /var/log/standins/calls.log 2>/dev/null || true").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -7,8 +7,10 @@
 Every run reads every host: the journal never skips a step (a re-run that
 trusted it would call a drifted host "done"). Reads are made cheap instead:
 
-1. at the start, the probes of every step of every phase a host takes part
-   in go to that host in ONE round trip (read-only), all hosts in parallel;
+1. before changing anything, the probes of every step of every phase a host
+   takes part in are read: in the same round trip as ``up``'s own preflight
+   (built for the OS the host had last run), and in one more round trip per
+   host only for what that did not cover (first run, another OS, --plan);
 2. per phase, per host (in parallel, or one at a time for serial phases),
    the steps are asked, in order, what differs; the prefetched facts serve
    until the run changes something, after which each (host, phase) is probed
@@ -26,6 +28,7 @@ working in that phase finish.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -40,11 +43,12 @@ from provisioner.errors import ProvisionerError, UsageError
 from provisioner.inventory import Inventory
 from provisioner.phases import PHASE_NAMES, PHASES, Phase, UpContext
 from provisioner.phases.base import OsInfo
+from provisioner.checks.base import Fact
 from provisioner.preflight import gather_script, parse_facts, wrap_privileged
 from provisioner.remote import Remote, StepFailed
 from provisioner.render import render_cluster
 from provisioner.runlog import RunLog
-from provisioner.secrets import SecretStore, redact
+from provisioner.secrets import SecretStore
 from provisioner.state import ClusterState, Journal
 from provisioner.steps import Change, CommandStep, FileStep, StepContext, WaitStep
 from provisioner.transport import HostKeys, SshTarget, Unreachable, open_connection
@@ -194,6 +198,7 @@ class Session:
         self.remotes: dict[str, Remote] = {}
         self.os: dict[str, OsInfo] = {}
         self.identity: dict[str, str] = {}     # hostname -> machine-id (a reinstalled host has another)
+        self.os_lines: dict[str, str] = {}     # hostname -> the OS probe's answer (remembered for the next run)
 
     def open(self, names: list[str]) -> None:
         hosts = [self.inv.host(n) for n in names if n not in self.remotes]
@@ -219,6 +224,7 @@ class Session:
                 remote.close()
                 return
             lines = info.stdout.splitlines() + ["", ""]
+            self.os_lines[host.hostname] = lines[0].strip()
             self.os[host.hostname] = OsInfo.parse(lines[0])
             self.identity[host.hostname] = lines[1].strip()
             self.remotes[host.hostname] = remote
@@ -250,31 +256,43 @@ class UnreachableHosts(ProvisionerError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+def read_commands(remote: Remote, commands: list[str]) -> dict[str, Fact]:
+    """Run read-only ``commands`` on the host in ONE round trip, each distinct command once; facts by command."""
+    distinct = list(dict.fromkeys(c for c in commands if c))
+    if not distinct:
+        return {}
+    res = remote.run(wrap_privileged(gather_script({f"p{i}": c for i, c in enumerate(distinct)})),
+                     check=False, quiet=True)
+    facts, _ = parse_facts(res.stdout)
+    return {distinct[int(key[1:])]: fact for key, fact in facts.values.items()}
+
+
 def probe_all(remote: Remote, groups: dict[str, list]) -> dict[str, dict]:
     """Run the probes of every step of every group (a phase's steps) in ONE round trip.
 
-    Returns the facts by group, then by step name; a group whose steps read nothing maps to ``{}``.
+    Returns the facts by group, then by step name. The same read twice in one round trip (e.g. "the API
+    answers through the VIP" in init and in verify) gives the same answer: it runs once.
     """
-    commands: dict[str, str] = {}                  # key -> command, each distinct command once
-    keys: dict[str, str] = {}                      # command -> key
-    where: dict[str, list[tuple[str, str]]] = {}   # key -> the (group, step) pairs it answers
-    for group, steps in groups.items():
-        for step in steps:
-            command = step.probe()
-            if command:
-                # The same read twice in one round trip (e.g. "the API answers through the VIP" in init
-                # and in verify) gives the same answer: run it once.
-                key = keys.setdefault(command, f"p{len(keys)}")
-                commands[key] = command
-                where.setdefault(key, []).append((group, step.name))
-    out: dict[str, dict] = {group: {} for group in groups}
-    if not commands:
-        return out
-    res = remote.run(wrap_privileged(gather_script(commands)), check=False, quiet=True)
-    facts, _ = parse_facts(res.stdout)
-    for key, fact in facts.values.items():
-        for group, name in where[key]:
-            out[group][name] = fact
+    read = read_commands(remote, [step.probe() for steps in groups.values() for step in steps])
+    return {group: {step.name: read[step.probe()] for step in steps if step.probe() in read}
+            for group, steps in groups.items()}
+
+
+def probe_commands(ctx: UpContext, phases: list[Phase], limit: list[str] | None) -> dict[str, list[str]]:
+    """Every distinct probe of every step of every phase, per host: what ``up`` will read before it changes
+    anything. A phase whose steps cannot be built yet (no OS known for the host) is left out: it reads the
+    host itself when it runs."""
+    out: dict[str, list[str]] = {}
+    for phase in phases:
+        for host in phase.hosts(ctx.inv):
+            if limit and host.hostname not in limit:
+                continue
+            try:
+                steps = phase.steps(ctx, host)
+            except Exception:  # noqa: BLE001 - e.g. KeyError: the runtime phase needs the host's OS
+                continue
+            commands = out.setdefault(host.hostname, [])
+            commands.extend(c for c in (step.probe() for step in steps) if c and c not in commands)
     return out
 
 
@@ -312,27 +330,28 @@ class Engine:
         self.stop = threading.Event()
         self.interrupted = False
         self.partial: PhaseRun | None = None        # the phase Ctrl-C interrupted, as far as it got
-        self.prefetched: dict[tuple[str, str], dict] = {}     # (host, phase) -> facts read at the start
-        self.dirty = threading.Event()                        # set once this run changed any host
+        self.prefetched: dict[str, dict] = {}     # host -> {probe command: fact}, read before any change
+        self.dirty = threading.Event()            # set once this run changed any host
 
-    def prefetch(self, phases: list[Phase]) -> None:
-        """Read every step of every phase on every host in one round trip per host (in parallel)."""
-        per_host: dict[str, dict[str, list]] = {}
-        for phase in phases:
-            for host in self.phase_hosts(phase):
-                per_host.setdefault(host.hostname, {})[phase.name] = phase.steps(self.ctx, host)
+    def prefetch(self, phases: list[Phase], carried: dict[str, dict] | None = None) -> None:
+        """Read every step of every phase on every host before changing anything: what ``carried`` holds
+        (preflight ran those probes in its own round trip) plus, in one more round trip per host and only
+        where something is missing, the rest (all hosts in parallel)."""
+        wanted = probe_commands(self.ctx, phases, self.options.limit)
+        carried = carried or {}
 
         def one(name: str) -> None:
+            known = {c: f for c, f in carried.get(name, {}).items() if c in wanted[name]}
+            missing = [c for c in wanted[name] if c not in known]
             try:
-                read = probe_all(self.session.remotes[name], per_host[name])
+                known.update(read_commands(self.session.remotes[name], missing))
             except Exception as exc:  # noqa: BLE001 - the phase reads this host itself and reports the failure
                 self.log.note(name, f"reading every step up front failed ({exc}); each phase reads it again")
                 return
-            for phase_name, facts in read.items():
-                self.prefetched[(name, phase_name)] = facts
+            self.prefetched[name] = known
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(per_host) or 1))) as pool:
-            list(pool.map(one, per_host))
+        with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(wanted) or 1))) as pool:
+            list(pool.map(one, wanted))
 
     def phase_hosts(self, phase: Phase) -> list:
         return [h for h in phase.hosts(self.ctx.inv) if not self.options.limit or h.hostname in self.options.limit]
@@ -348,8 +367,11 @@ class Engine:
             digest = inputs_hash(phase, steps)
             remote = self.session.remotes[host.hostname]
             remote.current_step = "read the host (probes)"
-            facts = self.prefetched.pop((host.hostname, phase.name), None)
-            if facts is None or self.dirty.is_set():
+            known = self.prefetched.get(host.hostname)
+            probes = {step.name: step.probe() for step in steps if step.probe()}
+            if known is not None and not self.dirty.is_set() and all(c in known for c in probes.values()):
+                facts = {name: known[command] for name, command in probes.items()}
+            else:
                 # Something changed since the start (here or on another host): read this host again now.
                 facts = probe_all(remote, {phase.name: steps})[phase.name]
             notified: set[str] = set()
@@ -515,13 +537,19 @@ def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
 
 def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list[Phase], ctx: UpContext,
             log: RunLog, result: UpResult, session: Session) -> None:
-    """Preflight, then the phases; fills ``result``. Preflight's connections go on to the phases."""
+    """Preflight, then the phases; fills ``result``. Preflight's connections go on to the phases, and so do the
+    step probes it ran in its own round trip (built for the OS each host had last run: a probe that differs
+    now is simply read again)."""
+    journal = Journal(ctx.state_dir)
+    carried: dict[str, dict] = {}
     if not options.skip_preflight and not options.only:
         from provisioner.preflight import run_preflight
         reporter.note("preflight: auditing every host (read-only)")
+        guess = dataclasses.replace(ctx, os={h: OsInfo.parse(line) for h, line in journal.os.items()})
         pre = run_preflight(inv, session.keys, hosts=options.limit, parallel=options.parallel,
                             timeout=options.timeout, inventory_path=options.inventory_path,
-                            keep_connections=session.reuse)
+                            keep_connections=session.reuse, extra=probe_commands(guess, phases, options.limit))
+        carried = {h.host: h.probed for h in pre.hosts if h.probed}
         failed = {h.host: [r.check for r in h.results if not r.ok] for h in pre.hosts if h.status != "pass"}
         # What one of the phases of this run repairs does not stop it: say so and go on.
         running = {p.name for p in phases}
@@ -556,7 +584,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
     session.open(names)
     ctx.os, ctx.remotes = session.os, session.remotes
     ctx.say = reporter.note
-    journal = Journal(ctx.state_dir)
+    journal.remember_os(session.os_lines)
     for name in names:
         replaced = journal.check_identity(name, session.identity.get(name, ""))
         if replaced:
@@ -565,7 +593,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
             ctx.replaced.add(name)
     engine = Engine(ctx, session, journal, options, reporter, log)
     try:
-        engine.prefetch(phases)
+        engine.prefetch(phases, carried)
         for phase in phases:
             prun = engine.run_phase(phase)
             result.phases.append(prun)

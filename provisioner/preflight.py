@@ -39,6 +39,9 @@ class HostReport:
     reason: str = ""
     results: list[Result] = field(default_factory=list)
     duration: float = 0.0
+    # The outputs of the caller's extra read-only commands (``up``'s step probes), by command, read in the
+    # same round trip as the facts; empty when they did not run as root.
+    probed: dict[str, Fact] = field(default_factory=dict, repr=False)
 
     @property
     def status(self) -> str:
@@ -101,9 +104,16 @@ def wrap_privileged(script: str, allow_sudo: bool = True) -> str:
             f"{sudo}else echo '@@PRIV 0'; exec bash -c \"$s\"; fi")
 
 
-def gather_facts(th: testinfra.host.Host, inv: Inventory, host: Host) -> tuple[Facts, dict[str, float]]:
-    """Run every fact command for ``host`` in one round trip; return facts and per-fact seconds."""
-    result = th.run(wrap_privileged(gather_script(fact_commands(inv, host)), bool(host.sudo)))
+EXTRA = "extra."     # fact-name prefix of a caller's extra commands
+
+
+def gather_facts(th: testinfra.host.Host, inv: Inventory, host: Host,
+                 extra: list[str] | tuple = ()) -> tuple[Facts, dict[str, float]]:
+    """Run every fact command for ``host`` (and the caller's ``extra`` read-only commands) in one round trip;
+    return facts and per-fact seconds."""
+    commands = fact_commands(inv, host)
+    commands.update({f"{EXTRA}{i}": command for i, command in enumerate(extra)})
+    result = th.run(wrap_privileged(gather_script(commands), bool(host.sudo)))
     return parse_facts(result.stdout)
 
 
@@ -157,7 +167,8 @@ def settle(check, verdict: Result, node: Node, strict: bool) -> Result:
 
 
 def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
-               strict: bool = False, keep: dict | None = None) -> tuple[HostReport, Node | None]:
+               strict: bool = False, keep: dict | None = None, extra: list[str] | tuple = ()
+               ) -> tuple[HostReport, Node | None]:
     """Connect, gather, judge one host. Never raises for the host's own problems.
 
     With ``keep`` (a dict), a connection that worked is left open in ``keep[hostname]``
@@ -176,7 +187,12 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
         return report, None
     try:
         th = testinfra_host(conn)
-        facts, durations = gather_facts(th, inv, host)
+        facts, durations = gather_facts(th, inv, host, extra)
+        if facts.privileged:
+            report.probed = {command: facts.values.pop(f"{EXTRA}{i}") for i, command in enumerate(extra)
+                             if f"{EXTRA}{i}" in facts.values}
+        for name in [n for n in facts.values if n.startswith(EXTRA)]:
+            del facts.values[name]
         node = Node(host, inv, facts, clock_offset=read_clock_offset(th))
     except Exception as exc:  # noqa: BLE001 - a broken session is this host's problem, not the run's
         conn.close()
@@ -204,19 +220,22 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
 
 def run_preflight(inv: Inventory, keys: HostKeys, hosts: list[str] | None = None, parallel: int = 32,
                   timeout: float = 10, inventory_path: str = "", on_host_done=None, strict: bool = False,
-                  keep_connections: dict | None = None) -> Report:
+                  keep_connections: dict | None = None, extra: dict[str, list[str]] | None = None) -> Report:
     """Audit the selected hosts (all by default) with at most ``parallel`` at once, then compare them.
 
     ``keep_connections``: a dict that receives each reachable host's open connection
     (hostname -> fabric.Connection); the caller closes them. ``up`` passes one so its
     phases ride on the connections preflight already verified.
+    ``extra``: hostname -> read-only commands to run in the same round trip as the facts
+    (``up``'s step probes); their outputs come back in ``HostReport.probed``.
     """
     selected = [h for h in inv.hosts if not hosts or h.hostname in hosts]
     started, t0 = time.time(), time.perf_counter()
     reports: dict[str, HostReport] = {}
     nodes: list[Node] = []
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(selected)))) as pool:
-        futures = {pool.submit(audit_host, inv, h, keys, timeout, strict, keep_connections): h for h in selected}
+        futures = {pool.submit(audit_host, inv, h, keys, timeout, strict, keep_connections,
+                               (extra or {}).get(h.hostname, ())): h for h in selected}
         for future in futures:
             report, node = future.result()
             reports[report.host] = report

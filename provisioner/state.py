@@ -42,12 +42,14 @@ class Journal:
         self._lock = threading.Lock()
         self.entries: dict[str, dict] = {}
         self.identities: dict[str, str] = {}
+        self.os: dict[str, str] = {}        # hostname -> its OsInfo line, last seen (a guess for the next run)
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text())
                 if data.get("version") in (1, JOURNAL_VERSION):
                     self.entries = data.get("done", {})
                     self.identities = data.get("identities", {})
+                    self.os = data.get("os", {})
             except (OSError, ValueError):
                 self.entries = {}   # unreadable: nothing is known; every step is probed anyway
 
@@ -65,6 +67,14 @@ class Journal:
         if not entry:
             return "new"
         return "drift" if entry.get("inputs") == inputs else "inputs changed"
+
+    def remember_os(self, seen: dict[str, str]) -> None:
+        """Record the OS line each host answered with (saved only when one changed)."""
+        with self._lock:
+            if all(self.os.get(h) == line for h, line in seen.items()):
+                return
+            self.os.update(seen)
+            self._save()
 
     def check_identity(self, host: str, identity: str) -> str | None:
         """Record ``host``'s machine identity; when it differs from the recorded one, forget the
@@ -105,7 +115,8 @@ class Journal:
 
     def _save(self) -> None:
         write_private(self.path, json.dumps({"version": JOURNAL_VERSION, "done": self.entries,
-                                             "identities": self.identities}, indent=1, sort_keys=True) + "\n")
+                                             "identities": self.identities, "os": self.os}, indent=1,
+                                            sort_keys=True) + "\n")
 
 
 @dataclass

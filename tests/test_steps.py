@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -223,3 +224,38 @@ def test_probe_all_reads_every_phase_in_one_round_trip_and_each_command_once():
     assert facts["init"]["a"].output == facts["verify"]["b"].output == "ok-42"
     assert facts["init"]["api"].rc == facts["verify"]["api again"].rc == 7
     assert "no probe" not in facts["verify"]
+
+
+def test_prefetch_uses_what_preflight_carried_and_reads_only_the_rest(tmp_path):
+    """One read per step per run: probes preflight already ran in its round trip are not run again; a host
+    with some missing gets them in ONE more round trip; an up with every probe carried costs no extra one."""
+    import subprocess
+    from provisioner.engine import Engine, UpOptions, build_context, probe_commands
+    from provisioner.phases.base import OsInfo
+    from provisioner.runlog import RunLog
+    from provisioner.state import Journal
+    from provisioner.validation import load_inventory
+
+    class CountingRemote:
+        def __init__(self):
+            self.calls = []
+
+        def run(self, command, check=False, quiet=False):
+            self.calls.append(command)     # answer every probe with a made-up fact: only the count matters here
+            return subprocess.CompletedProcess(command, 0, "", "")
+
+    inv = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
+    ctx = build_context(inv, tmp_path)
+    ctx.os = {h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts}
+    wanted = probe_commands(ctx, PHASES, None)
+    assert len(wanted["master1"]) > 20 and len(set(wanted["master1"])) == len(wanted["master1"])
+    remotes = {name: CountingRemote() for name in wanted}
+    session = type("S", (), {"remotes": remotes, "redactor": staticmethod(lambda t: t)})()
+    engine = Engine(ctx, session, Journal(tmp_path), UpOptions(), None, RunLog(tmp_path / "log", lambda t: t))
+    carried = {name: {c: Fact("", 0) for c in commands} for name, commands in wanted.items() if name != "node1"}
+    carried["node2"].pop(wanted["node2"][0])
+    engine.prefetch(PHASES, carried)
+    assert [len(r.calls) for n, r in remotes.items() if n not in ("node1", "node2")] == [0] * (len(remotes) - 2)
+    assert len(remotes["node1"].calls) == 1 and len(remotes["node2"].calls) == 1
+    assert wanted["node2"][0] in remotes["node2"].calls[0] and wanted["node2"][1] not in remotes["node2"].calls[0]
+    assert set(engine.prefetched["master1"]) == set(wanted["master1"])

@@ -278,15 +278,18 @@ def probe_all(remote: Remote, groups: dict[str, list]) -> dict[str, dict]:
             for group, steps in groups.items()}
 
 
+def selected_hosts(inv: Inventory, phase: Phase, limit: list[str] | None) -> list:
+    """The hosts ``phase`` works on, narrowed to ``--limit`` when given."""
+    return [h for h in phase.hosts(inv) if not limit or h.hostname in limit]
+
+
 def probe_commands(ctx: UpContext, phases: list[Phase], limit: list[str] | None) -> dict[str, list[str]]:
     """Every distinct probe of every step of every phase, per host: what ``up`` will read before it changes
     anything. A phase whose steps cannot be built yet (no OS known for the host) is left out: it reads the
     host itself when it runs."""
     out: dict[str, list[str]] = {}
     for phase in phases:
-        for host in phase.hosts(ctx.inv):
-            if limit and host.hostname not in limit:
-                continue
+        for host in selected_hosts(ctx.inv, phase, limit):
             try:
                 steps = phase.steps(ctx, host)
             except Exception:  # noqa: BLE001 - e.g. KeyError: the runtime phase needs the host's OS
@@ -354,7 +357,7 @@ class Engine:
             list(pool.map(one, wanted))
 
     def phase_hosts(self, phase: Phase) -> list:
-        return [h for h in phase.hosts(self.ctx.inv) if not self.options.limit or h.hostname in self.options.limit]
+        return selected_hosts(self.ctx.inv, phase, self.options.limit)
 
     def redact(self, text: str) -> str:
         return self.session.redactor(text)
@@ -577,8 +580,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
                 result.failure.message = "unreachable: " + "; ".join(f"{h.host}: {h.reason}" for h in lost)
                 result.failure.hint = "check that the host is up and reachable over SSH, then re-run"
             return
-    names = sorted({h.hostname for p in phases for h in p.hosts(inv)
-                    if not options.limit or h.hostname in options.limit})
+    names = sorted({h.hostname for p in phases for h in selected_hosts(inv, p, options.limit)})
     if any(p.name in ("cni", "join-control-planes", "join-workers", "verify") for p in phases):
         names = sorted(set(names) | {inv.first_control_plane.hostname})   # join material, kubectl
     session.open(names)

@@ -57,10 +57,6 @@ class Journal:
     def key(host: str, phase: str) -> str:
         return f"{host}/{phase}"
 
-    def is_done(self, host: str, phase: str, inputs: str) -> bool:
-        entry = self.entries.get(self.key(host, phase))
-        return bool(entry) and entry.get("inputs") == inputs
-
     def why_changed(self, host: str, phase: str, inputs: str) -> str:
         """Why (host, phase) has work now: ``new``, ``inputs changed`` or ``drift``."""
         entry = self.entries.get(self.key(host, phase))

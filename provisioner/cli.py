@@ -10,20 +10,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from provisioner.errors import ProvisionerError, UsageError
-from provisioner.inventory import EXAMPLES_DIR, Inventory, inventory_json_schema
-from provisioner.output import write_tree
-from provisioner.render import render_cluster
-from provisioner.secrets import SecretStore, default_state_dir
-from provisioner.validation import check_inventory, require_known_hosts
-from provisioner.versions import kubeadm_api_version
+from provisioner.secrets import default_state_dir
 
-DEFAULT_INVENTORY = EXAMPLES_DIR / "lab.yaml"
+if TYPE_CHECKING:
+    from provisioner.inventory import Inventory
+
+# Imports are made by the commands that need them (pydantic models, rich, jinja2, cryptography,
+# paramiko/fabric, testinfra): `provisioner validate` or `preflight` starts without loading the rest.
+# `python -X importtime -m provisioner validate` shows what a start costs.
+_EXAMPLES = Path(__file__).resolve().parent / "inventories"       # as provisioner.inventory.EXAMPLES_DIR
+DEFAULT_INVENTORY = (_EXAMPLES if _EXAMPLES.is_dir() else Path(__file__).resolve().parent.parent / "inventories") / "lab.yaml"
 
 app = typer.Typer(
     name="provisioner",
@@ -36,8 +37,28 @@ app = typer.Typer(
 inventory_app = typer.Typer(help="Inventory helpers (schema for editors).", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 
-err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
-out = Console(markup=False, highlight=False, soft_wrap=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use (importing rich costs ~12 ms at every start)."""
+
+    def __init__(self, **options):
+        self._options, self._console = options, None
+
+    def __getattr__(self, name):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+def Console(**options):       # noqa: N802 - rich's Console, imported when a command prints a table
+    from rich.console import Console as RichConsole
+    return RichConsole(**options)
+
+
+err = _LazyConsole(stderr=True, markup=False, highlight=False, soft_wrap=True)
+out = _LazyConsole(markup=False, highlight=False, soft_wrap=True)
 
 InventoryOpt = Annotated[
     Path,
@@ -57,8 +78,20 @@ KnownHostsOpt = Annotated[Optional[Path], typer.Option(
 AcceptKeysOpt = Annotated[bool, typer.Option(
     "--accept-new-host-keys", help="Trust unknown host keys on first use and record them (never changed ones).")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="SSH connect timeout, seconds.")]
+SshConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--ssh-config", help="Read this ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config (like ssh -F).",
+    show_default=False)]
+UserOpt = Annotated[Optional[str], typer.Option(
+    "--user", help="Log in as this user on every host (wins over the inventory and ssh_config; jump hosts keep "
+    "their own).", show_default=False)]
+PortOpt = Annotated[Optional[int], typer.Option(
+    "--port", min=1, max=65535, help="SSH port of every host (wins over the inventory and ssh_config; jump hosts "
+    "keep their own).", show_default=False)]
 JsonReportOpt = Annotated[Optional[Path], typer.Option(
     "--json", help="Also write a JSON report here ('-' = stdout).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="One progress line per phase and per host, unchanged hosts included.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: only the summary and errors.")]
 CommandTimeoutOpt = Annotated[Optional[float], typer.Option(
     "--command-timeout", min=1, show_default=False,
     help="Longest any one command may run on a host, seconds; it is stopped there after that. "
@@ -75,6 +108,7 @@ def _write_report(json_out: Path | None, text: str) -> None:
 def _load(path: Path, strict: bool = False) -> Inventory:
     """Validate and print warnings; raise with every problem when invalid."""
     from provisioner.errors import InventoryError
+    from provisioner.validation import check_inventory
 
     inv, problems = check_inventory(path)
     errors = [p for p in problems if strict or not p.warning]
@@ -86,10 +120,21 @@ def _load(path: Path, strict: bool = False) -> Inventory:
     return inv
 
 
+def require_known_hosts(inv, names, option: str) -> None:
+    """provisioner.validation.require_known_hosts, imported when a command calls it."""
+    from provisioner.validation import require_known_hosts as require
+    require(inv, names, option)
+
+
 def _summary(inv: Inventory) -> str:
+    from provisioner.versions import kubeadm_api_version
+
     lb = inv.load_balancer.mode
-    return (f"cluster {inv.cluster_name}: {len(inv.hosts)} hosts ({len(inv.control_planes)} control planes, "
-            f"{len(inv.workers)} workers, {len(inv.load_balancers)} load balancers, mode {lb}), "
+    from provisioner.hostlist import plural
+
+    return (f"cluster {inv.cluster_name}: {plural(len(inv.hosts), 'host')} "
+            f"({plural(len(inv.control_planes), 'control plane')}, {plural(len(inv.workers), 'worker')}, "
+            f"{plural(len(inv.load_balancers), 'load balancer')}, mode {lb}), "
             f"Kubernetes {inv.kubernetes_version} ({kubeadm_api_version(inv.version)}), "
             f"endpoint {inv.endpoint_name}:{inv.api_port}")
 
@@ -123,6 +168,9 @@ def render(
 
     Example: provisioner render -i inventories/seed-ha.yaml -o out --host ha1
     """
+    from provisioner.output import write_tree
+    from provisioner.render import render_cluster
+    from provisioner.secrets import SecretStore
     from provisioner.state import StateLock
 
     inv = _load(inventory)
@@ -133,7 +181,9 @@ def render(
     files = render_cluster(inv, secrets, only=host)
     manifest = write_tree(files, output, inv.cluster_name)
     hosts = len({f.host for f in files})
-    out.print(f"rendered {len(files)} files for {hosts} hosts of cluster {inv.cluster_name} into {output}/ "
+    from provisioner.hostlist import plural
+
+    out.print(f"rendered {plural(len(files), 'file')} for {plural(hosts, 'host')} of cluster {inv.cluster_name} into {output}/ "
               f"(manifest: {manifest})")
 
 
@@ -147,6 +197,9 @@ def preflight(
     timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
+    ssh_config: SshConfigOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
     state_dir: StateDirOpt = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail also on what `up` would fix (swap, sysctls, ...): is the host ready for kubeadm now?")] = False,
@@ -161,14 +214,13 @@ def preflight(
     """
     from provisioner import report as reports
     from provisioner.preflight import run_preflight
-    from provisioner.transport import HostKeys
 
     if format not in ("table", "json", "junit"):
         raise UsageError(f"--format: {format!r} is not one of table, json, junit - pick one")
     inv = _load(inventory)
     require_known_hosts(inv, host, "--host")
     state = state_dir or default_state_dir(inv.cluster_name)
-    keys = HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new_host_keys)
+    keys = _keys(inv, state, known_hosts, accept_new_host_keys, ssh_config, user, port)
     result = run_preflight(inv, keys, hosts=host, parallel=parallel, timeout=timeout, inventory_path=str(inventory),
                            strict=strict)
     if format == "table":
@@ -230,9 +282,21 @@ def _hosts_list(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
-def _keys(state: Path, known_hosts: Path | None, accept_new: bool):
-    from provisioner.transport import HostKeys
-    return HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new)
+def _keys(inv: Inventory, state: Path, known_hosts: Path | None, accept_new: bool, ssh_config: Path | None = None,
+          user: str | None = None, port: int | None = None):
+    """The command's SSH (host keys, resolution, shared jump hosts), every host resolved now - a bad
+    ssh_config value fails here (exit 2) - and closed when the command ends."""
+    import click
+
+    from provisioner.sshconfig import Resolver, SshConfig
+    from provisioner.transport import HostKeys, Ssh
+
+    ssh = Ssh(HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new),
+              Resolver(SshConfig.load(ssh_config), user=user, port=port)).bind(inv)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(ssh.close)
+    return ssh
 
 
 @app.command()
@@ -249,8 +313,13 @@ def up(
     timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
+    ssh_config: SshConfigOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
     state_dir: StateDirOpt = None,
     command_timeout: CommandTimeoutOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Build the cluster: preflight, prep, lb, runtime, kube-packages, init, cni, join-control-planes,
     join-workers, verify. Every run reads every step on every host (one round trip per host) and
@@ -265,8 +334,10 @@ def up(
     """
     from provisioner.engine import UpOptions, run_up
     from provisioner.state import StateLock
-    from provisioner.up_report import ConsoleReporter, error_json, print_plan, print_summary, to_json
+    from provisioner.up_report import error_json, make_reporter, print_plan, print_summary, to_json
 
+    reporter = make_reporter(err, verbose=verbose, quiet=quiet)
+    result = None
     try:
         inv = _load(inventory)
         state = state_dir or default_state_dir(inv.cluster_name)
@@ -274,16 +345,18 @@ def up(
                             skip_preflight=skip_preflight or plan, parallel=parallel, timeout=timeout,
                             inventory_path=str(inventory), command_timeout=command_timeout)
         with StateLock(state, "up"):
-            result = run_up(inv, state, _keys(state, known_hosts, accept_new_host_keys), options,
-                            ConsoleReporter(err))
+            result = run_up(inv, state, _keys(inv, state, known_hosts, accept_new_host_keys, ssh_config, user, port),
+                            options, reporter)
     except ProvisionerError as exc:      # bad input, state dir busy: the report says so too
         if json_out:
             _write_report(json_out, error_json(exc))
         raise
+    finally:
+        reporter.finish(result)          # a live display ends here; the changed and failed hosts follow it
     human = err if json_out == Path("-") else out     # stdout stays pure JSON with --json -
     if plan:
         print_plan(result, human)
-    print_summary(result, human, str(inventory))
+    print_summary(result, human, str(inventory), table=getattr(reporter, "wants_table", True))
     if json_out:
         _write_report(json_out, to_json(result))
     raise typer.Exit(result.exit_code)
@@ -297,6 +370,9 @@ def reset(
     timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
+    ssh_config: SshConfigOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Undo Kubernetes on nodes (kubeadm reset -f, CNI config, iptables) so that `up` can build them again.
@@ -317,7 +393,8 @@ def reset(
     state = state_dir or default_state_dir(inv.cluster_name)
     from provisioner.state import StateLock
     with StateLock(state, "reset"):
-        outcome = run_reset(inv, state, _keys(state, known_hosts, accept_new_host_keys), names, timeout)
+        outcome = run_reset(inv, state, _keys(inv, state, known_hosts, accept_new_host_keys, ssh_config, user, port),
+                            names, timeout)
     for host, what in outcome.items():
         out.print(f"{host}: {what}")
     if inv.first_control_plane.hostname in outcome and succeeded(outcome[inv.first_control_plane.hostname]):
@@ -338,7 +415,12 @@ def verify(
     timeout: TimeoutOpt = 10,
     accept_new_host_keys: AcceptKeysOpt = False,
     known_hosts: KnownHostsOpt = None,
+    ssh_config: SshConfigOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
     state_dir: StateDirOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Prove the cluster: every node Ready and the API answering through the VIP (read-only);
     with --failover, also the time the API is unreachable when the VIP holder's keepalived stops.
@@ -346,16 +428,21 @@ def verify(
     Example: provisioner verify -i inventories/seed-ha.yaml --failover
     """
     from provisioner.engine import UpOptions, run_up
-    from provisioner.up_report import ConsoleReporter, print_summary
+    from provisioner.up_report import make_reporter, print_summary
 
     from provisioner.state import StateLock
 
     inv = _load(inventory)
     state = state_dir or default_state_dir(inv.cluster_name)
-    keys = _keys(state, known_hosts, accept_new_host_keys)
+    keys = _keys(inv, state, known_hosts, accept_new_host_keys, ssh_config, user, port)
     lock = StateLock(state, "verify").acquire()     # released below, or when the process exits
-    result = run_up(inv, state, keys, UpOptions(only="verify", skip_preflight=True, timeout=timeout,
-                                                inventory_path=str(inventory)), ConsoleReporter(err))
+    reporter = make_reporter(err, verbose=verbose, quiet=quiet)
+    result = None
+    try:
+        result = run_up(inv, state, keys, UpOptions(only="verify", skip_preflight=True, timeout=timeout,
+                                                    inventory_path=str(inventory)), reporter)
+    finally:
+        reporter.finish(result)
     report: dict = {"version": 1, "cluster": inv.cluster_name, "ok": result.ok,
                     "failure": result.failure.message if result.failure else None}
     if not result.ok:
@@ -379,6 +466,42 @@ def verify(
         _write_report(json_out, json.dumps(report, indent=2) + "\n")
     lock.release()
     raise typer.Exit(0 if report["ok"] else (result.exit_code or 1))
+
+
+@app.command(name="ssh")
+def ssh_command(
+    host: Annotated[str, typer.Argument(help="Inventory hostname.", show_default=False)],
+    command: Annotated[Optional[list[str]], typer.Argument(
+        help="A command to run instead of an interactive session (after --).", show_default=False)] = None,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    known_hosts: KnownHostsOpt = None,
+    ssh_config: SshConfigOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Open an interactive SSH session on HOST (or run one command) with the product's resolution:
+    user, port, key, jump hosts, ProxyCommand and both known_hosts files (unknown or changed host
+    keys refused). Runs OpenSSH's ssh; exits with its exit code.
+
+    Examples: provisioner ssh -i inventories/seed-ha.yaml master1
+              provisioner ssh -i inventories/seed-ha.yaml node1 -- systemctl status kubelet
+    """
+    import os
+    import shutil
+
+    from provisioner.openssh import openssh_argv
+
+    inv = _load(inventory)
+    require_known_hosts(inv, [host], "HOST")
+    state = state_dir or default_state_dir(inv.cluster_name)
+    ssh = _keys(inv, state, known_hosts, False, ssh_config, user, port)
+    if shutil.which("ssh") is None:
+        raise UsageError("provisioner ssh: OpenSSH's ssh client is not installed - install openssh-client")
+    argv = openssh_argv(ssh.target(inv.host(host)), ssh.keys.files, state / "ssh" / f"{host}.config", command or [])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(argv[0], argv)
 
 
 @app.command()
@@ -406,6 +529,8 @@ def inventory_schema(
 
     Example: provisioner inventory schema -o inventory.schema.json
     """
+    from provisioner.inventory import inventory_json_schema
+
     text = json.dumps(inventory_json_schema(), indent=2) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")

@@ -85,6 +85,13 @@ DEFAULT_CRI_DOCKERD = "0.4.4"
 ARCHIVE_ARCHES = ("amd64", "arm64")
 DEB_ARCHES = ("amd64",)
 
+# The calico release the cni phase installs (provisioner/phases/cni.py); pinned here so validation
+# can fill package_mirrors.calico's {version} without importing the phases. Calico 3.32 ships its
+# CRDs apart from the operator (v1_crd_projectcalico_org.yaml + tigera-operator.yaml): v3.32.2 is
+# the newest release seen in install guides of late 2026. Its support of Kubernetes 1.35-1.37 is
+# recalled, not read from calico's release notes.
+CALICO_VERSION = "3.32.2"
+
 # Set to False only by tests that prove, in the lab, that a pair refused here really fails.
 CHECK_PAIRS = True
 

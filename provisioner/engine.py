@@ -9,8 +9,10 @@ trusted it would call a drifted host "done"). Reads are made cheap instead:
 
 1. before changing anything, the probes of every step of every phase a host
    takes part in are read: in the same round trip as ``up``'s own preflight
-   (built for the OS the host had last run), and in one more round trip per
-   host only for what that did not cover (first run, another OS, --plan);
+   (built for the OS the host had last run; they run on the host alongside
+   the facts), with the session's own first read (OS, machine id, leftovers:
+   :data:`SESSION_READ`), and in one more round trip per host only for what
+   that did not cover (first run, another OS, --plan);
 2. per phase, per host (in parallel, or one at a time for serial phases),
    the steps are asked, in order, what differs; the prefetched facts serve
    until the run changes something, after which each (host, phase) is probed
@@ -45,13 +47,13 @@ from provisioner.phases import PHASE_NAMES, PHASES, Phase, UpContext
 from provisioner.phases.base import OsInfo
 from provisioner.checks.base import Fact
 from provisioner.preflight import gather_script, parse_facts, wrap_privileged
-from provisioner.remote import Remote, StepFailed
+from provisioner.remote import PREFIX, Remote, StepFailed
 from provisioner.render import render_cluster
 from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore
 from provisioner.state import ClusterState, Journal
-from provisioner.steps import Change, CommandStep, FileStep, StepContext, WaitStep
-from provisioner.transport import HostKeys, SshTarget, Unreachable, open_connection
+from provisioner.steps import Change, CommandStep, FileStep, StepContext, WaitStep, batch_probes
+from provisioner.transport import HostKeys, Ssh, Unreachable
 from provisioner.validation import require_known_hosts
 
 
@@ -158,9 +160,16 @@ class Reporter:
     """Hooks the CLI uses for progress; the default prints nothing."""
 
     def phase_started(self, phase: Phase, hosts: list[str]) -> None: ...
+    def host_started(self, phase: str, host: str) -> None: ...
+    def step_started(self, phase: str, host: str, step: str) -> None: ...    # a step is about to change the host
     def host_done(self, run: HostRun) -> None: ...
     def phase_done(self, run: PhaseRun) -> None: ...
     def note(self, text: str) -> None: ...
+
+    def preflight_will_fix(self, will_fix: dict[str, list[str]]) -> None:
+        """Preflight findings that a phase of this run repairs, per host (``-v`` prints one line per host)."""
+        for host, checks in will_fix.items():
+            self.note(f"preflight: {host}: {', '.join(checks)} - will fix")
 
 
 def inputs_hash(phase: Phase, steps: list) -> str:
@@ -190,9 +199,11 @@ class Session:
     instead of logging in again; whatever is not taken is closed with the session.
     """
 
-    def __init__(self, inv: Inventory, keys: HostKeys, log: RunLog, redactor: Callable[[str], str],
+    def __init__(self, inv: Inventory, keys: Ssh | HostKeys, log: RunLog, redactor: Callable[[str], str],
                  timeout: float, parallel: int, reuse: dict | None = None, command_timeout: float | None = None):
-        self.inv, self.keys, self.log, self.redactor = inv, keys, log, redactor
+        self.inv, self.log, self.redactor = inv, log, redactor
+        self.keys = Ssh.of(keys).bind(inv)      # the run's SSH: resolution, host keys, shared jump hosts
+        self._own_ssh = self.keys is not keys   # made here from bare HostKeys: its jump hosts close with us
         self.timeout, self.parallel, self.command_timeout = timeout, parallel, command_timeout
         self.reuse = reuse if reuse is not None else {}
         self.remotes: dict[str, Remote] = {}
@@ -200,30 +211,40 @@ class Session:
         self.identity: dict[str, str] = {}     # hostname -> machine-id (a reinstalled host has another)
         self.os_lines: dict[str, str] = {}     # hostname -> the OS probe's answer (remembered for the next run)
 
-    def open(self, names: list[str]) -> None:
+    def open(self, names: list[str], known: dict[str, str] | None = None) -> None:
+        """Take over (or open) each host's connection and read its OS and machine id.
+
+        ``known``: hostname -> the output of :data:`SESSION_READ`, read read-only in preflight's round trip
+        on the connection taken over here: such a host needs no first command of its own - unless
+        leftovers of an earlier run are there to remove (:meth:`Remote.start` does that)."""
         hosts = [self.inv.host(n) for n in names if n not in self.remotes]
+        known = known or {}
         errors: list[Unreachable] = []
         failed: list[StepFailed] = []
 
         def one(host):
-            target = SshTarget.of(host)
+            target = self.keys.target(host)
             conn = self.reuse.pop(host.hostname, None)
+            read = known.get(host.hostname) if conn is not None and conn.is_connected else None
             if conn is None or not conn.is_connected:
                 try:
-                    conn = open_connection(target, self.keys, self.timeout)
+                    conn = self.keys.open(target, self.timeout)
                 except Unreachable as exc:
                     errors.append(exc)
                     return
             remote = Remote(target, conn, self.log, self.redactor, self.command_timeout)
             remote.current_step = "open the session (leftovers, OS release, machine id)"
-            try:
-                # start(): also removes this user's temp dirs left by runs that no longer exist.
-                info = remote.start(f"{OsInfo.PROBE}; cat /etc/machine-id 2>/dev/null || true")
-            except (Unreachable, StepFailed) as exc:
-                (errors if isinstance(exc, Unreachable) else failed).append(exc)
-                remote.close()
-                return
-            lines = info.stdout.splitlines() + ["", ""]
+            if read is not None and LEFTOVERS_SEEN not in read.splitlines():
+                lines = read.splitlines() + ["", ""]       # preflight's round trip read it: no command here
+            else:
+                try:
+                    # start(): also removes this user's temp dirs left by runs that no longer exist.
+                    info = remote.start(SESSION_PROBE)
+                except (Unreachable, StepFailed) as exc:
+                    (errors if isinstance(exc, Unreachable) else failed).append(exc)
+                    remote.close()
+                    return
+                lines = info.stdout.splitlines() + ["", ""]
             self.os_lines[host.hostname] = lines[0].strip()
             self.os[host.hostname] = OsInfo.parse(lines[0])
             self.identity[host.hostname] = lines[1].strip()
@@ -246,6 +267,17 @@ class Session:
         for conn in self.reuse.values():
             conn.close()
         self.reuse.clear()
+        if self._own_ssh:
+            self.keys.close()
+
+
+# What a session reads first on a host: its OS (which commands the steps use) and its machine id.
+SESSION_PROBE = f"{OsInfo.PROBE}; cat /etc/machine-id 2>/dev/null || true"
+# The same, read-only, to ride in preflight's round trip, plus whether a run's temp dir is there (a
+# builtin glob): only then does the session's first command have work to do (Remote.start removes
+# those of dead runs).
+LEFTOVERS_SEEN = "leftovers"
+SESSION_READ = f"{SESSION_PROBE}; compgen -G '{PREFIX}*' >/dev/null && echo {LEFTOVERS_SEEN}; true"
 
 
 class UnreachableHosts(ProvisionerError):
@@ -258,13 +290,22 @@ class UnreachableHosts(ProvisionerError):
 
 def read_commands(remote: Remote, commands: list[str]) -> dict[str, Fact]:
     """Run read-only ``commands`` on the host in ONE round trip, each distinct command once; facts by command."""
-    distinct = list(dict.fromkeys(c for c in commands if c))
-    if not distinct:
+    wanted = list(dict.fromkeys(c for c in commands if c))
+    if not wanted:
         return {}
+    distinct, expand = batch_probes(wanted)        # files, units, packages: one command per kind
     res = remote.run(wrap_privileged(gather_script({f"p{i}": c for i, c in enumerate(distinct)})),
                      check=False, quiet=True)
     facts, _ = parse_facts(res.stdout)
-    return {distinct[int(key[1:])]: fact for key, fact in facts.values.items()}
+    read = expand({distinct[int(key[1:])]: fact for key, fact in facts.values.items()})
+    short = [c for c in wanted if c not in read]
+    if short and len(short) < len(wanted) and any(c not in distinct for c in short):
+        # a batch that did not add up (e.g. systemctl printed fewer blocks): those probes one by one
+        res = remote.run(wrap_privileged(gather_script({f"p{i}": c for i, c in enumerate(short)})),
+                         check=False, quiet=True)
+        again, _ = parse_facts(res.stdout)
+        read.update({short[int(key[1:])]: fact for key, fact in again.values.items()})
+    return {c: f for c, f in read.items() if c in wanted}
 
 
 def probe_all(remote: Remote, groups: dict[str, list]) -> dict[str, dict]:
@@ -400,6 +441,7 @@ class Engine:
                     continue
                 if isinstance(step, CommandStep) and run.changes and not step.still_needed(remote, notified):
                     continue
+                self.reporter.step_started(phase.name, host.hostname, change.step)
                 step.apply(sctx)
                 applied = True
                 if step.counts:
@@ -451,6 +493,7 @@ class Engine:
         def work(host) -> HostRun:
             if self.stop.is_set():
                 return HostRun(host.hostname, phase.name, "stopped", note="not started: the run is stopping")
+            self.reporter.host_started(phase.name, host.hostname)
             run = self.run_host(phase, host)
             prun.hosts.append(run)
             self.reporter.host_done(run)
@@ -496,7 +539,7 @@ def build_context(inv: Inventory, state_dir: Path) -> UpContext:
                      state_dir=state_dir, files=files)
 
 
-def run_up(inv: Inventory, state_dir: Path, keys: HostKeys, options: UpOptions,
+def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOptions,
            reporter: Reporter | None = None) -> UpResult:
     """The whole of ``up``: preflight, then the selected phases in order. Never raises for a step
     failure: the result carries it (``result.failure``)."""
@@ -545,14 +588,22 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
     now is simply read again)."""
     journal = Journal(ctx.state_dir)
     carried: dict[str, dict] = {}
+    opened: dict[str, str] = {}
     if not options.skip_preflight and not options.only:
         from provisioner.preflight import run_preflight
         reporter.note("preflight: auditing every host (read-only)")
         guess = dataclasses.replace(ctx, os={h: OsInfo.parse(line) for h, line in journal.os.items()})
+        extra = probe_commands(guess, phases, options.limit)
+        for host in inv.hosts:         # the session's first read too: one round trip per host before the phases
+            if not options.limit or host.hostname in options.limit:
+                extra.setdefault(host.hostname, []).append(SESSION_READ)
+        batched = {name: batch_probes(commands) for name, commands in extra.items()}   # files, units, packages
         pre = run_preflight(inv, session.keys, hosts=options.limit, parallel=options.parallel,
                             timeout=options.timeout, inventory_path=options.inventory_path,
-                            keep_connections=session.reuse, extra=probe_commands(guess, phases, options.limit))
-        carried = {h.host: h.probed for h in pre.hosts if h.probed}
+                            keep_connections=session.reuse, extra={n: b[0] for n, b in batched.items()})
+        carried = {h.host: batched[h.host][1](h.probed) for h in pre.hosts if h.probed}
+        opened = {name: probed[SESSION_READ].output for name, probed in carried.items()
+                  if SESSION_READ in probed and probed[SESSION_READ].rc == 0}
         failed = {h.host: [r.check for r in h.results if not r.ok] for h in pre.hosts if h.status != "pass"}
         # What one of the phases of this run repairs does not stop it: say so and go on.
         running = {p.name for p in phases}
@@ -565,8 +616,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
         result.preflight = {"exit_code": pre.exit_code, "failed": failed, "will_fix": will_fix,
                             "blocking": blocking}
         log.note("-", f"preflight exit {pre.exit_code}: {failed}")
-        for host, checks in will_fix.items():
-            reporter.note(f"preflight: {host}: {', '.join(checks)} - will fix")
+        reporter.preflight_will_fix(will_fix)
         if blocking:
             failed = blocking
             reasons = "; ".join(f"{h}: {', '.join(c) or 'unreachable'}" for h, c in failed.items())
@@ -583,7 +633,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
     names = sorted({h.hostname for p in phases for h in selected_hosts(inv, p, options.limit)})
     if any(p.name in ("cni", "join-control-planes", "join-workers", "verify") for p in phases):
         names = sorted(set(names) | {inv.first_control_plane.hostname})   # join material, kubectl
-    session.open(names)
+    session.open(names, opened)
     ctx.os, ctx.remotes = session.os, session.remotes
     ctx.say = reporter.note
     journal.remember_os(session.os_lines)

@@ -25,7 +25,9 @@ def format_path(path: Sequence[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            # A key from the file may hold control characters ("\e[2J"): never print them raw.
+            text = str(part)
+            out += ("." if out else "") + (text if text.isprintable() else repr(text))
     return out or "(top level)"
 
 

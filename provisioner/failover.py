@@ -24,7 +24,7 @@ from provisioner.errors import ProvisionerError, UsageError
 from provisioner.inventory import Inventory
 from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore
-from provisioner.transport import HostKeys
+from provisioner.transport import HostKeys, Ssh
 
 INTERVAL = 0.05
 
@@ -63,7 +63,7 @@ def wait(condition, timeout: float) -> float | None:
     return None
 
 
-def measure_failover(inv: Inventory, state_dir: Path, keys: HostKeys, timeout: float = 60) -> dict:
+def measure_failover(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, timeout: float = 60) -> dict:
     if len(inv.load_balancers) < 2 or not inv.vip:
         raise UsageError("verify --failover: needs two load balancers and a VIP (load_balancer.mode pair or colocated)")
     secrets = SecretStore(state_dir).load()

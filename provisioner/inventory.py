@@ -14,16 +14,66 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from provisioner import compat
 from provisioner.compat import DEFAULT_CRI_DOCKERD, DEFAULT_DOCKER
-from provisioner.versions import DEFAULT_VERSION, KubeVersion, is_supported, refusal, supported_range
+from provisioner.versions import (DEFAULT_VERSION, EOL_MINORS, MAINTAINED_MINORS, KubeVersion, is_supported, refusal,
+                                  supported_range)
 
 # --- constrained scalar types ---------------------------------------------------------
+
+# C0 (tab and newline included), DEL and C1: none belongs in any inventory value, and each can
+# forge a log or terminal line ("\e[2J", "\r") or end a command or config line ("\n", NUL).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+_URL_PASSWORD_RE = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
+
+
+def show_value(value: str, limit: int = 80) -> str:
+    """repr() of a value for a message: control characters escaped, a URL's password masked, long values cut.
+
+    >>> print(show_value("https://bob:s3cret@mirror.example.org/a\\tb"))
+    'https://bob:xxxxx@mirror.example.org/a\\tb'
+    """
+    if isinstance(value, str):
+        value = _URL_PASSWORD_RE.sub(r"\1:xxxxx@", value)
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
+def _no_control(value: str) -> str:
+    found = _CONTROL_RE.search(value)
+    if found:
+        raise ValueError(f"{show_value(value)} contains the control character U+{ord(found.group()):04X} "
+                         "- remove it (write the value on one line, without escapes like \\n, \\t or \\e)")
+    return value
+
+
+PATH_MAX = 4096   # Linux's limit on a path's length, in bytes
+
+
+def _path_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty - write a file path such as ~/.ssh/id_ed25519, or remove the key")
+    if len(value.encode("utf-8", "surrogatepass")) > PATH_MAX:
+        raise ValueError(f"{show_value(value)} is longer than a path can be ({PATH_MAX} bytes) - write the file's path")
+    return value
+
+
+# Every str type of the model starts from Text, so every string refuses control characters
+# first and says so (tests/test_inventory_validation.py walks the schema to keep it that way).
+Text = Annotated[str, AfterValidator(_no_control)]
+FreeText = Text
+"""Free-form text (no pattern fits it): one line, no control characters."""
+PathStr = Annotated[Text, AfterValidator(_path_text)]
+"""A local file path (ssh.key, ssh_config paths): non-empty, one line, at most PATH_MAX (4096)."""
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DNS_NAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
@@ -31,19 +81,19 @@ _LABEL_RE = re.compile(rf"^{_LABEL}$")
 
 
 def _dns_name(value: str) -> str:
-    if value != value.lower() and _DNS_NAME_RE.match(value.lower()):
-        raise ValueError(f"{value!r} must be lowercase (RFC 1123) - use {value.lower()!r}")
-    if len(value) > 253 or not _DNS_NAME_RE.match(value):
+    if value != value.lower() and _DNS_NAME_RE.fullmatch(value.lower()):
+        raise ValueError(f"{show_value(value)} must be lowercase (RFC 1123) - use {value.lower()!r}")
+    if len(value) > 253 or not _DNS_NAME_RE.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not an RFC 1123 name - use lowercase letters, digits, '-' and '.', "
+            f"{show_value(value)} is not an RFC 1123 name - use lowercase letters, digits, '-' and '.', "
             "starting and ending with a letter or digit"
         )
     return value
 
 
 def _label(value: str) -> str:
-    if not _LABEL_RE.match(value):
-        raise ValueError(f"{value!r} is not a DNS label - use up to 63 lowercase letters, digits and '-'")
+    if not _LABEL_RE.fullmatch(value):
+        raise ValueError(f"{show_value(value)} is not a DNS label - use up to 63 lowercase letters, digits and '-'")
     return value
 
 
@@ -52,15 +102,15 @@ def _pattern(regex: str, what: str, fix: str):
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what} - {fix}")
+            raise ValueError(f"{show_value(value)} is not {what} - {fix}")
         return value
 
     return check
 
 
-def _go_duration(value: str) -> str:
+def _go_duration(value: str) -> str:  # fullmatch: re's '$' would also match before a final newline
     if not re.fullmatch(r"(\d+h)?(\d+m)?(\d+s)?", value) or value == "":
-        raise ValueError(f"{value!r} is not a duration - write it like 24h0m0s, 2h or 30m")
+        raise ValueError(f"{show_value(value)} is not a duration - write it like 24h0m0s, 2h or 30m")
     return value
 
 
@@ -68,7 +118,7 @@ def _kube_version(value: str) -> str:
     try:
         version = KubeVersion.parse(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a full version - write it like {DEFAULT_VERSION}") from None
+        raise ValueError(f"{show_value(value)} is not a full version - write it like {DEFAULT_VERSION}") from None
     if not is_supported(version):
         raise ValueError(refusal(version))
     return str(version)
@@ -77,51 +127,130 @@ def _kube_version(value: str) -> str:
 def _ip_text(value):
     # pydantic would read a bare number (12) as 0.0.0.12: demand the dotted form.
     if isinstance(value, (int, float, bool)):
-        raise ValueError(f"{value!r} is not an IPv4 address - write it like 10.0.0.101")
-    return value
+        raise ValueError(f"{show_value(value)} is not an IPv4 address - write it like 10.0.0.101")
+    return _no_control(value) if isinstance(value, str) else value
 
 
 def _net_text(value):
     if isinstance(value, (int, float, bool)):
-        raise ValueError(f"{value!r} is not an IPv4 network - write it like 10.244.0.0/16")
-    return value
+        raise ValueError(f"{show_value(value)} is not an IPv4 network - write it like 10.244.0.0/16")
+    return _no_control(value) if isinstance(value, str) else value
 
 
 IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ip_text)]
 IPv4Net = Annotated[ipaddress.IPv4Network, BeforeValidator(_net_text)]
-DnsName = Annotated[str, AfterValidator(_dns_name)]
-Label = Annotated[str, AfterValidator(_label)]
+DnsName = Annotated[Text, AfterValidator(_dns_name)]
+Label = Annotated[Text, AfterValidator(_label)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NicName = Annotated[
-    str,
+    Text,
     AfterValidator(_pattern(r"[A-Za-z0-9_.-]{1,13}", "a network interface name",
                             "use the NIC's name as `ip link` shows it (up to 13 characters)")),
 ]
 UserName = Annotated[
-    str,
+    Text,
     AfterValidator(_pattern(r"[a-z_][a-z0-9_-]{0,31}", "a login name", "use a POSIX user name such as ops or root")),
 ]
-Url = Annotated[
-    str,
-    AfterValidator(_pattern(r"https?://[A-Za-z0-9._~:/%@+=,{}-]+", "an http(s) URL without spaces or shell characters",
-                            "write it like https://mirror.example.org/debian")),
-]
+# --- URL templates (package_mirrors) ---------------------------------------------------------
+#
+# `up` fills some mirror URLs with str.format: kube_packages.repo_url ({minor}),
+# runtime.cri_dockerd_url / cri_dockerd_archive_url ({version}, {distro}, {codename}, {arch}),
+# cni.calico_manifest_base ({version}). A placeholder the code does not fill ({nope}, {0}) raised
+# KeyError/IndexError in the middle of `up`; so each field accepts exactly the placeholders it is
+# filled with, written plainly, and validation formats it with every value the product can use
+# and checks each result with the same URL rule. URL_FILLS lists those values per field.
+
+_URL_RULE = (r"https?://[A-Za-z0-9._~:/%@+=,-]+", "an http(s) URL without spaces or shell characters")
+
+
+def _cri_dockerd_debs() -> list[tuple[str, str]]:
+    return sorted(set().union(*(r.debs for r in compat.CRI_DOCKERD.values())))
+
+
+# field -> every set of values `up` can fill the field's template with. {version} of cri-dockerd
+# is the inventory's cri_dockerd_version (digits and dots, like every version in the table).
+URL_FILLS: dict[str, object] = {
+    "apt": lambda: [{}], "yum": lambda: [{}], "docker": lambda: [{}],
+    "kubernetes": lambda: [{"minor": f"1.{m}"} for m in (*EOL_MINORS, *MAINTAINED_MINORS)],
+    "cri_dockerd": lambda: [{"version": v, "distro": d, "codename": c, "arch": a}
+                            for v in compat.CRI_DOCKERD for d, c in _cri_dockerd_debs() for a in compat.DEB_ARCHES],
+    "cri_dockerd_archive": lambda: [{"version": v, "arch": a}
+                                    for v in compat.CRI_DOCKERD for a in compat.ARCHIVE_ARCHES],
+    "calico": lambda: [{"version": compat.CALICO_VERSION}],
+}
+URL_PLACEHOLDERS = {"apt": (), "yum": (), "docker": (), "kubernetes": ("minor",),
+                    "cri_dockerd": ("version", "distro", "codename", "arch"),
+                    "cri_dockerd_archive": ("version", "arch"), "calico": ("version",)}
+
+
+def _names(names) -> str:
+    shown = [f"{{{n}}}" for n in names]
+    return ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else "".join(shown)
+
+
+def _url_template(field: str):
+    allowed = URL_PLACEHOLDERS[field]
+    use = f"use only {_names(allowed)}" if allowed else "this URL takes no placeholders: write it out"
+    fix = "write it like https://mirror.example.org/debian"
+    url = _pattern(*_URL_RULE, fix)
+    template = _pattern(_URL_RULE[0].replace(",-]", ",{}-]"), _URL_RULE[1], fix)   # placeholders still in
+
+    def check(value: str) -> str:
+        try:
+            parts = list(string.Formatter().parse(value))
+        except ValueError:
+            raise ValueError(f"{show_value(value)} has an unmatched '{{' or '}}' - {use}") from None
+        for literal, name, spec, conversion in parts:
+            if "{" in literal or "}" in literal:   # written {{ or }}: a URL holds no braces
+                raise ValueError(f"{show_value(value)} has a literal brace ('{{{{' or '}}}}') - {use}")
+            if name is None:
+                continue
+            if name not in allowed:
+                raise ValueError(f"{show_value(value)} uses the placeholder {{{name}}}, which this field is not "
+                                 f"filled with - {use}")
+            if spec or conversion:
+                raise ValueError(f"{show_value(value)} writes {{{name}{'!' + conversion if conversion else ''}"
+                                 f"{':' + spec if spec else ''}}} - write it plainly as {{{name}}}")
+        template(value)
+        for fill in URL_FILLS[field]():
+            result = value.format(**fill)
+            try:
+                url(result)
+            except ValueError:
+                given = ", ".join(f"{k}={v}" for k, v in fill.items())
+                raise ValueError(f"{show_value(value)} becomes {show_value(result)} with {given}, which is not "
+                                 f"{_URL_RULE[1]} - put each placeholder where its value fits in a URL") from None
+        return value
+
+    return check
+
+
+def UrlTemplate(field: str):
+    """The type of ``package_mirrors.<field>``: an http(s) URL with only that field's placeholders."""
+    return Annotated[Text, AfterValidator(_url_template(field))]
+
+
+Url = UrlTemplate("apt")   # an http(s) URL, no placeholders
 ImageRepository = Annotated[
-    str,
+    Text,
     AfterValidator(_pattern(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*", "an image repository",
                             "write it like registry.k8s.io or registry.example.org:5000/google_containers")),
 ]
 Timezone = Annotated[
-    str,
+    Text,
     AfterValidator(_pattern(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", "a timezone name",
                             "use a tz database name such as UTC or Asia/Shanghai")),
 ]
-SshTarget = Annotated[
-    str,
-    AfterValidator(_pattern(r"([a-z_][a-z0-9_-]*@)?[A-Za-z0-9.-]+(:\d{1,5})?", "a jump host",
-                            "write it like ops@bastion.example.org:22")),
-]
-GoDuration = Annotated[str, AfterValidator(_go_duration)]
+def _jump_hosts(value: str) -> str:
+    """OpenSSH's -J syntax: ``[user@]host[:port]`` hops joined by commas (see provisioner.sshconfig)."""
+    from provisioner.sshconfig import parse_hops
+
+    parse_hops(value)        # ValueError with the fix: no spaces, no options like -oProxyCommand=
+    return value
+
+
+SshTarget = Annotated[Text, AfterValidator(_jump_hosts)]
+GoDuration = Annotated[Text, AfterValidator(_go_duration)]
 
 
 def _docker_mirror(value: str) -> str:
@@ -136,18 +265,18 @@ def _docker_mirror(value: str) -> str:
 
     scheme, sep, _ = value.partition("://")
     if not sep or not scheme:
-        raise ValueError(f"{value!r} has no scheme: Docker refuses a mirror without one "
+        raise ValueError(f"{show_value(value)} has no scheme: Docker refuses a mirror without one "
                          "- write it like https://mirror.example.org")
     try:
         uri = urlsplit(value)
         uri.port  # noqa: B018 - raises on a non-numeric port, as Go's url.Parse does
     except ValueError:
-        raise ValueError(f"{value!r} is not a valid URI - write it like https://mirror.example.org") from None
+        raise ValueError(f"{show_value(value)} is not a valid URI - write it like https://mirror.example.org") from None
     if uri.scheme not in ("http", "https"):
-        raise ValueError(f"unsupported scheme {uri.scheme!r} in {value!r}: Docker takes only http and https mirrors "
+        raise ValueError(f"unsupported scheme {uri.scheme!r} in {show_value(value)}: Docker takes only http and https mirrors "
                          "- write it like https://mirror.example.org")
     if uri.query or uri.fragment or "?" in value or "#" in value:
-        raise ValueError(f"{value!r} ends in a query or fragment, which Docker refuses in a mirror "
+        raise ValueError(f"{show_value(value)} ends in a query or fragment, which Docker refuses in a mirror "
                          "- remove the part from '?' or '#' on")
     if "@" in uri.netloc:
         user = uri.netloc.rpartition("@")[0].partition(":")[0]
@@ -158,7 +287,7 @@ def _docker_mirror(value: str) -> str:
 
 
 DockerMirror = Annotated[
-    str,
+    Text,
     AfterValidator(_docker_mirror),
     AfterValidator(_pattern(r"https?://[A-Za-z0-9._~:/%+=,-]+", "an http(s) URL without spaces or shell characters",
                             "write it like https://mirror.example.org")),
@@ -173,11 +302,11 @@ def _ntp_source(value: str) -> str:
     try:
         return _dns_name(value)
     except ValueError:
-        raise ValueError(f"{value!r} is neither an IPv4 address nor a DNS name - write it like pool.ntp.org") from None
+        raise ValueError(f"{show_value(value)} is neither an IPv4 address nor a DNS name - write it like pool.ntp.org") from None
 
 
-NtpSource = Annotated[str, AfterValidator(_ntp_source)]
-KubeVersionStr = Annotated[str, AfterValidator(_kube_version)]
+NtpSource = Annotated[Text, AfterValidator(_ntp_source)]
+KubeVersionStr = Annotated[Text, AfterValidator(_kube_version)]
 
 Role = Literal["control-plane", "worker", "lb"]
 LbMode = Literal["pair", "colocated", "none"]
@@ -192,12 +321,14 @@ class Strict(BaseModel):
 # --- sections -------------------------------------------------------------------------
 
 class SshOptions(Strict):
-    """How to reach a host. Unset values fall back to host_defaults, then ~/.ssh/config."""
+    """How to reach a host. Unset values fall back to host_defaults, then ssh_config, then root, 22 and agent keys."""
 
     user: UserName | None = Field(None, description="Login user; root or a user with sudo.")
     port: Port | None = Field(None, description="SSH port (default 22).")
-    key: str | None = Field(None, description="Private key file; ~ is expanded. Default: ssh-agent and ~/.ssh.")
-    proxy_jump: SshTarget | None = Field(None, description="Jump host, like ops@bastion:22.")
+    key: PathStr | None = Field(None, description="Private key file; ~ is expanded. Default: ssh-agent and ~/.ssh.")
+    proxy_jump: SshTarget | None = Field(
+        None, description="Jump hosts in OpenSSH's -J syntax: [user@]host[:port] hops joined by commas, like "
+                          "ops@bastion:22 or ops@bastion,ops@inner. Each hop uses its own ssh_config entry.")
 
 
 class HostDefaults(Strict):
@@ -261,22 +392,23 @@ class Networking(Strict):
 class PackageMirrors(Strict):
     """Package repository base URLs; unset means the distribution's and upstream's own."""
 
-    apt: Url | None = Field(None, description="Debian/Ubuntu mirror replacing the distribution's sources.")
-    yum: Url | None = Field(None, description="RHEL-family baseurl replacing the distribution's repos.")
-    kubernetes: Url = Field("https://pkgs.k8s.io/core:/stable:/v{minor}",
+    apt: UrlTemplate("apt") | None = Field(None, description="Debian/Ubuntu mirror replacing the distribution's sources.")
+    yum: UrlTemplate("yum") | None = Field(None, description="RHEL-family baseurl replacing the distribution's repos.")
+    kubernetes: UrlTemplate("kubernetes") = Field("https://pkgs.k8s.io/core:/stable:/v{minor}",
                             description="pkgs.k8s.io layout; {minor} becomes e.g. 1.30.")
-    docker: Url = Field("https://download.docker.com/linux", description="Docker CE repository base.")
-    cri_dockerd: Url = Field(
+    docker: UrlTemplate("docker") = Field("https://download.docker.com/linux", description="Docker CE repository base.")
+    cri_dockerd: UrlTemplate("cri_dockerd") = Field(
         "https://github.com/Mirantis/cri-dockerd/releases/download/v{version}/"
         "cri-dockerd_{version}.3-0.{distro}-{codename}_amd64.deb",
-        description="cri-dockerd .deb release asset; {version}, {distro} (debian/ubuntu) and {codename} are filled in.")
-    cri_dockerd_archive: Url = Field(
+        description="cri-dockerd .deb release asset; {version}, {distro} (debian/ubuntu), {codename} and {arch} "
+                    "are filled in (no other placeholder).")
+    cri_dockerd_archive: UrlTemplate("cri_dockerd_archive") = Field(
         "https://github.com/Mirantis/cri-dockerd/releases/download/v{version}/cri-dockerd-{version}.{arch}.tgz",
         description="cri-dockerd static release archive, used where upstream publishes no .deb "
-                    "(arm64, Ubuntu 24.04, Debian 13); {version} and {arch} are filled in.")
-    calico: Url | None = Field(
+                    "(arm64, Ubuntu 24.04, Debian 13); {version} and {arch} are filled in (no other placeholder).")
+    calico: UrlTemplate("calico") | None = Field(
         None, description="Where the calico manifests (v1_crd_projectcalico_org.yaml, tigera-operator.yaml) are "
-                          "fetched from; {version} is filled in. Default: the GitHub release tree "
+                          "fetched from; {version} is filled in (no other placeholder). Default: the GitHub release tree "
                           "(raw.githubusercontent.com/projectcalico/calico/v{version}/manifests), which "
                           "validation refuses for cni calico when an apt or yum mirror is set (an offline site).")
 
@@ -311,13 +443,13 @@ class Inventory(Strict):
     load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
     networking: Networking = Field(default_factory=Networking)
     runtime: Literal["docker", "containerd"] = Field("docker", description="docker = Docker + cri-dockerd.")
-    docker_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a Docker Engine version",
+    docker_version: Annotated[Text, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a Docker Engine version",
                                                            "write it like 29.0.4"))] = Field(
         DEFAULT_DOCKER, description="Docker Engine release (docker-ce, docker-ce-cli) installed and held.")
-    containerd_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a containerd.io version",
+    containerd_version: Annotated[Text, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a containerd.io version",
                                                                "write it like 1.7.22"))] | None = Field(
         None, description="containerd.io release to install and hold; default: what docker-ce's Depends picks.")
-    cri_dockerd_version: Annotated[str, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a cri-dockerd version",
+    cri_dockerd_version: Annotated[Text, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a cri-dockerd version",
                                                                 "write it like 0.4.4"))] = Field(
         DEFAULT_CRI_DOCKERD, description="cri-dockerd release installed with runtime docker (see provisioner/compat.py).")
     cni: Literal["flannel", "calico"] = "flannel"
@@ -340,12 +472,13 @@ class Inventory(Strict):
         for host in self.hosts:
             host.nic = host.nic or d.nic
             host.sudo = d.sudo if host.sudo is None else host.sudo
-            host.ssh = SshOptions(
-                user=host.ssh.user or d.ssh.user or "root",
-                port=host.ssh.port or d.ssh.port or 22,
-                key=host.ssh.key or d.ssh.key,
-                proxy_jump=host.ssh.proxy_jump or d.ssh.proxy_jump,
-            )
+            # What the inventory sets (host, then host_defaults) is marked as set: ssh_config may only
+            # fill in the rest (provisioner.sshconfig). Until a run resolves it, user/port read root/22.
+            given = {"user": host.ssh.user or d.ssh.user, "port": host.ssh.port or d.ssh.port,
+                     "key": host.ssh.key or d.ssh.key, "proxy_jump": host.ssh.proxy_jump or d.ssh.proxy_jump}
+            given = {k: v for k, v in given.items() if v}
+            host.ssh = SshOptions.model_construct(
+                _fields_set=set(given), **{"user": "root", "port": 22, "key": None, "proxy_jump": None, **given})
         net = self.networking
         if net.pod_cidr is None:
             net.pod_cidr = ipaddress.IPv4Network("192.168.0.0/16" if self.cni == "calico" else "10.244.0.0/16")

@@ -6,13 +6,20 @@
 
 Per host: open a verified connection, run ONE read-only command that gathers
 every fact the checks need (timed per fact, via testinfra on that
-connection), read the clock in a second tiny round trip, then judge. When all
-hosts are done, the cross-node checks compare them. Nothing on a host is
-changed: every fact command only reads.
+connection) and stamps the host's clock at its start and end (the clock
+offset comes from the same round trip), then judge. When all hosts are done,
+the cross-node checks compare them. Nothing on a host is changed: every fact
+command only reads.
+
+The gathering is one bash process tree per host: the checks' own fact
+commands run in the script's shell (``{ ...; }``, no subshell each) unless
+they do something that could end or change that shell (see :func:`isolated`);
+a caller's extra commands (``up``'s step probes) always run in a subshell.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +30,11 @@ from testinfra.backend.paramiko import ParamikoBackend
 
 from provisioner.checks import NODE_CHECKS
 from provisioner.checks import cluster as cluster_checks
-from provisioner.checks.base import FAIL, WARN, Fact, Facts, Node, Result
+from provisioner.checks.base import FAIL, JOINED, WARN, Fact, Facts, Node, Result
 from provisioner.inventory import Host, Inventory
-from provisioner.transport import HostKeys, SshTarget, Unreachable, open_connection
+from provisioner.transport import HostKeys, Ssh, Unreachable
 
-ALWAYS = {"kube.joined": "ls /etc/kubernetes/kubelet.conf /etc/kubernetes/admin.conf 2>/dev/null || true"}
+ALWAYS = {"kube.joined": JOINED}
 
 
 @dataclass
@@ -84,37 +91,118 @@ def fact_commands(inv: Inventory, host: Host) -> dict[str, str]:
     return commands
 
 
-def gather_script(commands: dict[str, str]) -> str:
+# What could end the gathering shell or change it for the facts after: such a command runs in a subshell.
+_UNSAFE = re.compile(r"\b(exit|exec|return|set|shopt|cd|pushd|popd|trap|ulimit|umask|unset|export|readonly|"
+                     r"alias|source|eval|wait)\b|(?<![&>])&(?![&>])|\b(PATH|IFS)=\S*\s*(;|&&|\|\||$)")
+
+
+def isolated(command: str) -> bool:
+    """True when ``command`` must run in its own subshell: it may exit, change the shell's state
+    (options, directory, traps, exported or special variables) or leave background jobs behind.
+
+    >>> isolated("cat /proc/swaps"), isolated("printf 'x'; exit 3"), isolated("sleep 1 & wait")
+    (False, True, True)
+    """
+    return bool(_UNSAFE.search(command))
+
+
+def gather_script(commands: dict[str, str], shared: frozenset | set = frozenset(), clock: bool = False,
+                  alongside: frozenset | set = frozenset()) -> str:
     """One bash script printing each fact between markers, with its exit code and timing.
 
-    Each command runs in its own subshell: an ``exit`` or a failure in one fact
-    cannot end the gathering of the others."""
-    parts = []
-    for name, command in commands.items():
-        parts.append(f"printf '@@FACT %s %s\\n' {shlex.quote(name)} \"$EPOCHREALTIME\"\n"
-                     f"( {command}\n) </dev/null 2>&1\n"
-                     f"printf '\\n@@RC %s %s\\n' \"$?\" \"$EPOCHREALTIME\"")
-    return "\n".join(parts) + "\n"
+    A command runs in its own subshell (an ``exit`` or a failure in one fact cannot end the gathering of
+    the others) unless its name is in ``shared`` and :func:`isolated` finds nothing unsafe in it: then it
+    runs in the script's own shell, which saves a fork per fact. With ``clock``, the first and the last
+    line stamp the host's clock (``@@CLOCK``): :func:`clock_offset` turns them into the offset.
+
+    The commands named in ``alongside`` (``up``'s step probes) run in ``SIDE_LANES`` more processes
+    started first (round robin; one after the other within a lane), while the others run: a host's wall
+    time is then its longest sequence, not the sum (the probes of a built control plane wait on its
+    API server: kubectl, curl). Their output goes through pipes and is copied out at the end, so every
+    fact's lines stay together."""
+    def block(name: str, command: str) -> str:
+        body = f"{{ {command}\n}}" if name in shared and not isolated(command) else f"( {command}\n)"
+        return (f"printf '@@FACT %s %s\\n' {shlex.quote(name)} \"$EPOCHREALTIME\"\n"
+                f"{body} </dev/null 2>&1\n"
+                f"printf '\\n@@RC %s %s\\n' \"$?\" \"$EPOCHREALTIME\"")
+
+    parts = ['printf \'@@CLOCK %s\\n\' "$EPOCHREALTIME"'] if clock else []
+    side = [block(name, command) for name, command in commands.items() if name in alongside]
+    lanes = [side[i::SIDE_LANES] for i in range(SIDE_LANES) if side[i::SIDE_LANES]]
+    for i, lane in enumerate(lanes):
+        parts.append(f"exec {{_side{i}}}< <(\n" + "\n".join(lane) + "\n)")
+    parts += [block(name, command) for name, command in commands.items() if name not in alongside]
+    for i in range(len(lanes)):
+        parts.append(f'while IFS= read -r -u "$_side{i}" _line || [ -n "$_line" ]; do printf \'%s\\n\' "$_line"; done')
+    if clock:
+        parts.append('printf \'@@CLOCK %s\\n\' "$EPOCHREALTIME"')
+    return "\n".join(parts) + "\nexit 0\n"
 
 
 def wrap_privileged(script: str, allow_sudo: bool = True) -> str:
-    """Run as root when we can (already root, or sudo -n), else as the user; the first line says which."""
-    sudo = """elif sudo -n true 2>/dev/null; then echo '@@PRIV 1'; exec sudo -n bash -c "$s"; """ if allow_sudo else ""
-    return (f"s={shlex.quote(script)}; if [ \"$(id -u)\" = 0 ]; then echo '@@PRIV 1'; exec bash -c \"$s\"; "
-            f"{sudo}else echo '@@PRIV 0'; exec bash -c \"$s\"; fi")
+    """Run as root when we can (already root, or sudo -n), else as the user; the first line says which.
+
+    One sudo, not a ``sudo -n true`` test first: ``sudo -n`` exits 1 when it may not run the command (and
+    the script itself always ends with ``exit 0``), and only then does the script run as the user."""
+    sudo = ('if command -v sudo >/dev/null 2>&1; then sudo -n bash -c "$s" _ 1 2>/dev/null; r=$?; '
+            '[ "$r" = 1 ] || exit "$r"; fi; ') if allow_sudo else ""
+    whole = 'echo "@@PRIV $1"\n' + script          # $1: 1 run as root, 0 as the user
+    return (f"s={shlex.quote(whole)}; if [ \"$(id -u)\" = 0 ]; then exec bash -c \"$s\" _ 1; fi; "
+            f"{sudo}exec bash -c \"$s\" _ 0")
 
 
 EXTRA = "extra."     # fact-name prefix of a caller's extra commands
+SIDE_LANES = 3       # processes running a caller's extra commands alongside the facts
 
 
 def gather_facts(th: testinfra.host.Host, inv: Inventory, host: Host,
                  extra: list[str] | tuple = ()) -> tuple[Facts, dict[str, float]]:
     """Run every fact command for ``host`` (and the caller's ``extra`` read-only commands) in one round trip;
     return facts and per-fact seconds."""
+    facts, durations, _ = gather_host(th, inv, host, extra)
+    return facts, durations
+
+
+def host_script(inv: Inventory, host: Host, extra: list[str] | tuple = ()) -> str:
+    """The one command preflight runs on ``host``: every fact, the extra commands, two clock stamps."""
     commands = fact_commands(inv, host)
+    shared = frozenset(commands)          # the checks' own commands may share the script's shell
     commands.update({f"{EXTRA}{i}": command for i, command in enumerate(extra)})
-    result = th.run(wrap_privileged(gather_script(commands), bool(host.sudo)))
-    return parse_facts(result.stdout)
+    side = frozenset(f"{EXTRA}{i}" for i in range(len(extra)))
+    return wrap_privileged(gather_script(commands, shared, clock=True, alongside=side), bool(host.sudo))
+
+
+def gather_host(th: testinfra.host.Host, inv: Inventory, host: Host, extra: list[str] | tuple = ()
+                ) -> tuple[Facts, dict[str, float], float | None]:
+    """:func:`gather_facts` plus the host's clock offset (remote minus local, seconds), read in the SAME
+    round trip: no second command just for the clock."""
+    sent = time.time()
+    result = th.run(host_script(inv, host, extra))
+    received = time.time()
+    facts, durations = parse_facts(result.stdout)
+    return facts, durations, clock_offset(result.stdout, sent, received)
+
+
+def clock_offset(output: str, sent: float, received: float) -> float | None:
+    """Remote clock minus local clock from the script's ``@@CLOCK`` stamps (its first and last line) and
+    the local times the command was sent and its answer read.
+
+    The script ran, on the remote clock, from the first stamp to the last; locally it ran somewhere
+    between ``sent`` and ``received``. Matching the middles leaves an error of half the difference between
+    the time before the first stamp (channel, sudo, bash start) and after the last (exit, the answer's
+    way back): a few ms, far below the skew that matters (0.5 s)::
+
+    >>> clock_offset("@@CLOCK 1000.100\\n@@FACT a 1\\n@@CLOCK 1000.300\\n", 990.0, 990.4)
+    10.0
+    >>> clock_offset("no stamps", 990.0, 990.4) is None
+    True
+    """
+    stamps = [_stamp(line.split()[1]) for line in output.splitlines()
+              if line.startswith("@@CLOCK ") and len(line.split()) == 2]
+    stamps = [s for s in stamps if s > 0]
+    if not stamps:
+        return None
+    return round((stamps[0] + stamps[-1]) / 2 - (sent + received) / 2, 6)
 
 
 def parse_facts(output: str) -> tuple[Facts, dict[str, float]]:
@@ -143,17 +231,6 @@ def _stamp(text: str) -> float:
         return 0.0
 
 
-def read_clock_offset(th: testinfra.host.Host) -> float | None:
-    """Remote clock minus local clock, from one short round trip (midpoint estimate)."""
-    before = time.time()
-    result = th.run("date +%s.%N")
-    after = time.time()
-    try:
-        return float(result.stdout.strip()) - (before + after) / 2
-    except ValueError:
-        return None
-
-
 def settle(check, verdict: Result, node: Node, strict: bool) -> Result:
     """A failure that `up` repairs is a warning on a host not yet in a cluster (unless strict, or the
     check says a wrong answer is never harmless, like an /etc/hosts line sending a cluster name
@@ -166,7 +243,7 @@ def settle(check, verdict: Result, node: Node, strict: bool) -> Result:
     return verdict
 
 
-def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
+def audit_host(inv: Inventory, host: Host, keys: Ssh | HostKeys, timeout: float,
                strict: bool = False, keep: dict | None = None, extra: list[str] | tuple = ()
                ) -> tuple[HostReport, Node | None]:
     """Connect, gather, judge one host. Never raises for the host's own problems.
@@ -176,9 +253,10 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
     """
     start = time.perf_counter()
     report = HostReport(host.hostname, str(host.address), list(host.roles))
-    target = SshTarget.of(host)
+    ssh = Ssh.of(keys)
+    target = ssh.target(host)
     try:
-        conn = open_connection(target, keys, timeout)
+        conn = ssh.open(target, timeout)
     except Unreachable as exc:
         report.reachable, report.reason = False, exc.reason
         report.results.append(Result("ssh.connect", FAIL, exc.reason, f"SSH to {target.user}@{target.address}:{target.port}",
@@ -187,13 +265,13 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
         return report, None
     try:
         th = testinfra_host(conn)
-        facts, durations = gather_facts(th, inv, host, extra)
+        facts, durations, offset = gather_host(th, inv, host, extra)
         if facts.privileged:
             report.probed = {command: facts.values.pop(f"{EXTRA}{i}") for i, command in enumerate(extra)
                              if f"{EXTRA}{i}" in facts.values}
         for name in [n for n in facts.values if n.startswith(EXTRA)]:
             del facts.values[name]
-        node = Node(host, inv, facts, clock_offset=read_clock_offset(th))
+        node = Node(host, inv, facts, clock_offset=offset)
     except Exception as exc:  # noqa: BLE001 - a broken session is this host's problem, not the run's
         conn.close()
         report.reachable, report.reason = False, f"session failed: {type(exc).__name__}: {exc}"
@@ -218,7 +296,7 @@ def audit_host(inv: Inventory, host: Host, keys: HostKeys, timeout: float,
     return report, node
 
 
-def run_preflight(inv: Inventory, keys: HostKeys, hosts: list[str] | None = None, parallel: int = 32,
+def run_preflight(inv: Inventory, keys: Ssh | HostKeys, hosts: list[str] | None = None, parallel: int = 32,
                   timeout: float = 10, inventory_path: str = "", on_host_done=None, strict: bool = False,
                   keep_connections: dict | None = None, extra: dict[str, list[str]] | None = None) -> Report:
     """Audit the selected hosts (all by default) with at most ``parallel`` at once, then compare them.
@@ -230,11 +308,18 @@ def run_preflight(inv: Inventory, keys: HostKeys, hosts: list[str] | None = None
     (``up``'s step probes); their outputs come back in ``HostReport.probed``.
     """
     selected = [h for h in inv.hosts if not hosts or h.hostname in hosts]
+    ssh = Ssh.of(keys).bind(inv)      # one resolution and one jump pool for every host of the run
+    if ssh is not keys and keep_connections is None:
+        try:
+            return run_preflight(inv, ssh, hosts, parallel, timeout, inventory_path, on_host_done, strict,
+                                 keep_connections, extra)
+        finally:
+            ssh.close()
     started, t0 = time.time(), time.perf_counter()
     reports: dict[str, HostReport] = {}
     nodes: list[Node] = []
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(selected)))) as pool:
-        futures = {pool.submit(audit_host, inv, h, keys, timeout, strict, keep_connections,
+        futures = {pool.submit(audit_host, inv, h, ssh, timeout, strict, keep_connections,
                                (extra or {}).get(h.hostname, ())): h for h in selected}
         for future in futures:
             report, node = future.result()

@@ -36,7 +36,7 @@ from provisioner.remote import StepFailed
 from provisioner.render import CRI_SOCKET, KUBEADM_DIR
 from provisioner.runlog import RunLog
 from provisioner.state import ClusterState, Journal
-from provisioner.transport import HostKeys, quote
+from provisioner.transport import HostKeys, Ssh, quote
 
 KUBE_PHASES = ["init", "cni", "join-control-planes", "join-workers"]
 
@@ -58,7 +58,7 @@ def succeeded(outcome: str) -> bool:
     return outcome == "reset" or outcome.startswith(("reset (", "nothing to reset"))
 
 
-def run_reset(inv: Inventory, state_dir: Path, keys: HostKeys, limit: list[str] | None = None,
+def run_reset(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, limit: list[str] | None = None,
               timeout: float = 10) -> dict[str, str]:
     """Reset the limited hosts (default: every control plane and worker); host -> outcome."""
     from provisioner.engine import Session, UnreachableHosts     # the engine imports the phases, they import us

@@ -19,11 +19,12 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from provisioner.errors import InventoryError, Problem
-from provisioner.inventory import Inventory
+from provisioner.inventory import Inventory, show_value
 from provisioner.versions import eol_warning, support_of
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
 Finding = tuple[tuple[str | int, ...], str, bool]  # (path, message, is_warning)
+MAX_PROBLEMS = 100   # shape problems listed at most (then one line counting the rest)
 
 
 # --- pass 1: shapes, via pydantic ------------------------------------------------------
@@ -53,8 +54,27 @@ def _first_model(annotation) -> type[BaseModel] | None:
     return None
 
 
-def _describe(error: dict) -> tuple[tuple, str]:
-    loc = tuple(p for p in error["loc"] if isinstance(p, int) or not ("[" in p or "(" in p))
+def _input_loc(loc: tuple, data) -> tuple:
+    """``loc`` without pydantic's own entries (union tags like ``function-after[...]``).
+
+    A part is kept when it indexes the input: a key the file wrote may hold '[' too.
+    """
+    out = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and ("[" in part or "(" in part):
+            continue
+        else:
+            data = None
+        out.append(part)
+    return tuple(out)
+
+
+def _describe(error: dict, data=None) -> tuple[tuple, str]:
+    loc = _input_loc(tuple(error["loc"]), data)
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     if kind == "extra_forbidden":
         key = loc[-1]
@@ -68,21 +88,21 @@ def _describe(error: dict) -> tuple[tuple, str]:
     if kind == "value_error":
         return loc, str(ctx.get("error", error["msg"]))
     if kind == "literal_error":
-        return loc, f"{value!r} is not one of {ctx.get('expected')} - pick one of them"
+        return loc, f"{show_value(value)} is not one of {ctx.get('expected')} - pick one of them"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return loc, f"{value!r} is not a whole number - write a number without quotes or decimals"
+        return loc, f"{show_value(value)} is not a whole number - write a number without quotes or decimals"
     if kind in ("greater_than_equal", "less_than_equal"):
-        return loc, f"{value!r} is out of range ({error['msg'].lower()}) - pick a value in range"
+        return loc, f"{show_value(value)} is out of range ({error['msg'].lower()}) - pick a value in range"
     if kind == "too_short":
         return loc, "is empty - list at least one entry"
     if kind in ("bool_parsing", "bool_type"):
-        return loc, f"{value!r} is not true or false - write true or false"
+        return loc, f"{show_value(value)} is not true or false - write true or false"
     if kind in ("ip_v4_address", "ip_any_address"):
-        return loc, f"{value!r} is not an IPv4 address - write it like 10.0.0.101"
+        return loc, f"{show_value(value)} is not an IPv4 address - write it like 10.0.0.101"
     if kind in ("ip_v4_network", "ip_any_network"):
-        return loc, f"{value!r} is not an IPv4 network - write it like 10.244.0.0/16, with no host bits set"
+        return loc, f"{show_value(value)} is not an IPv4 network - write it like 10.244.0.0/16, with no host bits set"
     if kind in ("string_type",):
-        return loc, f"expected text, got {type(value).__name__} {value!r} - quote it or write a name"
+        return loc, f"expected text, got {type(value).__name__} {show_value(value)} - quote it or write a name"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return loc, f"expected a mapping of keys, got {type(value).__name__} - see `provisioner inventory schema`"
     if kind == "list_type":
@@ -90,11 +110,11 @@ def _describe(error: dict) -> tuple[tuple, str]:
     return loc, f"{error['msg']} - see `provisioner inventory schema`"
 
 
-def _shape_findings(exc: ValidationError) -> list[Finding]:
+def _shape_findings(exc: ValidationError, data=None) -> list[Finding]:
     seen: set = set()
     out: list[Finding] = []
     for error in exc.errors():
-        loc, message = _describe(error)
+        loc, message = _describe(error, data)
         if (loc, message) not in seen:
             seen.add((loc, message))
             out.append((loc, message, False))
@@ -318,7 +338,13 @@ def check_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem]]:
     try:
         inv = Inventory.model_validate(doc.data)
     except ValidationError as exc:
-        return None, [problem(f) for f in _shape_findings(exc)]
+        findings = _shape_findings(exc, doc.data)
+        shown = [problem(f) for f in findings[:MAX_PROBLEMS]]
+        if len(findings) > MAX_PROBLEMS:
+            # A 1 MiB list of bad entries would print 100,000 lines: the first ones say what to fix.
+            shown.append(Problem(doc.file, (), f"{len(findings) - MAX_PROBLEMS} more problems not shown "
+                                               "- fix the ones above and validate again"))
+        return None, shown
     return inv, [problem(f) for f in cluster_findings(inv)]
 
 

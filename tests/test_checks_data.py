@@ -182,14 +182,6 @@ def test_clock_skew():
     assert verdicts["node1"].status == FAIL and verdicts["master1"].status == PASS
 
 
-def test_reach_ignores_api_port_until_an_apiserver_listens():
-    facts = {"reach.control_planes": "172.31.250.101:22 ok\n172.31.250.101:6443 fail", "ports.listen": SS_FREE}
-    nodes = [_node("master1", facts), _node("node1", {"reach.control_planes": "172.31.250.101:22 fail"})]
-    verdicts = dict(zip(["master1", "node1"], cc.reach_control_planes(nodes)))
-    assert verdicts["master1"].status == PASS
-    assert verdicts["node1"].status == FAIL and "172.31.250.101:22" in verdicts["node1"].observed
-
-
 def test_vip_taken_by_a_stranger():
     ha1 = _node("ha1", {"vip.probe": "172.31.250.100 dev eth0 lladdr 02:99:99:99:99:99 REACHABLE", "id.links": _links("02:00:00:00:00:07")})
     ha2 = _node("ha2", {"vip.probe": "172.31.250.100 dev eth0 FAILED", "id.links": _links("02:00:00:00:00:08")})

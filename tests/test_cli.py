@@ -138,7 +138,7 @@ def test_schema_is_committed_and_current():
 
 def test_schema_accepts_examples_and_rejects_unknown_keys():
     schema = json.loads((REPO / "inventories/inventory.schema.json").read_text())
-    for name in ("seed-ha", "colocated", "single", "lab", "vagrant"):
+    for name in ("seed-ha", "colocated", "single", "lab", "vagrant", "bastion"):
         jsonschema.validate(yaml.safe_load((REPO / f"inventories/{name}.yaml").read_text()), schema)
     bad = yaml.safe_load((REPO / "inventories/seed-ha.yaml").read_text())
     bad["hosts"][0]["adress"] = "x"
@@ -183,7 +183,7 @@ def test_up_with_unreachable_hosts_exits_3_and_writes_the_report(tmp_path):
                      "--json", str(report))
     assert result.returncode == 3, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert "UNREACHABLE in phase preflight on master1" in result.stdout
+    assert "UNREACHABLE in phase preflight on master[1-3], node[1-3], ha[1-2]: " in result.stdout
     assert "ha2: connection refused on 127.0.0.108:9" in result.stdout
     data = json.loads(report.read_text())
     assert data["ok"] is False and data["exit_code"] == 3

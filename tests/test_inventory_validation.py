@@ -7,12 +7,13 @@ must be reported at, and words the message must contain.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from provisioner.errors import InventoryError
+from provisioner.errors import InventoryError, format_path
 from provisioner.validation import check_inventory, load_inventory
 from provisioner.versions import DEFAULT_VERSION
 
@@ -138,6 +139,38 @@ CASES = [
     ("hosts-not-list", {"hosts": {"master1": "10.0.0.101"}}, "hosts", "expected a list", False),
     ("sudo-type", {"host_defaults.sudo": "maybe"}, "host_defaults.sudo", "is not true or false", False),
     ("containerd", {"runtime": "containerd"}, "runtime", "not yet rendered or installed", True),
+    # Hostile input (issue 12). Control characters in any string: ssh.key takes any path, so only
+    # this guard keeps "\n" (a new ssh_config line) or "\e[2J" (a terminal escape) out of it.
+    ("ssh-key-escape", {"hosts.0.ssh": {"key": "~/.ssh/id\x1b[2J"}}, "hosts[0].ssh.key",
+     "'~/.ssh/id\\x1b[2J' contains the control character U+001B - remove it", False),
+    ("ssh-key-newline", {"host_defaults.ssh.key": "~/.ssh/id_ed25519\nProxyCommand id"}, "host_defaults.ssh.key",
+     "contains the control character U+000A - remove it", False),
+    ("ssh-key-nul", {"host_defaults.ssh.key": "~/.ssh/id\x00"}, "host_defaults.ssh.key", "control character U+0000", False),
+    ("ssh-key-del", {"host_defaults.ssh.key": "~/.ssh/id\x7f"}, "host_defaults.ssh.key", "control character U+007F", False),
+    ("ssh-key-c1", {"host_defaults.ssh.key": "~/.ssh/id\x9b2J"}, "host_defaults.ssh.key", "control character U+009B", False),
+    ("ssh-key-empty", {"host_defaults.ssh.key": " "}, "host_defaults.ssh.key", "is empty - write a file path", False),
+    # re's '$' also matches before a final newline: "master1\n" passed the hostname pattern.
+    ("hostname-final-newline", {"hosts.0.hostname": "master1\n"}, "hosts[0].hostname",
+     "contains the control character U+000A", False),
+    # Mirror URL templates take only the placeholders `up` fills in (on HEAD {nope} passed here and
+    # raised KeyError in the middle of `up`; see test_accepted_mirror_templates_fill_in_up).
+    ("mirror-placeholder-unknown", {"package_mirrors": {"kubernetes": "https://m.example.org/k8s/v{nope}"}},
+     "package_mirrors.kubernetes", "uses the placeholder {nope}, which this field is not filled with - use only {minor}",
+     False),
+    ("mirror-placeholder-positional", {"package_mirrors": {"kubernetes": "https://m.example.org/k8s/v{0}"}},
+     "package_mirrors.kubernetes", "uses the placeholder {0}", False),
+    ("mirror-placeholder-conversion", {"package_mirrors": {"kubernetes": "https://m.example.org/k8s/v{minor!r}"}},
+     "package_mirrors.kubernetes", "writes {minor!r} - write it plainly as {minor}", False),
+    ("mirror-placeholder-unbalanced", {"package_mirrors": {"kubernetes": "https://m.example.org/k8s/v{minor"}},
+     "package_mirrors.kubernetes", "has an unmatched '{' or '}' - use only {minor}", False),
+    ("mirror-placeholder-brace", {"package_mirrors": {"kubernetes": "https://m.example.org/k8s/{{minor}}"}},
+     "package_mirrors.kubernetes", "has a literal brace", False),
+    ("mirror-placeholder-none-taken", {"package_mirrors": {"apt": "https://m.example.org/debian/{minor}"}},
+     "package_mirrors.apt", "this URL takes no placeholders: write it out", False),
+    ("mirror-placeholder-calico", {"package_mirrors": {"calico": "https://m.example.org/calico/v{minor}/manifests"}},
+     "package_mirrors.calico", "use only {version}", False),
+    ("mirror-placeholder-archive", {"package_mirrors": {"cri_dockerd_archive": "https://m.example.org/cri/{distro}.tgz"}},
+     "package_mirrors.cri_dockerd_archive", "use only {version} or {arch}", False),
 ]
 
 
@@ -269,7 +302,7 @@ def test_host_overrides_defaults(tmp_path):
     assert (inv.hosts[1].ssh.user, inv.hosts[1].nic) == ("root", "ens33")
 
 
-@pytest.mark.parametrize("name", ["seed-ha", "colocated", "single", "lab", "vagrant"])
+@pytest.mark.parametrize("name", ["seed-ha", "colocated", "single", "lab", "vagrant", "bastion"])
 def test_examples_are_valid(name):
     inv, problems = check_inventory(Path(__file__).resolve().parents[1] / "inventories" / f"{name}.yaml")
     assert inv is not None and problems == []
@@ -294,6 +327,14 @@ PASSING = [
     ("insecure-short-name-with-port", {"registry.insecure": True, "domain": None, "registry.port": 5000}),
     ("mirror-with-path", {"registry_mirrors": ["https://mirror.example.org/docker-hub/"]}),   # Docker allows a path
     ("mirror-http-port", {"registry_mirrors": ["http://10.0.0.109:5000"]}),
+    ("ssh-key-path", {"host_defaults.ssh.key": "~/.ssh/keys/id ed25519 (ops)"}),   # a path may hold spaces
+    ("ssh-key-unicode", {"hosts.0.ssh": {"key": "/home/zoë/.ssh/id_ed25519"}}),
+    ("mirror-placeholders", {"package_mirrors": {
+        "apt": "https://m.example.org/debian",
+        "kubernetes": "https://m.example.org/k8s/core:/stable:/v{minor}",
+        "cri_dockerd": "https://m.example.org/cri/v{version}/cri-dockerd_{version}.3-0.{distro}-{codename}_{arch}.deb",
+        "cri_dockerd_archive": "https://m.example.org/cri/v{version}/cri-dockerd-{version}.{arch}.tgz",
+        "calico": "https://m.example.org/calico/v{version}/manifests"}}),
 ]
 
 
@@ -353,6 +394,182 @@ def test_validate_command_on_old_eol_and_current_versions(tmp_path):
     eol = results["1.34.11"]
     assert eol.returncode == 0 and "warning: Kubernetes 1.34 reached end of life on 2026-10-27" in eol.stderr
     assert results["1.37.1"].returncode == 0 and "end of life" not in results["1.37.1"].stderr
-    for name in ("seed-ha", "colocated", "single", "lab", "vagrant"):
+    for name in ("seed-ha", "colocated", "single", "lab", "vagrant", "bastion"):
         r = run_cli("validate", "-i", f"inventories/{name}.yaml")
         assert r.returncode == 0 and "Kubernetes 1.37.1" in r.stdout, (name, r.stdout, r.stderr)
+
+
+# --- hostile input: every string of the model, every mirror template -------------------------
+
+CONTROL_CHARACTERS = ["\x00", "\t", "\n", "\r", "\x1b", "\x7f", "\x85", "\x9b"]   # C0, DEL, C1
+# A valid value for every optional string GOOD leaves unset, so each field is reached.
+FILLED = {
+    "timezone": "UTC", "containerd_version": "1.7.22", "domain": "example.org", "key": "~/.ssh/id_ed25519",
+    "proxy_jump": "ops@bastion.example.org:22", "apt": "https://m.example.org/debian",
+    "yum": "https://m.example.org/rocky", "calico": "https://m.example.org/calico/v{version}/manifests",
+    "registry_mirrors": "https://mirror.example.org", "user": "ops",
+}
+
+
+def _string_paths(schema: dict, node: dict | None = None, path: tuple = ()) -> list[tuple[tuple, dict]]:
+    """Every string leaf of the inventory's JSON schema, as (path, its schema); lists at index 0."""
+    node = schema if node is None else node
+    if "$ref" in node:
+        return _string_paths(schema, schema["$defs"][node["$ref"].rsplit("/", 1)[1]], path)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in node:
+            return [p for sub in node[key] for p in _string_paths(schema, sub, path)]
+    if node.get("type") == "object":
+        extra = node.get("additionalProperties")      # a dict[str, str] field: its values are strings too
+        return ([p for name, sub in node.get("properties", {}).items() for p in _string_paths(schema, sub, path + (name,))]
+                + (_string_paths(schema, extra, path + ("any-key",)) if isinstance(extra, dict) else []))
+    if node.get("type") == "array":
+        return _string_paths(schema, node["items"], path + (0,))
+    return [(path, node)] if node.get("type") == "string" else []
+
+
+def _get(data, path):
+    for part in path:
+        if isinstance(data, dict) and part in data or isinstance(data, list) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _put(data, path, value):
+    for i, part in enumerate(path[:-1]):
+        empty = [] if isinstance(path[i + 1], int) else {}
+        if isinstance(data, list):
+            data += [empty] * (part + 1 - len(data)) if part >= len(data) else []
+        else:
+            data.setdefault(part, empty)
+        data = data[part]
+    if isinstance(data, list) and path[-1] >= len(data):
+        data.append(value)
+    else:
+        data[path[-1]] = value
+
+
+def test_every_string_field_refuses_control_characters(tmp_path):
+    """Walks the inventory's JSON schema: every string field - a new one included - refuses C0, DEL
+    and C1 characters, and says so (the guard is inventory.Text, the base of every str type).
+    A closed set (an enum like roles) refuses them as not one of its values. Every message stays
+    printable: the value is shown escaped."""
+    from provisioner.inventory import inventory_json_schema
+
+    paths = _string_paths(inventory_json_schema())
+    assert len(paths) >= 40 and ("hosts", 0, "ssh", "key") in [p for p, _ in paths]
+    for char in CONTROL_CHARACTERS:
+        data = copy.deepcopy(GOOD)
+        for path, node in paths:
+            valid = _get(data, path)
+            if not isinstance(valid, str):
+                valid = FILLED.get(next(p for p in reversed(path) if isinstance(p, str)),
+                                   node.get("default") if isinstance(node.get("default"), str) else
+                                   (node.get("enum") or ["x"])[0])
+            # At the end for "\n" (what re's '$' lets through), else in the middle.
+            _put(data, path, valid + char if char == "\n" else valid[:1] + char + valid[1:])
+        _, problems = check_inventory(_write(tmp_path, data))
+        by_path = {}
+        for p in problems:
+            by_path.setdefault(str(p).split(": ", 2)[1], []).append(p.message)
+        for path, node in paths:
+            shown = format_path(path)
+            messages = by_path.get(shown, [])
+            expected = "is not one of" if "enum" in node else f"contains the control character U+{ord(char):04X} - remove it"
+            assert any(expected in m for m in messages), f"{shown} took {char!r}: {messages}"
+        assert all(str(p).isprintable() for p in problems), [str(p) for p in problems]
+
+
+OSES = [("debian", "12", "bookworm", "", "amd64"), ("debian", "13", "trixie", "", "arm64"),
+        ("ubuntu", "24.04", "noble", "debian", "amd64"), ("ubuntu", "22.04", "jammy", "debian", "arm64")]
+URL = r"https?://[A-Za-z0-9._~:/%@+=,-]+"
+
+
+@pytest.mark.parametrize("field,template", [
+    ("kubernetes", "https://m.example.org/k8s/v{minor}"), ("kubernetes", "https://m.example.org/k8s/v{nope}"),
+    ("kubernetes", "https://m.example.org/k8s/v{0}"), ("kubernetes", "https://m.example.org/k8s/v{version}"),
+    ("cri_dockerd", "https://m.example.org/cri/{version}/{distro}-{codename}_{arch}.deb"),
+    ("cri_dockerd", "https://m.example.org/cri/{version}/{os}.deb"),
+    ("cri_dockerd_archive", "https://m.example.org/cri/{version}/cri-dockerd-{version}.{arch}.tgz"),
+    ("cri_dockerd_archive", "https://m.example.org/cri/{version}/{codename}.tgz"),
+    ("calico", "https://m.example.org/calico/v{version}/manifests"), ("calico", "https://m.example.org/calico/{nope}"),
+])
+def test_accepted_mirror_templates_fill_in_up(field, template, tmp_path):
+    """A template `validate` accepts is one `up` can fill: every URL the phases build from it, for
+    every OS and arch, is a plain URL. On HEAD {nope} passed validate and then raised KeyError in
+    kube_packages.repo_url in the middle of `up` (and calico kept '{nope}' in its URL)."""
+    from types import SimpleNamespace
+
+    from provisioner.phases import cni, kube_packages, runtime
+    from provisioner.phases.base import OsInfo
+
+    data = copy.deepcopy(GOOD)
+    data["package_mirrors"] = {field: template}
+    inv, problems = check_inventory(_write(tmp_path, data))
+    if inv is None or [p for p in problems if not p.warning]:
+        (problem,) = problems
+        assert str(problem).split(": ", 2)[1] == f"package_mirrors.{field}" and " - use only {" in problem.message
+        return
+    ctx = SimpleNamespace(inv=inv)
+    for os_ in (OsInfo(*o) for o in OSES):
+        for url in (kube_packages.repo_url(inv), runtime.cri_dockerd_url(ctx, os_),
+                    runtime.cri_dockerd_archive_url(ctx, os_), cni.calico_manifest_base(inv)):
+            assert re.fullmatch(URL, url), url
+
+
+def test_a_filled_template_is_checked_again(tmp_path, monkeypatch):
+    """After formatting, each URL is checked with the same rule: were a value ever to carry a space
+    or a '?', the template would be refused at validate time, naming the value."""
+    from provisioner import inventory
+
+    monkeypatch.setitem(inventory.URL_FILLS, "calico", lambda: [{"version": "3.32.2 ?x=1"}])
+    data = copy.deepcopy(GOOD)
+    data["package_mirrors"] = {"calico": "https://m.example.org/calico/v{version}/manifests"}
+    _, problems = check_inventory(_write(tmp_path, data))
+    (problem,) = problems
+    assert str(problem).endswith(
+        "package_mirrors.calico: 'https://m.example.org/calico/v{version}/manifests' becomes "
+        "'https://m.example.org/calico/v3.32.2 ?x=1/manifests' with version=3.32.2 ?x=1, which is not an http(s) URL "
+        "without spaces or shell characters - put each placeholder where its value fits in a URL")
+
+
+def test_template_fills_are_what_up_fills():
+    """URL_FILLS (what validate formats with) holds every value the phases use: all accepted minors,
+    both archive arches, the .deb targets, the pinned calico release; and each fill names exactly
+    the field's placeholders."""
+    from provisioner import compat, inventory
+    from provisioner.phases import cni
+    from provisioner.versions import EOL_MINORS, MAINTAINED_MINORS
+
+    fills = {field: make() for field, make in inventory.URL_FILLS.items()}
+    assert set(fills) == set(inventory.URL_PLACEHOLDERS) == set(inventory.PackageMirrors.model_fields)
+    for field, values in fills.items():
+        assert values and all(set(v) == set(inventory.URL_PLACEHOLDERS[field]) for v in values), field
+    assert {v["minor"] for v in fills["kubernetes"]} == {f"1.{m}" for m in (*EOL_MINORS, *MAINTAINED_MINORS)}
+    assert {v["arch"] for v in fills["cri_dockerd_archive"]} == set(compat.ARCHIVE_ARCHES)
+    assert {(v["distro"], v["codename"]) for v in fills["cri_dockerd"]} >= {("debian", "bookworm"), ("ubuntu", "jammy")}
+    assert fills["calico"] == [{"version": cni.CALICO_VERSION}]
+
+
+def test_a_flood_of_bad_entries_lists_the_first_hundred(tmp_path):
+    """A list of 500 bad entries gives 100 lines and one counting the rest, not 500 lines."""
+    data = copy.deepcopy(GOOD)
+    data["ntp_servers"] = ["bad_name"] * 500
+    _, problems = check_inventory(_write(tmp_path, data))
+    assert len(problems) == 101 and str(problems[0]).split(": ", 2)[1] == "ntp_servers[0]"
+    assert problems[-1].message == "400 more problems not shown - fix the ones above and validate again"
+
+
+def test_a_mirror_password_stays_masked_whatever_the_problem(tmp_path):
+    """Every message shows a value through one helper that masks a URL's password, so a control
+    character or a bad placeholder in a mirror with credentials does not print the password."""
+    for key, value in [("registry_mirrors", ["https://bob:s3cret@mirror.example.org/\x1b"]),
+                       ("registry_mirrors", ["https://bob:s3cret@mirror.example.org/?x=1"]),
+                       ("package_mirrors", {"apt": "https://bob:s3cret@m.example.org/{nope}"})]:
+        data = copy.deepcopy(GOOD)
+        data[key] = value
+        _, problems = check_inventory(_write(tmp_path, data))
+        assert problems and not any("s3cret" in str(p) for p in problems), [str(p) for p in problems]
+        assert any("bob:xxxxx@" in str(p) for p in problems), [str(p) for p in problems]

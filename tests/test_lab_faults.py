@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 
@@ -9,6 +10,7 @@ import paramiko
 import pytest
 
 from tests.lab import faults as F
+from tests.lab.util import run
 
 
 def _tcp(address: str, port: int) -> bool:
@@ -192,3 +194,47 @@ def test_faults_fixture_undoes_everything(lab, lab_ssh, faults):
     after = s.run("sudo -n cat /sys/class/dmi/id/product_uuid; cat /proc/swaps; "
                   "ss -Htln 'sport = :6443'").stdout
     assert after == before
+
+
+def _connect(address: str, port: int) -> str:
+    """What a connect from this machine meets: "open", "refused", "timeout" or the errno's name."""
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+        return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "timeout"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc))
+
+
+def test_ports_filtered(lab):
+    n = _nodes(lab, 1)[0]
+    tables = ["ip", "netns", "exec", n.netns, "nft", "list", "tables"]
+    assert _connect(n.address, 6443) == "refused"
+    with F.ports_filtered(n, [6443, "2379-2380"]):
+        assert [_connect(n.address, p) for p in (6443, 2380)] == ["timeout"] * 2
+        assert _connect(n.address, 22) == "open"
+    with F.ports_filtered(n, [6443], action="reject with tcp reset"):
+        assert _connect(n.address, 6443) == "refused"
+    with F.ports_filtered(n, [6443], action="reject with icmp type admin-prohibited"):
+        assert _connect(n.address, 6443) == "EHOSTUNREACH"
+    out = ["timeout", "1", "bash", "-c", f": <>/dev/tcp/{lab.nodes['master1'].address}/2379"]   # from the node
+    assert n.exec(out, check=False).returncode == 1, "refused: nothing listens"
+    with F.ports_filtered(n, [2379], chain="output", peer=lab.nodes["master1"].address):
+        assert n.exec(out, check=False).returncode == 124, "timed out: dropped on the way out"
+    assert _connect(n.address, 6443) == "refused"
+    assert F.FILTER_TABLE not in run(tables).stdout
+    with pytest.raises(F.LabError, match="action"):
+        with F.ports_filtered(n, [6443], action="accept; flush ruleset"):
+            pass
+
+
+def test_python3_hidden(lab):
+    n = _nodes(lab, 1)[0]
+    runs = "command -v python3 >/dev/null && python3 -c pass"
+    assert n.exec(runs, check=False).returncode == 0
+    with F.python3_hidden(n):
+        assert n.exec(runs, check=False).returncode != 0
+    assert n.exec(runs, check=False).returncode == 0

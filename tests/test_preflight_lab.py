@@ -65,6 +65,9 @@ def test_healthy_lab_passes_and_json_matches_schema(lab, inventory):
         assert {"access.sudo", "os.supported", "cluster.product_uuid", "cluster.mac", "cluster.clock_skew"} <= ids
     assert check(report, "master1", "hw.cpus")["status"] == "pass"
     assert check(report, "ha1", "cluster.vip")["observed"].startswith("172.31.250.100 free")
+    # Every port each node will need answers, refused (nothing listens yet) is reachable.
+    assert {check(report, h["host"], "cluster.reach")["status"] for h in report["hosts"]} == {"pass"}
+    assert "5 ports reachable" in check(report, "node1", "cluster.reach")["observed"]
     # Before prep, what up fixes is reported as a warning, with the phase that fixes it.
     sysctl = check(report, "master1", "kernel.sysctl")
     assert sysctl["status"] == "warn" and sysctl["fixed_by"] == "prep"
@@ -125,6 +128,49 @@ def test_port_taken(lab, inventory, faults):
     assert "kube-apiserver needs it" in check(report, "master2", "ports.free")["fix"]
 
 
+def test_filtered_ports_fail_with_the_pairs_named(lab, inventory, faults):
+    """A DROP in master2's network namespace (nftables): before anything listens, every node that will need
+    master2:6443 or its etcd ports times out there, while a port with no listener elsewhere is refused
+    (reachable). One finding, on the common destination, names every source; they get a pointer."""
+    faults.ports_filtered("master2", [6443, "2379-2380"])
+    code, report, _ = preflight(lab, inventory)
+    assert code == 1
+    assert failing(report) == {"master2": ["cluster.reach"]}
+    reach = check(report, "master2", "cluster.reach")
+    assert "master1, master3, node1, node2, node3, ha1, ha2 -> master2:6443 timed out (filtered?)" in reach["observed"]
+    assert "master1, master3 -> master2:2379,2380 timed out (filtered?)" in reach["observed"]
+    assert "6443 kube-apiserver" in reach["fix"] and "into master2" in reach["fix"]
+    node2 = check(report, "node2", "cluster.reach")
+    assert node2["status"] == "warn" and "see master2" in node2["observed"]
+
+
+def test_one_filtered_pair_is_named_on_its_source(lab, inventory, faults):
+    faults.ports_filtered("node2", [6443], chain="output", peer=lab.node("master3").address)
+    code, report, _ = preflight(lab, inventory)
+    assert code == 1 and failing(report) == {"node2": ["cluster.reach"]}
+    assert check(report, "node2", "cluster.reach")["observed"] == "node2 -> master3:6443 timed out (filtered?)"
+
+
+def test_reject_with_tcp_reset_is_refused_and_passes(lab, inventory, faults):
+    """A TCP reset is what a host with nothing listening sends: the path is open."""
+    faults.ports_filtered("master2", [6443, "2379-2380", 10250], action="reject with tcp reset")
+    code, report, stderr = preflight(lab, inventory)
+    assert code == 0, (failing(report), stderr)
+    assert {check(report, h["host"], "cluster.reach")["status"] for h in report["hosts"]} == {"pass"}
+
+
+def test_a_host_without_python3_probes_with_bash(lab, inventory, faults):
+    """Minimal images lack python3: node1 falls back to bash's /dev/tcp, which only sees 'No route to host'
+    where python reads the ICMP code (3/13, admin prohibited) - the two wordings show which prober ran."""
+    faults.python3_hidden("node1")
+    faults.ports_filtered("master2", [6443], action="reject with icmp type admin-prohibited")
+    code, report, _ = preflight(lab, inventory)
+    assert code == 1 and failing(report) == {"master2": ["cluster.reach"]}
+    observed = check(report, "master2", "cluster.reach")["observed"]
+    assert "node1 -> master2:6443 no route to host / host unreachable" in observed
+    assert "master1, master3, node2, node3, ha1, ha2 -> master2:6443 admin prohibited (ICMP 3/13)" in observed
+
+
 def test_sshd_down_is_unreachable_and_others_still_audited(lab, inventory, faults):
     faults.sshd_stopped("node3")
     code, report, stderr = preflight(lab, inventory)
@@ -175,7 +221,7 @@ def test_link_down(lab, inventory, faults):
     for host in report["hosts"]:
         if host["host"] != "master3":
             reach = check(report, host["host"], "cluster.reach")
-            assert reach["status"] == "fail" and "172.31.250.103:22" in reach["observed"]
+            assert reach["status"] == "fail" and "-> master3:" in reach["observed"]
             assert [c for c in host["checks"] if c["status"] == "fail"] == [reach]
 
 
@@ -242,3 +288,48 @@ def test_checks_run_the_testinfra_way(lab, inventory, tmp_path):
                                                            "PROVISIONER_INVENTORY": str(inventory)}, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def _blocks(table: str) -> dict[str, set[str]]:
+    """check -> hosts named in the narrow table's block headers (``FAIL ports.free on node2``)."""
+    from provisioner.hostlist import expand
+
+    found: dict[str, set[str]] = {}
+    for line in table.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[0] in ("FAIL", "warn", "UNREACHABLE") and parts[2] == "on":
+            found.setdefault(parts[1], set()).update(expand(parts[3]))
+    return found
+
+
+def test_table_groups_findings_fits_80_columns(pristine_lab, inventory, faults):
+    """The table a person reads: on the fresh lab it fits one 80x24 screen (each warning once, its hosts
+    compressed); with mixed faults it still names every failing host and check. Snapshots of both (real
+    runs, non-TTY, COLUMNS=80); the faulty run's JSON is kept for tests/test_output_snapshots.py.
+    The lab is rebooted first (about 3 s): a snapshot must not depend on what earlier tests left behind."""
+    from tests.support.snapshots import assert_snapshot, save_report
+
+    lab = pristine_lab
+
+    env = {"COLUMNS": "80"}
+    fresh = run_cli("preflight", "-i", str(inventory), *lab_cli_args(lab), env=env)
+    lines = fresh.stdout.splitlines()
+    assert_snapshot("preflight-lab-fresh-80", fresh.stdout)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert len(lines) <= 24 and max(map(len, lines)) <= 80, fresh.stdout
+
+    faults.port_taken("node2", 10250)
+    faults.duplicate_product_uuid("master3", "master2")
+    faults.swap_on("node1", active=False)
+    faults.sshd_stopped("ha2")
+    code, report, _ = preflight(lab, inventory)
+    save_report("preflight-lab-faults", report)
+    table = run_cli("preflight", "-i", str(inventory), "--timeout", "3", *lab_cli_args(lab), env=env)
+    assert table.returncode == code == 3, table.stdout + table.stderr
+    assert max(map(len, table.stdout.splitlines())) <= 80, table.stdout
+    named = _blocks(table.stdout)
+    bad = {(h["host"], c["id"]) for h in report["hosts"] for c in h["checks"] if c["status"] == "fail"}
+    assert bad >= {("node2", "ports.free"), ("master2", "cluster.product_uuid"), ("master3", "cluster.product_uuid"),
+                   ("ha2", "ssh.connect")}, bad
+    assert all(host in named.get(check, ()) for host, check in bad), (bad, table.stdout)
+    assert_snapshot("preflight-lab-faults-80", table.stdout)

@@ -19,7 +19,7 @@ from tests.support import checkers
 from tests.support.fixed_secrets import GOLDEN, fixed_secrets
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = ["seed-ha", "colocated", "single", "lab", "vagrant"]
+EXAMPLES = ["seed-ha", "colocated", "single", "lab", "vagrant", "bastion"]
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -23,6 +23,7 @@ import yaml
 from tests.support.cli import REPO, run_cli, spawn_cli
 from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
 from tests.support.lab_inventory import standin_calls as calls
+from tests.support.snapshots import assert_snapshot, pty_run, save_report
 
 CPS = ["master1", "master2", "master3"]
 WORKERS = ["node1", "node2", "node3"]
@@ -124,8 +125,30 @@ def test_up_builds_the_cluster(cluster):
     # after the interrupted and the killed run: prep, lb, runtime were read again (never skipped) and
     # found complete
     assert {s for (ph, _), s in statuses.items() if ph in ("prep", "lb", "runtime")} == {"ok"}
+    # What a CI log shows (no terminal): a line per phase, then each host that changed, once per phase.
+    listed = _hosts_listed(r.stderr)
+    assert listed == {p["name"]: sorted(h["host"] for h in p["hosts"] if h["changes"]) for p in report["phases"]}, \
+        r.stderr
+    assert_snapshot("up-lab-build-80", r.stderr + r.stdout)
+    save_report("up-lab-build", report)
     print(r.stderr[-3000:])
     print(r.stdout[-2000:])
+
+
+def _hosts_listed(progress: str) -> dict[str, list[str]]:
+    """phase -> the hosts the non-TTY progress printed a line for under that phase's line."""
+    phases = ("prep", "lb", "runtime", "kube-packages", "init", "cni", "join-control-planes", "join-workers",
+              "verify")
+    listed: dict[str, list[str]] = {}
+    phase = None
+    for line in progress.splitlines():
+        word = line.split(" ", 1)[0]
+        if word in phases and line.startswith(f"{word} ("):
+            phase = word
+            listed[phase] = []
+        elif phase and line.startswith("  ") and line.split():
+            listed[phase].append(line.split()[0])
+    return listed
 
 
 def _kubeadm_calls(lab):
@@ -229,10 +252,18 @@ def test_rerun_changes_nothing(cluster):
     lab, inv, state = cluster
     pids = {n: sh(lab, n, "systemctl show -p MainPID --value haproxy keepalived").stdout for n in LBS}
     since = time.time()
-    for _ in range(2):
-        r = up(cluster, "--json", "-")
+    for verbose in (False, True):
+        r = up(cluster, "--json", "-", *(["-v"] if verbose else []))
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
+        if not verbose:      # a CI log of a no-op run: a line per phase, no line per unchanged host
+            assert len(r.stderr.splitlines()) <= 20, r.stderr
+            assert _hosts_listed(r.stderr) == {p["name"]: [] for p in report["phases"]}, r.stderr
+            assert_snapshot("up-lab-noop-80", r.stderr)
+            save_report("up-lab-noop", report)
+        else:                # -v: as before, every host of every phase on its own line
+            for p in report["phases"]:
+                assert sorted(_hosts_listed(r.stderr)[p["name"]]) == sorted(h["host"] for h in p["hosts"]), r.stderr
         assert report["changed"] == 0, [(p["name"], h["host"], h["changes"]) for p in report["phases"]
                                         for h in p["hosts"] if h["changes"]]
         assert "0 changed" in r.stderr
@@ -247,6 +278,17 @@ def test_rerun_changes_nothing(cluster):
         logins = sh(lab, node, f"journalctl -u ssh --since @{since:.3f} --until @{until:.3f} -o cat --no-pager"
                                " | grep -c 'Accepted publickey' || true").stdout.strip()
         assert logins == "2", (node, logins)
+    # The same no-op on a terminal (80x40 pty): the live display clears itself; the per-phase table and the
+    # verdict stay, and no line for an unchanged host.
+    code, screen = pty_run(["up", "-i", str(inv), *lab_cli_args(lab, state)], 80, timeout=300)
+    assert code == 0, screen
+    rows = [line.split()[1] for line in screen.splitlines() if line.startswith("│ ")]
+    assert rows == ["prep", "lb", "runtime", "kube-packages", "init", "cni", "join-control-planes", "join-workers",
+                    "verify"], screen
+    assert "✓" not in screen and "⠋" not in screen and not any(h in screen for h in KUBE + LBS), screen
+    assert len(screen.splitlines()) <= 24, screen
+    assert all(len(line) <= 80 for line in screen.splitlines() if "(log: " not in line), screen   # a path can't wrap
+    assert_snapshot("up-lab-noop-pty-80", screen)
 
 
 def _secret_values(state) -> set[str]:

@@ -123,3 +123,31 @@ class NodeCheck:
 
     def skipped(self, why: str) -> Result:
         return Result(self.id, SKIP, why, "")
+
+
+# --- lean fact commands -------------------------------------------------------------------------------
+# Every host runs every fact command on every preflight (and `up`): they are bash builtins where a
+# builtin can do it (no fork/exec per file read), and a program runs only when there is something for it
+# to look at. The output stays what the program would print, so the checks read the same text.
+
+def read_file(path: str) -> str:
+    """A command printing the lines of ``path`` like ``cat``, with bash builtins (no process).
+
+    >>> read_file("/proc/swaps")
+    'mapfile -t _l </proc/swaps && printf "%s\\\\n" "${_l[@]}"'
+    """
+    return f'mapfile -t _l <{path} && printf "%s\\n" "${{_l[@]}}"'
+
+
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+             "/usr/local/lib/systemd/system")
+
+
+def unit_file_exists(unit: str) -> str:
+    """A builtin test, true when a unit file named ``unit`` is installed: systemctl runs only then."""
+    return "{ " + " || ".join(f"[ -e {d}/{unit} ]" for d in UNIT_DIRS) + "; }"
+
+
+# Already part of a cluster? (kubelet.conf or admin.conf present) - `ls`'s output, without ls.
+JOINED = ("for _f in /etc/kubernetes/kubelet.conf /etc/kubernetes/admin.conf; do "
+          "[ -e \"$_f\" ] && echo \"$_f\"; done; true")

@@ -10,33 +10,61 @@ import re
 import statistics
 from collections import defaultdict
 
+from provisioner.checks import reachability
 from provisioner.checks.base import FAIL, PASS, SKIP, WARN, Node, Result
+from provisioner.checks.network import HOSTNAME, LISTENERS
 from provisioner.transport import quote
-
-REACH_TIMEOUT = 2
 
 
 def fact_commands(node_host, inv) -> dict[str, str]:
     """Facts the cross-node checks need from every host."""
     facts = {
-        "id.product_uuid": "cat /sys/class/dmi/id/product_uuid 2>/dev/null || echo unreadable",
+        "id.product_uuid": "read -r _u 2>/dev/null </sys/class/dmi/id/product_uuid && echo \"$_u\" || echo unreadable",
         "id.links": "ip -o link show",
-        "name.hostname": "hostname",
-        "ports.listen": "ss -Hltnp 2>/dev/null || ss -Hltn",
+        "name.hostname": HOSTNAME,
+        "ports.listen": LISTENERS,
     }
-    probes = []
-    for cp in inv.control_planes:
-        for port in sorted({int(cp.ssh.port or 22), 6443}):
-            target = f"{cp.address}:{port}"
-            probes.append(f"( timeout {REACH_TIMEOUT} bash -c {quote(f'</dev/tcp/{cp.address}/{port}')} 2>/dev/null "
-                          f"&& echo {quote(target)} ok || echo {quote(target)} fail ) &")
-    facts["reach.control_planes"] = " ".join(probes) + " wait"
+    facts.update(reachability.fact_commands(node_host, inv))    # the ports this host will connect to
     if node_host in inv.load_balancers and inv.vip:
-        vip, port = quote(inv.vip), int(inv.api_port)
-        facts["vip.probe"] = (f"if ip -o -4 addr show | grep -qw {vip}; then echo held; else "
-                              f"timeout 1 bash -c {quote(f'</dev/tcp/{inv.vip}/{port}')} >/dev/null 2>&1; "
-                              f"ip neigh show {vip}; fi")
+        facts["vip.probe"] = vip_probe(str(inv.vip), int(inv.api_port))
     return facts
+
+
+# How long a load balancer waits for the VIP's ARP answer. A host on the segment answers in well under
+# a millisecond (the kernel replies from softirq); a free address never answers, so this bound is paid
+# exactly when the VIP is free, and only by load balancers that do not hold it themselves.
+VIP_WAIT = 0.25
+
+
+def vip_probe(vip: str, port: int, wait: float = VIP_WAIT) -> str:
+    """The load balancer's read of who answers ARP for the VIP, as bash builtins.
+
+    A TCP connect to the VIP makes the kernel resolve its MAC (a connect to an address of this host
+    resolves nothing). The connect runs in a process substitution: ``read -t`` returns as soon as it
+    ends (an answer: reset or accept, or an error) and at the latest after ``wait`` seconds. Then the
+    VIP's line of the ARP table: ``arp FLAGS MAC`` (flags 0x2: complete; an unanswered request leaves
+    0x0 and a zero MAC). Whether one of OUR hosts holds the VIP comes from their ``net.addresses``."""
+    target = quote(f"/dev/tcp/{vip}/{port}")
+    return (f"exec {{_f}}< <(exec 2>/dev/null 3<>{target}); read -t {wait:g} -u $_f _x; kill $! 2>/dev/null; "
+            f"exec {{_f}}<&-; while read -r _ip _hw _fl _mac _r; do [ \"$_ip\" = {quote(vip)} ] && "
+            f"echo \"arp $_fl $_mac\"; done </proc/net/arp; true")
+
+
+def holds_vip(node: Node, vip: str) -> bool:
+    """Does ``node`` hold the VIP: it is among its addresses (or the probe said so: older preflight)."""
+    return node.facts.text("vip.probe").startswith("held") or any(
+        re.search(rf"\binet {re.escape(vip)}/", line) for line in node.facts.lines("net.addresses"))
+
+
+def arp_mac(text: str) -> str | None:
+    """The MAC that answered ARP for the VIP, from :func:`vip_probe`'s ``arp FLAGS MAC`` (or ``ip neigh``)."""
+    m = re.search(r"lladdr ([0-9a-f:]{17}) (REACHABLE|STALE|DELAY|PROBE)", text)
+    if m:
+        return m.group(1)
+    m = re.search(r"^arp (0x[0-9a-f]+) ([0-9a-f:]{17})", text, re.M)
+    if m and int(m.group(1), 16) & 0x2 and m.group(2) != "00:00:00:00:00:00":
+        return m.group(2)
+    return None
 
 
 def _mac_of(node: Node) -> str | None:
@@ -104,37 +132,12 @@ def clock_skew(nodes, warn_s: float = 0.5, fail_s: float = 2.0):
     return out
 
 
-def reach_control_planes(nodes):
-    listening = {}
-    for n in nodes:
-        if n.is_control_plane:
-            listening[str(n.host.address)] = any(re.search(r":6443\s", line + " ") for line in n.facts.lines("ports.listen"))
-    out = []
-    for node in nodes:
-        failed = []
-        checked = 0
-        for line in node.facts.lines("reach.control_planes"):
-            target, _, state = line.rpartition(" ")
-            address, _, port = target.rpartition(":")
-            if port == "6443" and not listening.get(address, False):
-                continue  # the API port only counts once an apiserver is up there
-            checked += 1
-            if state != "ok":
-                failed.append(target)
-        if failed:
-            out.append(Result("cluster.reach", FAIL, "cannot reach " + ", ".join(failed), "every control plane reachable",
-                              "open these ports between the nodes (firewall, security groups, routing)"))
-        else:
-            out.append(Result("cluster.reach", PASS, f"{checked} control-plane ports reachable", "every control plane reachable"))
-    return out
-
-
 def vip_free(nodes):
     lbs = [n for n in nodes if n.is_lb]
     if not lbs or not lbs[0].inv.vip:
         return []
     inv = lbs[0].inv
-    holders = [n.name for n in lbs if n.facts.text("vip.probe").startswith("held")]
+    holders = [n.name for n in lbs if holds_vip(n, str(inv.vip))]
     our_macs = {m: n.name for n in nodes if (m := _mac_of(n))}
     audited = {n.name for n in nodes}
     # Only a load balancer can hold the VIP (keepalived runs there): one we could not read may be the owner.
@@ -145,20 +148,20 @@ def vip_free(nodes):
         if holders:
             out.append(Result("cluster.vip", PASS, f"{inv.vip} held by {', '.join(holders)} (ours)", "free or ours"))
             continue
-        m = re.search(r"lladdr ([0-9a-f:]{17}) (REACHABLE|STALE|DELAY|PROBE)", text)
-        if m and m.group(1) not in our_macs and unaudited:
+        mac = arp_mac(text)
+        if mac and mac not in our_macs and unaudited:
             # The MAC may be that of a host we could not read (down, sshd stopped, not selected):
             # no verdict beats a false "foreign owner" alarm.
             out.append(Result("cluster.vip", WARN,
-                              f"cannot tell: {inv.vip} answers ARP from {m.group(1)}, and load balancer "
+                              f"cannot tell: {inv.vip} answers ARP from {mac}, and load balancer "
                               f"{_some(unaudited)} could not be audited (unreachable or not selected), so that MAC "
                               "may be theirs", "free or ours",
                               f"make {_some(unaudited)} reachable and run preflight on every host"))
-        elif m and m.group(1) not in our_macs:
-            out.append(Result("cluster.vip", FAIL, f"{inv.vip} answers ARP from {m.group(1)}, not one of our hosts",
+        elif mac and mac not in our_macs:
+            out.append(Result("cluster.vip", FAIL, f"{inv.vip} answers ARP from {mac}, not one of our hosts",
                               "free", "pick a free address for control_plane_endpoint.address (something else owns this one)"))
-        elif m:
-            out.append(Result("cluster.vip", PASS, f"{inv.vip} on {our_macs[m.group(1)]} (ours)", "free or ours"))
+        elif mac:
+            out.append(Result("cluster.vip", PASS, f"{inv.vip} on {our_macs[mac]} (ours)", "free or ours"))
         else:
             out.append(Result("cluster.vip", PASS, f"{inv.vip} free (no ARP answer)", "free or ours"))
     return out
@@ -182,6 +185,6 @@ CLUSTER_CHECKS = (
     (unique_mac, _every),
     (unique_hostname, _every),
     (clock_skew, _every),
-    (reach_control_planes, _every),
+    (reachability.reach, _every),
     (vip_free, _load_balancers),
 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from provisioner.checks.base import Node, NodeCheck
+from provisioner.checks.base import UNIT_DIRS, Node, NodeCheck, read_file
 
 
 class SwapActive(NodeCheck):
     id, title = "swap.active", "no active swap"
     fixed_by = "prep"
-    facts = {"swap.active": "cat /proc/swaps"}
+    facts = {"swap.active": read_file("/proc/swaps")}
 
     def applies(self, node):
         return node.is_kube_node
@@ -24,9 +24,15 @@ class SwapPersistent(NodeCheck):
     id, title = "swap.persistent", "no swap in /etc/fstab or enabled swap units"
     fixed_by = "prep"
     facts = {
-        "swap.fstab": "awk '$1 !~ /^#/ && $3 == \"swap\" {print $1}' /etc/fstab 2>/dev/null",
-        # list-units (loaded units, fstab-generated ones included) is ~50x faster than list-unit-files.
-        "swap.units": "systemctl list-units --type=swap --all --no-legend --plain 2>/dev/null | awk '$2 != \"masked\" {print $1}'",
+        # awk '$1 !~ /^#/ && $3 == "swap" {print $1}', in bash builtins
+        "swap.fstab": "while read -r _d _m _t _r; do [[ $_d != \\#* && $_t == swap ]] && echo \"$_d\"; done "
+                      "2>/dev/null </etc/fstab; true",
+        # list-units (loaded units, fstab-generated ones included) is ~50x faster than list-unit-files; and it
+        # runs only where a swap unit can exist at all: a .swap unit file, a generated one (fstab), an active swap.
+        "swap.units": "if compgen -G '/run/systemd/generator*/*.swap' >/dev/null || " + " || ".join(
+            f"compgen -G '{d}/*.swap' >/dev/null" for d in UNIT_DIRS) + " || { mapfile -t _l </proc/swaps; "
+            "[ ${#_l[@]} -gt 1 ]; }; then systemctl list-units --type=swap --all --no-legend --plain 2>/dev/null "
+            "| awk '$2 != \"masked\" {print $1}'; fi",
     }
 
     def applies(self, node):
@@ -75,7 +81,9 @@ class KernelModules(NodeCheck):
 
 
 def _sysctl_fact(keys: list[str]) -> str:
-    return "; ".join(f"printf '%s=' {k}; sysctl -n {k} 2>/dev/null || echo missing" for k in keys)
+    """``sysctl -n`` for each key, as reads of /proc/sys (builtins, no process)."""
+    return "; ".join(f"printf '%s=' {k}; read -r _v 2>/dev/null </proc/sys/{k.replace('.', '/')} && echo \"$_v\" "
+                     "|| echo missing" for k in keys)
 
 
 class _SysctlCheck(NodeCheck):

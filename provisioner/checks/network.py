@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from provisioner.checks.base import FAIL, WARN, Node, NodeCheck, Result
+from provisioner.checks.base import FAIL, JOINED, WARN, Node, NodeCheck, Result, read_file
 from provisioner.transport import quote
 
 _RFC1123 = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -13,6 +13,9 @@ _RFC1123 = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]
 CONTROL_PLANE_PORTS = {6443: "kube-apiserver", 2379: "etcd", 2380: "etcd", 10250: "kubelet",
                        10257: "kube-controller-manager", 10259: "kube-scheduler"}
 WORKER_PORTS = {10250: "kubelet", 10256: "kube-proxy"}
+
+HOSTNAME = read_file("/proc/sys/kernel/hostname")     # what `hostname` prints (uname's nodename)
+LISTENERS = "ss -Hltnp 2>/dev/null || ss -Hltn"
 
 # The networks hypervisors put on a VM's first NIC, with the default route (Vagrant boxes).
 NAT_NETWORKS = {"Vagrant/VirtualBox NAT": ipaddress.IPv4Network("10.0.2.0/24"),
@@ -32,7 +35,7 @@ class Hostname(NodeCheck):
     id, title = "name.hostname", "hostname matches the inventory and is RFC 1123"
     severity = WARN
     fixed_by = "prep"
-    facts = {"name.hostname": "hostname"}
+    facts = {"name.hostname": HOSTNAME}
 
     def evaluate(self, f, node):
         current = f.text("name.hostname")
@@ -54,8 +57,24 @@ class NameResolution(NodeCheck):
         return names
 
     def fact_commands(self, inv, host):
-        loop = " ".join(quote(n) for n in self._names(inv))
-        return {self.id: f"for n in {loop}; do printf '%s ' \"$n\"; getent ahostsv4 \"$n\" | awk 'NR==1{{print $1; f=1}} END{{if(!f) print \"-\"}}'; done"}
+        names = " ".join(quote(n) for n in self._names(inv))
+        # ONE getent for every name (not one getent + awk per name: 2 processes per host of the cluster).
+        # getent prints, per name that resolves, its addresses, the first line of each name with a third
+        # field (the canonical name; glibc nss/getent.c ahosts_keys_int asks with AI_CANONNAME), and
+        # nothing for a name that does not resolve. So: as many blocks as names -> the blocks are the
+        # names, in order. Fewer -> a block whose canonical name is one of the names is that name's; when
+        # that accounts for every block, the other names did not resolve. Only otherwise (an alias or a
+        # CNAME among names that failed) is each name asked on its own.
+        per_name = ("for n in \"${_n[@]}\"; do printf '%s ' \"$n\"; getent ahostsv4 \"$n\" | "
+                    "awk 'NR==1{print $1; f=1} END{if(!f) print \"-\"}'; done")
+        return {self.id: f"_n=({names}); _a=(); _k=(); while read -r _x _t _c; do [ -n \"$_c\" ] && "
+                         "_a+=(\"$_x\") && _k+=(\"${_c,,}\"); done < <(getent ahostsv4 \"${_n[@]}\" 2>/dev/null); "
+                         "if [ ${#_a[@]} = ${#_n[@]} ]; then for _i in \"${!_n[@]}\"; do "
+                         "echo \"${_n[_i]} ${_a[_i]}\"; done; else declare -A _by=(); _hit=0; "
+                         "for _i in \"${!_k[@]}\"; do _by[${_k[_i]}]=${_a[_i]}; done; "
+                         "for _x in \"${_n[@]}\"; do [ -n \"${_by[${_x,,}]}\" ] && _hit=$((_hit + 1)); done; "
+                         "if [ $_hit = ${#_a[@]} ]; then for _x in \"${_n[@]}\"; do "
+                         "echo \"$_x ${_by[${_x,,}]:--}\"; done; else " + per_name + "; fi; fi"}
 
     def evaluate(self, f, node):
         got = dict(line.split(None, 1) for line in f.lines(self.id) if len(line.split()) == 2)
@@ -70,7 +89,7 @@ class HostsConflict(NodeCheck):
     id, title = "name.hosts_conflict", "no /etc/hosts line outside the cluster block sends a cluster name elsewhere"
     fixed_by = "prep"
     soft_before_join = False     # the resolver takes the first line: such a line silently wins over our block
-    facts = {"name.etc_hosts": "cat /etc/hosts"}
+    facts = {"name.etc_hosts": read_file("/etc/hosts")}
 
     def evaluate(self, f, node):
         from provisioner import hostsfile
@@ -106,7 +125,8 @@ class DefaultRoute(NodeCheck):
 
     id, title = "net.default_route", "default route does not pick a NAT address as node IP"
     severity = WARN
-    facts = {"net.route": "ip -4 route show default; ip -4 route get 1.1.1.1 2>/dev/null | head -n 1 || true"}
+    # One `ip` for both (-batch; -force goes on past "unreachable"); -o: `route get` on one line.
+    facts = {"net.route": "ip -4 -o -force -batch - 2>/dev/null <<<$'route show default\\nroute get 1.1.1.1'; true"}
 
     def applies(self, node):
         return node.is_kube_node
@@ -143,9 +163,11 @@ class PeerRoute(NodeCheck):
         return list(dict.fromkeys(str(h.address) for h in inv.hosts if h.hostname != host.hostname))
 
     def fact_commands(self, inv, host):
-        peers = " ".join(quote(a) for a in self._peers(inv, host))
-        # One `ip` process for every peer (-batch), going on after an unreachable one (-force).
-        return {self.id: f"printf 'route get %s\\n' {peers} | ip -4 -o -force -batch - 2>&1"} if peers else {}
+        peers = self._peers(inv, host)
+        # One `ip` process for every peer (-batch), going on after an unreachable one (-force); the batch
+        # as a here-string (no printf subshell feeding a pipe).
+        batch = quote("\n".join(f"route get {p}" for p in peers))
+        return {self.id: f"ip -4 -o -force -batch - 2>&1 <<<{batch}"} if peers else {}
 
     def evaluate(self, f, node):
         wanted, nic = str(node.host.address), node.host.nic
@@ -187,8 +209,7 @@ def _some(items: list[str], n: int = 3) -> str:
 
 class FreePorts(NodeCheck):
     id, title = "ports.free", "required ports free for the host's roles"
-    facts = {"ports.listen": "ss -Hltnp 2>/dev/null || ss -Hltn", "kube.joined":
-             "ls /etc/kubernetes/kubelet.conf /etc/kubernetes/admin.conf 2>/dev/null || true"}
+    facts = {"ports.listen": LISTENERS, "kube.joined": JOINED}
 
     def wanted(self, node: Node) -> dict[int, str]:
         ports: dict[int, str] = {}
@@ -225,8 +246,11 @@ class FreePorts(NodeCheck):
 class TimeSync(NodeCheck):
     id, title = "time.sync", "clock synchronised by chrony"
     fixed_by = "prep"
+    # timedatectl (D-Bus, may start systemd-timedated) only tells about another NTP client: it runs only
+    # where chronyd is not running (no command socket).
     facts = {"time.chrony": "chronyc -n tracking 2>&1 || true",
-             "time.timedatectl": "timedatectl show -p NTPSynchronized --value 2>/dev/null || true"}
+             "time.timedatectl": "[ -S /run/chrony/chronyd.sock ] || timedatectl show -p NTPSynchronized --value "
+                                 "2>/dev/null || true"}
 
     def evaluate(self, f, node):
         tracking = f.text("time.chrony")

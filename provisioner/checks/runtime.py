@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from provisioner.checks.base import NodeCheck
-from provisioner.render import CRI_SOCKET
+from provisioner.checks.base import NodeCheck, unit_file_exists
 from provisioner.versions import pause_version
 
 
@@ -14,7 +13,8 @@ class RuntimeConsistent(NodeCheck):
     fixed_by = "runtime"
     facts = {
         "runtime.docker": "command -v docker >/dev/null 2>&1 && docker info --format '{{.CgroupDriver}}' 2>&1 || echo absent",
-        "runtime.cri": "systemctl show -p ExecStart --value cri-docker.service 2>/dev/null || true",
+        "runtime.cri": unit_file_exists("cri-docker.service") + " && systemctl show -p ExecStart --value "
+                       "cri-docker.service 2>/dev/null; true",
     }
 
     def applies(self, node):
@@ -35,6 +35,8 @@ class RuntimeConsistent(NodeCheck):
         observed = f"cgroup driver {driver}, pause {found.group(1) if found else 'n/a'}"
         if not problems:
             return self.passed(observed, f"systemd, {pause}")
+        from provisioner.render import CRI_SOCKET     # render pulls in jinja2 and cryptography: only here
+
         return self.failed(", ".join(problems), f"cgroup driver systemd, pause {pause}, socket {CRI_SOCKET}",
                            "re-run `provisioner up --only runtime` to render daemon.json and cri-docker.service")
 
@@ -42,8 +44,16 @@ class RuntimeConsistent(NodeCheck):
 class KubeVersions(NodeCheck):
     id, title = "kube.versions", "kubeadm and kubelet match the inventory version"
     fixed_by = "kube-packages"
-    facts = {"kube.versions": "printf 'kubeadm '; kubeadm version -o short 2>/dev/null || echo absent; "
-                              "printf 'kubelet '; kubelet --version 2>/dev/null | awk '{print $2}' || echo absent"}
+    # One dpkg-query for both: what `up` installs and holds are the packages (pkgs.k8s.io versions like
+    # 1.37.1-1.1: epoch and Debian revision off -> v1.37.1); a binary is asked (`kubeadm version -o short`,
+    # `kubelet --version` -> "Kubernetes v1.37.1") only where no installed package provides it.
+    facts = {"kube.versions": "_p=$(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' kubeadm kubelet "
+                              "2>/dev/null); for _b in kubeadm kubelet; do _v=; while read -r _n _ver _st; do "
+                              "[ \"$_n\" = $_b ] && [ \"${_st:1:1}\" = i ] && _v=${_ver#*:} && _v=v${_v%%-*}; "
+                              "done <<<\"$_p\"; if [ -z \"$_v\" ] && command -v $_b >/dev/null; then "
+                              "if [ $_b = kubeadm ]; then _v=$(kubeadm version -o short 2>/dev/null); "
+                              "else _v=$(kubelet --version 2>/dev/null) && _v=${_v##* }; fi; fi; "
+                              "echo \"$_b ${_v:-absent}\"; done"}
 
     def applies(self, node):
         return node.is_kube_node

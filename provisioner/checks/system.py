@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.checks.base import Facts, Node, NodeCheck, Result
+from provisioner.checks.base import Facts, Node, NodeCheck, Result, read_file, unit_file_exists
 
 SUPPORTED_OS = {"debian": {"11", "12", "13"}, "ubuntu": {"20.04", "22.04", "24.04"},
                 "rocky": {"8", "9"}, "rhel": {"8", "9"}, "almalinux": {"8", "9"}, "centos": {"9"}}
@@ -19,7 +19,7 @@ def os_release(f: Facts) -> dict[str, str]:
 
 class SupportedOs(NodeCheck):
     id, title = "os.supported", "supported OS and version"
-    facts = {"os.release": "cat /etc/os-release"}
+    facts = {"os.release": read_file("/etc/os-release")}
 
     def evaluate(self, f, node):
         rel = os_release(f)
@@ -50,7 +50,10 @@ class Privilege(NodeCheck):
 
 class Cpus(NodeCheck):
     id, title = "hw.cpus", "at least 2 CPUs on control planes"
-    facts = {"hw.nproc": "nproc"}
+    # nproc counts the CPUs this process may run on (sched_getaffinity), like kubeadm's runtime.NumCPU():
+    # the same count from the shell's own Cpus_allowed_list ("0-3,6"), without a process.
+    facts = {"hw.nproc": "while read -r _k _v; do [ \"$_k\" = Cpus_allowed_list: ] && break; done </proc/self/status; "
+                         "_n=0; for _r in ${_v//,/ }; do _n=$((_n + ${_r#*-} - ${_r%-*} + 1)); done; echo $_n"}
 
     def applies(self, node):
         return node.is_control_plane
@@ -64,7 +67,8 @@ class Cpus(NodeCheck):
 
 class Memory(NodeCheck):
     id, title = "hw.memory", "at least 1700 MB memory on control planes"
-    facts = {"hw.meminfo": "grep -E '^(MemTotal|SwapTotal):' /proc/meminfo"}
+    facts = {"hw.meminfo": "while read -r _k _v; do case $_k in MemTotal:|SwapTotal:) echo \"$_k $_v\";; esac; "
+                           "done </proc/meminfo"}
 
     def applies(self, node):
         return node.is_control_plane
@@ -79,11 +83,11 @@ class Memory(NodeCheck):
 
 class DiskSpace(NodeCheck):
     id, title = "disk.var_lib", "free disk under /var/lib"
-    facts = {"disk.var_lib": "df -Pk /var/lib | tail -n 1"}
+    facts = {"disk.var_lib": "df -Pk /var/lib"}      # the last line is the file system's
     FAIL_GB, WARN_GB = 2, 10
 
     def evaluate(self, f, node):
-        parts = f.text("disk.var_lib").split()
+        parts = (f.lines("disk.var_lib")[-1:] or [""])[0].split()
         if len(parts) < 4 or not parts[3].isdigit():
             return self.failed("unknown", f">= {self.WARN_GB} GB", "check that df works and /var/lib exists")
         gb = int(parts[3]) / 1024 / 1024
@@ -114,7 +118,10 @@ class Firewall(NodeCheck):
     id, title = "security.firewall", "host firewall does not block cluster ports"
     severity = "warn"
     fixed_by = "prep"
-    facts = {"security.firewall": "for s in firewalld ufw; do printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; done"}
+    # systemctl only for a firewall that is installed at all
+    facts = {"security.firewall": "for s in firewalld ufw; do if " + unit_file_exists("$s.service") + "; then "
+                                  "printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; "
+                                  "else echo \"$s inactive\"; fi; done"}
 
     def evaluate(self, f, node):
         active = [line.split()[0] for line in f.lines("security.firewall") if line.split()[-1] == "active"]

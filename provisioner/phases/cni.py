@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 
+from provisioner.compat import CALICO_VERSION  # pinned there: validation fills {version} with it
 from provisioner.phases.base import KUBECTL, Phase, UpContext, q
 from provisioner.render import KUBEADM_DIR
 from provisioner.steps import CommandStep, FileStep, WaitStep
@@ -25,10 +26,6 @@ from provisioner.steps import CommandStep, FileStep, WaitStep
 FLANNEL_VERSION = "v0.28.9"
 FLANNEL_CNI_PLUGIN_VERSION = "v1.9.1-flannel2"
 FLANNEL_UPSTREAM_REPOSITORY = "ghcr.io/flannel-io"
-# Calico 3.32 ships its CRDs apart from the operator (v1_crd_projectcalico_org.yaml +
-# tigera-operator.yaml): v3.32.2 is the newest release seen in install guides of late 2026.
-# Its support of Kubernetes 1.35-1.37 is recalled, not read from calico's release notes.
-CALICO_VERSION = "3.32.2"
 CALICO_UPSTREAM = "https://raw.githubusercontent.com/projectcalico/calico/v{version}/manifests"
 CALICO_MANIFESTS = ("v1_crd_projectcalico_org.yaml", "tigera-operator.yaml")
 # The Installation (and the operator's other kinds) can be created only once their CRDs are Established.

@@ -21,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("-v", "--verbose", action="store_true")
     p = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", parents=[common], help="boot the inventory's nodes")
+    upp = sub.add_parser("up", parents=[common], help="boot the inventory's nodes")
+    upp.add_argument("--hops", type=int, choices=(1, 2),
+                     help="behind 1 or 2 bastions (tests/lab/bastion.py; default inventory "
+                          "inventories/bastion.yaml, name bast1/bast2)")
     sub.add_parser("down", parents=[common], help="remove everything of the lab, by name")
     sub.add_parser("status", parents=[common], help="show the nodes")
     dp = sub.add_parser("demo", parents=[common], help="boot the lab, run `provisioner up` and `verify --failover` on it")
@@ -38,7 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         if reasons:
             print("cannot boot the lab: " + "; ".join(reasons), file=sys.stderr)
             return 2
-        lab = Lab(a.inventory, name=a.name).up()
+        if a.hops:
+            from .bastion import BASTION_INVENTORY, NAMES, bastion_lab, proxy_jump
+            inv = BASTION_INVENTORY if a.inventory == str(config.DEFAULT_INVENTORY) else a.inventory
+            name = NAMES[a.hops] if a.name == config.DEFAULT_NAME else a.name
+            lab = bastion_lab(inv, a.hops, name).up()
+            print(f"proxy_jump: {proxy_jump(lab)}")
+        else:
+            lab = Lab(a.inventory, name=a.name).up()
         print(f"key: {lab.key_path}\nknown_hosts: {lab.known_hosts_path}\n"
               f"repo: {lab.repo_url} (key {lab.repo_key_path})")
         _print_status(lab)
@@ -64,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     node = lab.node(a.node)
     remote = a.remote[1:] if a.remote[:1] == ["--"] else a.remote
-    cmd = ["ssh", "-F", "/dev/null", "-i", str(lab.key_path), "-o", "IdentitiesOnly=yes",
-           "-o", f"UserKnownHostsFile={lab.known_hosts_path}",
-           "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
-           f"{a.user}@{node.address}", *remote]
+    # The lab's ssh_config: its key and known_hosts only, and the jumps to a node behind bastions.
+    cmd = ["ssh", "-F", str(lab.ssh_config_path), f"{a.user}@{node.hostname}", *remote]
     os.execvp("ssh", cmd)
     return 1
 

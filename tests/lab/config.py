@@ -39,12 +39,26 @@ class NodeSpec:
     hostname: str
     address: str
     roles: tuple[str, ...] = field(default=())
+    # More interfaces (eth1, eth2, ...): one address per further segment the node is on. A node
+    # with legs is a bastion: it never routes between them (ip_forward 0).
+    legs: tuple[str, ...] = field(default=())
+    # With legs: forward the lab's package mirror (TCP 8080) and NTP (UDP 123), listening on each
+    # leg address, to this upstream address (the host's bridge address, or the previous bastion).
+    relay_to: str | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", self.hostname):
             raise ValueError(f"bad lab hostname {self.hostname!r}")
-        if ipaddress.ip_address(self.address) not in LAB_NET:
-            raise ValueError(f"{self.address} is outside {LAB_NET}")
+        for a in (self.address, *self.legs, *([self.relay_to] if self.relay_to else [])):
+            if ipaddress.ip_address(a) not in LAB_NET:
+                raise ValueError(f"{a} is outside {LAB_NET}")
+        if self.relay_to and not self.legs:
+            raise ValueError(f"{self.hostname}: relay_to needs a leg to listen on")
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """eth0's address, then each leg's (eth1, ...)."""
+        return (self.address, *self.legs)
 
     @property
     def octet(self) -> int:
@@ -54,8 +68,12 @@ class NodeSpec:
     @property
     def mac(self) -> str:
         """eth0's MAC, derived from the address (locally administered)."""
-        a = ipaddress.ip_address(self.address).packed
-        return "02:4c:" + ":".join(f"{b:02x}" for b in a)
+        return mac_for(self.address)
+
+
+def mac_for(address: str) -> str:
+    """A lab interface's MAC: ``02:4c:`` + the address's four bytes (locally administered)."""
+    return "02:4c:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed)
 
 
 @dataclass(frozen=True)
@@ -96,12 +114,13 @@ def node_specs(items) -> tuple[NodeSpec, ...]:
             out.append(it)
         elif isinstance(it, dict):
             out.append(NodeSpec(str(it["hostname"]), str(it["address"]),
-                                tuple(it.get("roles") or ())))
+                                tuple(it.get("roles") or ()), tuple(it.get("legs") or ()),
+                                it.get("relay_to")))
         else:
             host, addr = it
             out.append(NodeSpec(str(host), str(addr)))
     names = [n.hostname for n in out]
-    addrs = [n.address for n in out]
+    addrs = [a for n in out for a in n.addresses]
     if len(set(names)) != len(names) or len(set(addrs)) != len(addrs):
         raise ValueError("duplicate hostname or address in node specs")
     return tuple(out)

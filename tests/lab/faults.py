@@ -13,6 +13,9 @@ What a container cannot fake (see README "Faults in a container"):
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -256,6 +259,48 @@ def clock_off(node: Node, minutes: int = 5):
         _restart_ssh(node)
 
 
+FILTER_TABLE = "lab_fault_filter"
+FILTER_ACTIONS = {"drop", "reject", "reject with tcp reset", "reject with icmp type admin-prohibited",
+                  "reject with icmp type host-unreachable"}
+
+
+@contextlib.contextmanager
+def ports_filtered(node: Node, ports, *, chain: str = "input", action: str = "drop", peer: str | None = None):
+    """A firewall in ``node``'s network namespace: TCP ``ports`` (ints or "2379-2380") get ``action``
+    ("drop", "reject with tcp reset", "reject with icmp type admin-prohibited", "reject") on the way
+    in (``chain="input"``) or out (``"output"``), optionally only from/to ``peer``'s address. nftables,
+    from the host (``ip netns exec``): nothing is installed in the node. Undo deletes the table."""
+    if chain not in ("input", "output") or action not in FILTER_ACTIONS:
+        raise LabError(f"ports_filtered: chain input|output and action one of {sorted(FILTER_ACTIONS)}, "
+                       f"not {chain!r}, {action!r}")
+    if not all(re.fullmatch(r"\d+(-\d+)?", str(p)) for p in ports):
+        raise LabError(f"ports_filtered: ports are numbers or ranges like 2379-2380, not {ports!r}")
+    if not shutil.which("nft"):
+        raise LabError("ports_filtered needs nft on the host (apt-get install nftables; .ci/setup does)")
+    match = f"ip {'saddr' if chain == 'input' else 'daddr'} {ipaddress.IPv4Address(peer)} " if peer else ""
+    dports = ", ".join(str(p) for p in ports)
+    ruleset = (f"table inet {FILTER_TABLE} {{\n  chain {chain} {{\n"
+               f"    type filter hook {chain} priority 0; policy accept;\n"
+               f"    {match}tcp dport {{ {dports} }} {action}\n  }}\n}}\n")
+    nft = ["ip", "netns", "exec", node.netns, "nft"]
+    run(nft + ["-f", "-"], input=ruleset)
+    try:
+        yield ruleset
+    finally:
+        run(nft + ["delete", "table", "inet", FILTER_TABLE], check=False)
+
+
+@contextlib.contextmanager
+def python3_hidden(node: Node):
+    """The node looks like a minimal image without python3: an empty, non-executable file is bind-mounted
+    over /usr/bin/python3 (``command -v python3`` finds nothing). Only the node's mount namespace changes."""
+    node.exec("install -m 0644 /dev/null /run/lab-no-python3 && mount --bind /run/lab-no-python3 /usr/bin/python3")
+    try:
+        yield
+    finally:
+        node.exec("umount /usr/bin/python3; rm -f /run/lab-no-python3", check=False)
+
+
 class Faults:
     """Faults for one test: each call applies one, ``undo_all`` (run by the
     ``faults`` fixture at teardown, also on failure) reverts them, last first."""
@@ -300,10 +345,17 @@ class Faults:
     def clock_off(self, node, minutes: int = 5):
         return self._enter(clock_off(self._node(node), minutes))
 
+    def ports_filtered(self, node, ports, **kw):
+        return self._enter(ports_filtered(self._node(node), ports, **kw))
+
+    def python3_hidden(self, node):
+        return self._enter(python3_hidden(self._node(node)))
+
     def undo_all(self) -> None:
         self._stack.close()
 
 
 __all__ = ["Faults", "LabError", "clock_off", "duplicate_mac", "duplicate_product_uuid",
-           "host_key_changed", "ip_forward_off", "link_down", "node_stopped", "port_taken",
+           "host_key_changed", "ip_forward_off", "link_down", "node_stopped", "port_taken", "ports_filtered",
+           "python3_hidden",
            "sshd_stopped", "swap_on"]

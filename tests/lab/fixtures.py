@@ -12,6 +12,9 @@ Fixtures:
   are destroyed after the test.
 - ``lab_ssh`` (function): ``lab_ssh(node, user="ops")`` -> connected SSH,
   closed after the test.
+- ``bastion_labs`` (module): boots the bastion topologies of tests/lab/bastion.py on demand,
+  one at a time (``bastion_labs.get(1)`` / ``.get(2)``), down at the end of the module;
+  ``one_hop_lab`` / ``two_hop_lab`` (function) are those two, reused while the module runs.
 
 Two sessions on one machine take turns for the lab (a lock in /run/lock).
 Without root or kernel features the lab tests skip with the reason, except
@@ -25,10 +28,12 @@ import contextlib
 import fcntl
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
 
+from .bastion import bastion_lab
 from .faults import Faults
 from .lab import Lab, state_dir_for
 from .requirements import missing_requirements
@@ -79,22 +84,38 @@ def lab():
                 atexit.unregister(the_lab.down)
 
 
+LOCK_PATH = Path("/run/lock" if os.path.isdir("/run/lock") else "/tmp") / "provisioner-lab.lock"
+_held = {"count": 0, "file": None}
+_held_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def session_lock(name: str):
     """One lab user at a time on this machine (all labs share one subnet): a
     second session, or a benchmark, waits here instead of tearing down the
-    first one's lab."""
-    path = Path("/run/lock" if os.path.isdir("/run/lock") else "/tmp") / "provisioner-lab.lock"
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"lab {name}: another test session holds {path}; waiting for it")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    first one's lab. Re-entrant within a process: the session's ``lab`` and a
+    module's bastion labs hold it together (flock would block on itself: each
+    open() is its own lock owner)."""
+    path = LOCK_PATH
+    with _held_lock:
+        if _held["count"] == 0:
+            f = open(path, "w")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"lab {name}: another test session holds {path}; waiting for it")
+                fcntl.flock(f, fcntl.LOCK_EX)
+            _held["file"] = f
+        _held["count"] += 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held["count"] -= 1
+            if _held["count"] == 0:
+                fcntl.flock(_held["file"], fcntl.LOCK_UN)
+                _held["file"].close()
+                _held["file"] = None
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +171,52 @@ def lab_factory():
         for extra in labs:
             extra.down()
             atexit.unregister(extra.down)
+
+
+class BastionLabs:
+    """The bastion topologies of a module, booted on demand and one at a time (both use the
+    outer segment 172.31.250.176/28): ``get(1)`` reuses a booted one-hop lab, or takes down the
+    two-hop one and boots it fresh."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        self.stack, self.current, self.locked = stack, None, False
+
+    def get(self, hops: int) -> Lab:
+        if self.current is not None and self.current.hops == hops:
+            return self.current
+        self.down()
+        if not self.locked:          # first boot: hold the lab lock until the module ends
+            self.stack.enter_context(session_lock(f"bastion-{hops}"))
+            self.stack.callback(self.down)
+            self.locked = True
+        lab = bastion_lab(hops=hops)
+        lab.hops = hops
+        atexit.register(lab.down)
+        self.current = lab
+        return lab.up()
+
+    def down(self) -> None:
+        if self.current is not None:
+            self.current.down()
+            atexit.unregister(self.current.down)
+            self.current = None
+
+
+@pytest.fixture(scope="module")
+def bastion_labs():
+    """Bastion topologies (tests/lab/bastion.py) for one module; all down at its end."""
+    require_lab()
+    with contextlib.ExitStack() as stack:
+        yield BastionLabs(stack)
+
+
+@pytest.fixture
+def one_hop_lab(bastion_labs):
+    """inventories/bastion.yaml's nodes behind one bastion (host -> bastion -> nodes)."""
+    return bastion_labs.get(1)
+
+
+@pytest.fixture
+def two_hop_lab(bastion_labs):
+    """The same nodes behind two bastions (host -> bastion -> inner-bastion -> nodes)."""
+    return bastion_labs.get(2)

@@ -4,6 +4,11 @@
     lab = Lab(nodes=generated_nodes(30), name="bench")
     lab.up(); ...; lab.down()
 
+Hidden segments (bastion topologies, see tests/lab/bastion.py): ``segments`` are networks on
+bridges ``NAMEbr1``, ``NAMEbr2``... that the host has no address on and an ``unreachable`` route
+to; a node whose NodeSpec has ``legs`` sits on several segments (eth0, eth1, ...) and is the only
+way in. ``lab.route(node)`` says which hops lead to a node; ``lab.ssh`` takes them.
+
 Everything a lab creates is named after ``lab.name`` (netns ``NAME-HOST``,
 veth ``NAME-hOCTET``, bridge ``NAMEbr0`` unless given, cgroups
 ``provisioner-lab/NAME``, state dir ``/var/lib/provisioner-lab/state/NAME``),
@@ -15,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -37,7 +43,8 @@ class Lab:
     def __init__(self, inventory: str | os.PathLike | None = None, nodes=None, *,
                  name: str = config.DEFAULT_NAME, bridge: str | None = None,
                  bridge_cidr: str = config.DEFAULT_BRIDGE_CIDR, repo: bool = True,
-                 ntp: bool = True, domain: str | None = None, vip: str | None = None):
+                 ntp: bool = True, domain: str | None = None, vip: str | None = None,
+                 segments=()):
         if nodes is None:
             inv = config.read_inventory(inventory or config.DEFAULT_INVENTORY)
             specs, vip, domain = inv.nodes, vip or inv.vip, domain or inv.domain
@@ -51,9 +58,23 @@ class Lab:
         if not iface.network.subnet_of(config.LAB_NET):
             raise ValueError(f"{bridge_cidr} is not inside {config.LAB_NET}")
         self.bridge_address = str(iface.ip)
+        self.network = iface.network
+        # Hidden segments: (network, bridge); the host has no address on them and no route.
+        self.segments: list[tuple[ipaddress.IPv4Network, str]] = []
+        for i, cidr in enumerate(segments, start=1):
+            seg = ipaddress.ip_network(cidr)
+            if not seg.subnet_of(config.LAB_NET):
+                raise ValueError(f"segment {cidr} is not inside {config.LAB_NET}")
+            if any(seg.overlaps(n) for n in [self.network, *(s for s, _ in self.segments)]):
+                raise ValueError(f"segment {cidr} overlaps another network of lab {name}")
+            self.segments.append((seg, f"{name}br{i}"))
         for s in specs:
-            if ipaddress.ip_address(s.address) not in iface.network or s.address == self.bridge_address:
-                raise ValueError(f"{s.hostname} {s.address} does not fit {bridge_cidr}")
+            nets = [self.network_of(a) for a in s.addresses]
+            if s.address == self.bridge_address or None in nets:
+                raise ValueError(f"{s.hostname} {s.addresses} does not fit {bridge_cidr} "
+                                 f"or the segments {[str(n) for n, _ in self.segments]}")
+            if len(set(nets)) != len(nets):
+                raise ValueError(f"{s.hostname}: two legs on one network")
         self.vip, self.domain = vip, domain
         self.with_repo, self.with_ntp = repo, ntp
         self.state_dir = state_dir_for(name)
@@ -90,13 +111,61 @@ class Lab:
     repo_signed = True
 
     def node(self, key: str) -> Node:
-        """A node by hostname or address."""
+        """A node by hostname or address (any of its legs' too)."""
         if key in self.nodes:
             return self.nodes[key]
         for n in self.nodes.values():
-            if n.address == key:
+            if key in n.spec.addresses:
                 return n
         raise KeyError(key)
+
+    # ---- segments ------------------------------------------------------------
+    def network_of(self, address: str):
+        """The lab network ``address`` is on (the bridge's, or a hidden segment), or None."""
+        ip = ipaddress.ip_address(address)
+        for net_, _ in [(self.network, self.bridge), *self.segments]:
+            if ip in net_:
+                return net_
+        return None
+
+    def bridge_of(self, address: str) -> tuple[str, int, bool]:
+        """(bridge, prefix length, hidden?) for a node address."""
+        net_ = self.network_of(address)
+        if net_ == self.network:
+            return self.bridge, net_.prefixlen, False
+        return dict((n, b) for n, b in self.segments)[net_], net_.prefixlen, True
+
+    def reachable(self, address: str) -> bool:
+        """Whether this machine reaches ``address`` directly (it is on the lab's own bridge)."""
+        return self.network_of(address) == self.network
+
+    def route(self, node: str | Node) -> list[tuple[Node, str]]:
+        """How this machine reaches ``node``: ``[(hop, address), ..., (node, address)]``, the
+        hops being nodes with legs, each reached at ``address`` from the one before.
+
+        >>> [(n.hostname, a) for n, a in lab.route("lb1")]      # doctest: +SKIP
+        [('bastion', '172.31.250.178'), ('lb1', '172.31.250.211')]
+        """
+        node = node if isinstance(node, Node) else self.node(node)
+        came_from = {self.network: None}      # network -> (previous network, hop, hop's address there)
+        queue = [self.network]
+        while queue:
+            here = queue.pop(0)
+            for n in self.nodes.values():
+                on_here = [a for a in n.spec.addresses if self.network_of(a) == here]
+                for a in n.spec.addresses if on_here else ():
+                    there = self.network_of(a)
+                    if there not in came_from:
+                        came_from[there] = (here, n, on_here[0])
+                        queue.append(there)
+        target = self.network_of(node.address)
+        if target not in came_from:
+            raise LabError(f"{node.hostname}: no node with legs leads to {target}")
+        hops, at = [], target
+        while came_from[at] is not None:
+            at, hop, address = came_from[at]
+            hops.append((hop, address))
+        return [*reversed(hops), (node, node.address)]
 
     def ssh(self, node: str | Node, user: str = "ops", **kw):
         """A connected paramiko-based SSH session (see tests.lab.ssh.SSH)."""
@@ -128,6 +197,9 @@ class Lab:
         self.save()
         keys.ensure_client_key(self.state_dir)
         net.ensure_bridge(self.bridge, self.bridge_cidr)
+        for seg, bridge in self.segments:
+            net.ensure_hidden_bridge(bridge)
+            net.block_route(seg)
         ensure_inotify_instances(len(self.nodes))
         t = time.monotonic()
         if self.with_repo:
@@ -165,13 +237,33 @@ class Lab:
     def write_known_hosts(self) -> None:
         lines = []
         for n in self.nodes.values():
-            names = [n.address, n.hostname]
+            names = [*n.spec.addresses, n.hostname]
             if self.domain:
                 names.append(f"{n.hostname}.{self.domain}")
             lines.append(keys.known_hosts_line(names, Path(f"{n.host_key_path}.pub")))
         tmp = self.known_hosts_path.with_suffix(".tmp")
         tmp.write_text("".join(lines))
         os.replace(tmp, self.known_hosts_path)
+        self.write_ssh_config()
+
+    @property
+    def ssh_config_path(self) -> Path:
+        """An OpenSSH client config for the lab: ``ssh -F PATH ops@NODE`` (hops included)."""
+        return self.state_dir / "ssh_config"
+
+    def write_ssh_config(self) -> None:
+        """One Host block per node (name and addresses): the lab key only, the lab's
+        known_hosts only, and the ProxyJump chain of a node behind bastions. OpenSSH passes
+        ``-F`` on to the ssh it runs for each jump, so the hops get the same settings."""
+        blocks = []
+        for n in self.nodes.values():
+            hops = [f"ops@{address}" for _, address in self.route(n)[:-1]]
+            blocks.append(f"Host {n.hostname} {' '.join(n.spec.addresses)}\n  HostName {n.address}\n"
+                          + (f"  ProxyJump {','.join(hops)}\n" if hops else ""))
+        blocks.append(f"Host *\n  User ops\n  IdentityFile {self.key_path}\n  IdentitiesOnly yes\n"
+                      f"  UserKnownHostsFile {self.known_hosts_path}\n  GlobalKnownHostsFile /dev/null\n"
+                      "  StrictHostKeyChecking yes\n  ForwardAgent no\n")
+        self.ssh_config_path.write_text("\n".join(blocks))
 
     def down(self) -> None:
         """Stop everything of this lab and delete its state (not the rootfs cache)."""
@@ -184,7 +276,9 @@ class Lab:
             "repo": self.with_repo, "ntp": self.with_ntp, "domain": self.domain,
             "vip": self.vip, "lower": self.lower,
             "inventory": str(self.inventory_path) if self.inventory_path else None,
-            "nodes": [{"hostname": n.hostname, "address": n.address, "roles": list(n.roles)}
+            "segments": [str(n) for n, _ in self.segments],
+            "nodes": [{"hostname": n.hostname, "address": n.address, "roles": list(n.roles),
+                       "legs": list(n.spec.legs), "relay_to": n.spec.relay_to}
                       for n in self.nodes.values()],
         }
         (self.state_dir / "state.json").write_text(json.dumps(data, indent=1))
@@ -198,7 +292,7 @@ class Lab:
         d = json.loads(path.read_text())
         lab = cls(nodes=d["nodes"], name=d["name"], bridge=d["bridge"],
                   bridge_cidr=d["bridge_cidr"], repo=d["repo"], ntp=d["ntp"],
-                  domain=d["domain"], vip=d["vip"])
+                  domain=d["domain"], vip=d["vip"], segments=d.get("segments") or ())
         lab.lower = d["lower"]
         lab.inventory_path = Path(d["inventory"]) if d.get("inventory") else None
         return lab
@@ -300,16 +394,32 @@ def restore_inotify_instances() -> None:
         INOTIFY_ORIG.unlink()
 
 
-def leftovers(name: str, bridge: str | None = None) -> dict[str, list]:
+def _segments_of(name: str) -> list[str]:
+    """The hidden segments recorded in lab ``name``'s state.json (none if it is gone)."""
+    try:
+        return list(json.loads((state_dir_for(name) / "state.json").read_text()).get("segments") or [])
+    except (OSError, ValueError):
+        return []
+
+
+def _segment_bridge(name: str, link: str) -> bool:
+    """``NAMEbr1``, ``NAMEbr2``...: the bridges of a lab's hidden segments."""
+    return re.fullmatch(re.escape(name) + r"br[1-9][0-9]?", link) is not None
+
+
+def leftovers(name: str, bridge: str | None = None, segments: list[str] | None = None) -> dict[str, list]:
     """What of lab ``name`` still exists on the host (empty lists = nothing)."""
     sd = str(state_dir_for(name)) + "/"
     bridge = bridge or f"{name}br0"
+    segments = _segments_of(name) if segments is None else segments
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
               if line.split()[1].startswith(sd)]
     return {
         "netns": [ns for ns in net.list_netns() if ns.startswith(f"{name}-")],
         "links": [link for link in net.list_links()
-                  if link == bridge or link.startswith((f"{name}-h", f"{name}-p"))],
+                  if link == bridge or link.startswith((f"{name}-h", f"{name}-p"))
+                  or _segment_bridge(name, link)],
+        "routes": [r for r in net.blocked_routes() if r in segments],
         "mounts": mounts,
         "processes": sorted(set(services.pids_with_cmdline(sd))
                             | set(services.pids_with_cmdline(f"--machine={name}-"))
@@ -331,6 +441,7 @@ def destroy(name: str = config.DEFAULT_NAME, bridge: str | None = None) -> None:
         except (OSError, ValueError):
             pass
     bridge = bridge or f"{name}br0"
+    segments = _segments_of(name)
     # Power off all nodes at once (SIGTERM = poweroff for nspawn --boot).
     nspawns = services.pids_with_cmdline(f"--machine={name}-")
     for pid in nspawns:
@@ -376,9 +487,14 @@ def destroy(name: str = config.DEFAULT_NAME, bridge: str | None = None) -> None:
         if link.startswith((f"{name}-h", f"{name}-p")):
             run(["ip", "link", "del", link], check=False)
     net.del_bridge(bridge)
+    for link in net.list_links():
+        if _segment_bridge(name, link):
+            net.del_bridge(link)
+    for seg in segments:
+        net.unblock_route(seg)
     for d in Path("/run/systemd/nspawn").glob(f"*/{name}-*"):
         shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
     shutil.rmtree(sd, ignore_errors=True)
-    left = {k: v for k, v in leftovers(name, bridge).items() if v}
+    left = {k: v for k, v in leftovers(name, bridge, segments).items() if v}
     if left:
         raise LabError(f"lab {name}: could not remove {left}")

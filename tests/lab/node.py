@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +39,11 @@ CGROUP_ROOTS = _cgroup_roots()
 TRUSTED_KEY = "/etc/apt/trusted.gpg.d/provisioner-lab.gpg"
 NODE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8", "HOME": "/root"}
+
+
+def _octet(address: str) -> int:
+    """Last octet of an address: names a leg's host-side veth."""
+    return int(address.rsplit(".", 1)[1])
 
 
 def cgroup_dirs(lab: str, hostname: str | None = None) -> list[Path]:
@@ -126,18 +132,61 @@ class Node:
         first = not (self.dir / "upper").exists()
         for sub in ("upper", "work", "root", "swap"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        prefix = int(self.lab.bridge_cidr.split("/")[1])
-        net.add_node_net(self.lab.name, self.lab.bridge, self.hostname,
-                         self.spec.octet, self.address, prefix, self.mac)
+        bridge, prefix, hidden = self.lab.bridge_of(self.address)
+        net.add_node_net(self.lab.name, bridge, self.hostname,
+                         self.spec.octet, self.address, prefix, self.mac, hidden=hidden)
+        for i, leg in enumerate(self.spec.legs, start=1):
+            bridge, prefix, hidden = self.lab.bridge_of(leg)
+            net.add_leg(self.lab.name, self.netns, bridge, f"eth{i}", _octet(leg), leg, prefix,
+                        config.mac_for(leg), hidden=hidden)
+        if self.spec.legs:
+            # A bastion is a door, not a router: it never forwards between its legs (a new netns
+            # inherits the host's IPv4 settings, whatever they are).
+            run(["ip", "netns", "exec", self.netns, "sysctl", "-qw", "net.ipv4.ip_forward=0"])
         run(["mount", "-t", "overlay", f"lab-{self.machine}", "-o",
              f"lowerdir={lower},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}",
              str(self.root)])
         if first:
             self._write_identity(lower)
+        if self.spec.relay_to:
+            self._write_relays()
         if self.lab.with_repo and self.lab.repo.key_path.exists():
             # The lab repo's key in the system keyring, as a site mirror's key would be
             # in a golden image: sources without signed-by (the debian mirror) trust it.
             write_file(str(self.path(TRUSTED_KEY)), self.lab.repo.key_path.read_bytes())
+
+    def _relay_units(self) -> list[str]:
+        return [f"lab-relay-{kind}@{leg}.service" for leg in self.spec.legs for kind in ("http", "ntp")]
+
+    def _write_relays(self) -> None:
+        """socat units forwarding the lab's package mirrors (TCP 8080) and NTP (UDP 123) from
+        each leg address to ``relay_to``: the nodes behind a bastion use the bastion's inner
+        address as their mirror and NTP server, as a site's bastion or proxy would serve them."""
+        up = self.spec.relay_to
+        port = config.REPO_PORT
+        units = {
+            "http": f"TCP4-LISTEN:{port},bind=%i,reuseaddr,fork TCP4:{up}:{port}",
+            # One child per client datagram; it relays the answer and exits after 5 s idle.
+            "ntp": f"-T 5 UDP4-RECVFROM:123,bind=%i,reuseaddr,fork UDP4-SENDTO:{up}:123",
+        }
+        for kind, args in units.items():
+            write_file(str(self.path(f"/etc/systemd/system/lab-relay-{kind}@.service")),
+                       f"[Unit]\nDescription=provisioner-lab relay ({kind}) on %i to {up}\n"
+                       "After=network.target\n\n"
+                       f"[Service]\nExecStart=/usr/bin/socat {args}\nRestart=always\nRestartSec=1\n\n"
+                       "[Install]\nWantedBy=multi-user.target\n")
+        wants = self.path("/etc/systemd/system/multi-user.target.wants")
+        wants.mkdir(parents=True, exist_ok=True)
+        for unit in self._relay_units():
+            link = wants / unit
+            if not link.is_symlink():
+                os.symlink(f"../{unit.split('@')[0]}@.service", link)
+
+    def relays_active(self) -> bool:
+        """True once every relay unit of a bastion runs (always True without relays)."""
+        units = self._relay_units() if self.spec.relay_to else []
+        return not units or self.exec(["systemctl", "is-active", "--quiet", *units],
+                                      check=False).returncode == 0
 
     def _write_identity(self, lower: Path) -> None:
         fqdn = f"{self.hostname}.{self.lab.domain}" if self.lab.domain else self.hostname
@@ -231,7 +280,13 @@ class Node:
         return self.exec(["systemctl", "is-system-running"], check=False).stdout.strip()
 
     def ssh_banner(self, timeout: float = 2.0) -> bool:
-        """True once sshd on the node sends its SSH banner."""
+        """True once sshd on the node sends its SSH banner (asked from the node's own network
+        namespace when this machine cannot reach it: a node behind a bastion)."""
+        if not self.lab.reachable(self.address):
+            probe = ("import socket,sys; s=socket.create_connection((sys.argv[1],22),timeout=float(sys.argv[2]));"
+                     "s.settimeout(float(sys.argv[2])); sys.exit(0 if s.recv(64).startswith(b'SSH-') else 1)")
+            return run(["ip", "netns", "exec", self.netns, sys.executable, "-c", probe, self.address,
+                        str(timeout)], check=False, timeout=timeout + 5).returncode == 0
         with socket.create_connection((self.address, 22), timeout=timeout) as s:
             s.settimeout(timeout)
             return s.recv(64).startswith(b"SSH-")
@@ -243,6 +298,8 @@ class Node:
                      timeout=timeout, interval=0.2, what=f"{self.hostname} systemd boot")
             wait_for(self.ssh_banner, timeout=timeout, interval=0.2,
                      what=f"{self.hostname} sshd")
+            wait_for(self.relays_active, timeout=timeout, interval=0.2,
+                     what=f"{self.hostname} relays")
         except LabError as exc:
             raise LabError(f"{exc}\n--- last lines of {self.dir / 'nspawn.log'}:\n"
                            f"{self.console_tail()}") from exc
@@ -286,7 +343,8 @@ class Node:
         """Undo prepare(): unmount the overlay, delete veth and netns."""
         if os.path.ismount(self.root):
             run(["umount", str(self.root)], check=False)
-        net.del_node_net(self.lab.name, self.hostname, self.spec.octet)
+        net.del_node_net(self.lab.name, self.hostname, self.spec.octet,
+                         *(_octet(leg) for leg in self.spec.legs))
 
     def power_off(self) -> None:
         """Stop the node as if powered off: no process, no link, no netns."""

@@ -1,6 +1,8 @@
 """Real SSH to lab nodes with paramiko: lab key, lab known_hosts, RejectPolicy.
 
 Never reads ~/.ssh, never uses an agent, never accepts an unknown host key.
+A node behind bastions is reached through them (``lab.route``): one login
+as ops on each hop, then a direct-tcpip channel to the next address.
 """
 
 from __future__ import annotations
@@ -34,13 +36,27 @@ class SSH:
     def __init__(self, lab, node, user: str = "ops", timeout: float = 10,
                  known_hosts=None):
         self.node, self.user = node, user
-        self.client = paramiko.SSHClient()
-        self.client.load_host_keys(str(known_hosts or lab.known_hosts_path))
-        self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        self.client.connect(node.address, port=22, username=user,
-                            key_filename=str(lab.key_path), look_for_keys=False,
-                            allow_agent=False, timeout=timeout, banner_timeout=timeout,
-                            auth_timeout=timeout)
+        self.hops: list[paramiko.SSHClient] = []
+        route = lab.route(node) if hasattr(lab, "route") else [(node, node.address)]
+        sock = None
+        try:
+            for i, (hop, address) in enumerate(route):
+                client = paramiko.SSHClient()
+                client.load_host_keys(str(known_hosts or lab.known_hosts_path))
+                client.set_missing_host_key_policy(paramiko.RejectPolicy())
+                client.connect(address, port=22, username=user if i == len(route) - 1 else "ops",
+                               key_filename=str(lab.key_path), look_for_keys=False,
+                               allow_agent=False, timeout=timeout, banner_timeout=timeout,
+                               auth_timeout=timeout, sock=sock)
+                if i < len(route) - 1:
+                    self.hops.append(client)
+                    sock = client.get_transport().open_channel(
+                        "direct-tcpip", (route[i + 1][1], 22), ("127.0.0.1", 0), timeout=timeout)
+                else:
+                    self.client = client
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> "SSH":
         return self
@@ -49,7 +65,10 @@ class SSH:
         self.close()
 
     def close(self) -> None:
-        self.client.close()
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+        for hop in reversed(self.hops):
+            hop.close()
 
     def run(self, cmd: str, *, check: bool = False, timeout: float = 60,
             input: str | None = None) -> Result:

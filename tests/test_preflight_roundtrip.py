@@ -1,0 +1,280 @@
+"""Preflight's one round trip per host: the clock rides in it, one sudo, and the VIP's ARP read (no host needed).
+
+The lab tests (test_preflight_lab.py) run the same scripts on real nodes; these pin the logic:
+- the clock offset comes from stamps in the facts' own output, not from a second command;
+- the privileged wrapper runs sudo once (no `sudo -n true` first) and falls back to the user;
+- the VIP probe's ARP line (`arp FLAGS MAC`, from /proc/net/arp) is read as the check expects, and
+  a load balancer holding the VIP is known from its addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioner import preflight
+from provisioner.checks import cluster as cc
+from provisioner.checks.base import FAIL, PASS, Fact, Facts, Node
+from provisioner.validation import load_inventory
+
+INV = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
+
+
+def _node(host: str, facts: dict) -> Node:
+    return Node(INV.host(host), INV, Facts({k: Fact(v, 0) for k, v in facts.items()}, True))
+
+
+class _Conn:
+    def close(self):
+        pass
+
+
+class _FakeSsh:
+    @classmethod
+    def of(cls, keys):
+        return cls()
+
+    def target(self, host):
+        return host
+
+    def open(self, target, timeout=10):
+        return _Conn()
+
+
+class _Host:
+    """A testinfra host answering every command with canned output; remembers the commands."""
+
+    def __init__(self, stdout: str):
+        self.stdout, self.commands = stdout, []
+
+    def run(self, command):
+        self.commands.append(command)
+        return type("Result", (), {"stdout": self.stdout, "rc": 0})()
+
+
+def test_clock_offset_comes_from_the_facts_round_trip(monkeypatch):
+    """One command per host: the script stamps the host's clock first and last (@@CLOCK), and the offset
+    is their middle minus the middle of our send/receive times - no `date` round trip after it."""
+    host = INV.host("node1")
+    remote_now = 1_000_000.0
+    canned = (f"@@PRIV 1\n@@CLOCK {remote_now:.6f}\n@@FACT name.hostname {remote_now:.6f}\nnode1\n"
+              f"@@RC 0 {remote_now + 0.01:.6f}\n@@CLOCK {remote_now + 0.02:.6f}\n")
+    fake = _Host(canned)
+    # the connection layer is lane-agnostic here: whichever opener this version uses returns our fake
+    monkeypatch.setattr(preflight, "open_connection", lambda *a, **k: _Conn(), raising=False)
+    monkeypatch.setattr(preflight, "Ssh", _FakeSsh, raising=False)
+    monkeypatch.setattr(preflight, "testinfra_host", lambda conn: fake)
+    local = iter([500_000.0, 500_000.1])
+    monkeypatch.setattr(preflight.time, "time", lambda: next(local, 500_000.1))
+    report, node = preflight.audit_host(INV, host, keys=None, timeout=5)
+    assert report.reachable, report.reason
+    assert len(fake.commands) == 1, f"one round trip per host, got {len(fake.commands)}: {fake.commands[1:]}"
+    # remote middle 1_000_000.01, local middle 500_000.05
+    assert node.clock_offset == pytest.approx(499_999.96, abs=1e-6)
+
+
+def test_clock_offset_without_stamps_is_unknown():
+    assert preflight.clock_offset("@@PRIV 1\n", 1.0, 2.0) is None
+
+
+def _fake_bin(tmp_path: Path, sudo_exit: int | None) -> dict:
+    """PATH with an `id` saying uid 1000 and a `sudo` that logs each call, then refuses (exit 1) or runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").write_text("#!/bin/sh\necho 1000\n")
+    body = f"exit {sudo_exit}" if sudo_exit is not None else 'shift; exec "$@"'     # drop -n, run the rest
+    (bin_dir / "sudo").write_text(f"#!/bin/sh\necho \"$1 $2 $3\" >> {tmp_path}/sudo.log\n{body}\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def _run_wrapped(env: dict) -> str:
+    script = preflight.wrap_privileged(preflight.gather_script({"a": "echo one"}, {"a"}, clock=True))
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30).stdout
+
+
+def test_one_sudo_per_round_trip(tmp_path):
+    out = _run_wrapped(_fake_bin(tmp_path, sudo_exit=None))
+    facts, _ = preflight.parse_facts(out)
+    assert facts.privileged and facts.text("a") == "one"
+    calls = (tmp_path / "sudo.log").read_text().splitlines()
+    assert len(calls) == 1 and calls[0] == "-n bash -c", calls
+
+
+def test_refused_sudo_falls_back_to_the_user(tmp_path):
+    out = _run_wrapped(_fake_bin(tmp_path, sudo_exit=1))
+    facts, _ = preflight.parse_facts(out)
+    assert facts.privileged is False and facts.text("a") == "one"
+    assert preflight.clock_offset(out, 0.0, 0.0) is not None
+
+
+def test_vip_answered_by_a_stranger_in_the_arp_table():
+    """/proc/net/arp's line for the VIP: flags 0x2 (complete) with a MAC none of our hosts has -> taken."""
+    ha2_links = "3: eth0@if4: <BROADCAST,UP> mtu 1500 link/ether 02:00:00:00:00:08 brd ff:ff:ff:ff:ff:ff"
+    ha1 = _node("ha1", {"vip.probe": "arp 0x2 02:99:99:99:99:99", "id.links": ha2_links.replace("08", "07")})
+    ha2 = _node("ha2", {"vip.probe": "arp 0x0 00:00:00:00:00:00", "id.links": ha2_links})
+    verdicts = cc.vip_free([ha1, ha2])
+    assert verdicts[0].status == FAIL and "02:99:99:99:99:99" in verdicts[0].observed
+    assert verdicts[1].status == PASS and "free" in verdicts[1].observed      # an unanswered request
+
+
+def test_vip_on_one_of_our_load_balancers_is_known_from_its_addresses():
+    """The holder runs no "held" test of its own: its net.addresses (read anyway) show the VIP."""
+    ha1 = _node("ha1", {"net.addresses": f"2: eth0    inet {INV.vip}/32 scope global eth0", "vip.probe": ""})
+    ha2 = _node("ha2", {"net.addresses": "2: eth0    inet 172.31.250.108/24 scope global eth0",
+                        "vip.probe": "arp 0x2 02:4c:ac:1f:fa:6b"})
+    verdicts = cc.vip_free([ha1, ha2])
+    assert all(v.status == PASS and "held by ha1" in v.observed for v in verdicts), verdicts
+
+
+def test_vip_probe_script_runs_in_bash_and_reads_no_arp_for_a_local_address():
+    """The probe as the host runs it (bash builtins), against a listener on loopback: the connect ends at
+    once, loopback has no ARP entry, so it prints nothing and exits 0."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        proc = subprocess.run(["bash", "-c", cc.vip_probe("127.0.0.1", port)], capture_output=True, text=True,
+                              timeout=30)
+    assert proc.returncode == 0 and proc.stdout == "", proc
+
+
+class _Ran:
+    def __init__(self, stdout: str):
+        self.exited, self.stdout, self.stderr = 0, stdout, ""
+
+
+class _LiveConn:
+    """A connection preflight kept open; answers like a Debian host and remembers each command."""
+
+    is_connected = True
+
+    def __init__(self):
+        self.commands = []
+
+    def run(self, command, **kwargs):
+        self.commands.append(command)
+        return _Ran("debian|12|bookworm||amd64\nmachine-1\n")
+
+    def close(self):
+        pass
+
+
+def _session(tmp_path, conn):
+    from provisioner.engine import Session
+    from provisioner.runlog import RunLog
+    from provisioner.transport import HostKeys
+
+    (tmp_path / "known_hosts").write_text("")
+    log = RunLog.create(tmp_path, "up", lambda s: s)
+    return Session(INV, HostKeys(tmp_path / "known_hosts"), log, lambda s: s, timeout=5, parallel=4,
+                   reuse={"node1": conn})
+
+
+def test_up_session_reads_nothing_more_when_preflight_read_it(tmp_path):
+    """`up`'s session takes over preflight's connection; the OS and machine id came in preflight's round trip
+    (engine.SESSION_READ): no first command of its own on the host."""
+    from provisioner import engine
+
+    conn = _LiveConn()
+    session = _session(tmp_path, conn)
+    session.open(["node1"], {"node1": "debian|12|bookworm||amd64\nmachine-1\n"})
+    assert conn.commands == [] and session.os["node1"].distro == "debian"
+    assert session.identity["node1"] == "machine-1"
+    assert engine.SESSION_READ.startswith(engine.SESSION_PROBE)
+
+
+def test_up_session_still_cleans_leftovers_first(tmp_path):
+    """A temp dir of an earlier run on the host: the session's first command (Remote.start) runs to remove it."""
+    conn = _LiveConn()
+    session = _session(tmp_path, conn)
+    session.open(["node1"], {"node1": "debian|12|bookworm||amd64\nmachine-1\nleftovers\n"})
+    assert len(conn.commands) == 1 and "/tmp/.provisioner." in conn.commands[0]
+    assert session.os["node1"].distro == "debian"
+
+
+def test_kube_versions_read_from_the_package_database_first(tmp_path):
+    """kube.versions: one dpkg-query for both packages (installed: "ii"); a binary is asked only where no
+    installed package provides it (here kubelet's package is removed, "rc", and a kubelet binary is there)."""
+    from provisioner.checks.runtime import KubeVersions
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\nprintf 'kubeadm 1.37.1-1.1 ii \\nkubelet 1:1.36.0-1.1 rc \\n'\n")
+    (bin_dir / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.35.9'\n")
+    (bin_dir / "kubeadm").write_text(f"#!/bin/sh\necho called >> {tmp_path}/kubeadm.log\necho v0.0.0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", "-c", KubeVersions.facts["kube.versions"]], capture_output=True, text=True,
+                         env=env, timeout=30).stdout
+    assert out.splitlines() == ["kubeadm v1.37.1", "kubelet v1.35.9"]
+    assert not (tmp_path / "kubeadm.log").exists(), "the package answered for kubeadm: its binary is not run"
+
+
+def test_step_probes_run_alongside_the_facts(tmp_path):
+    """`up`'s extra commands run in a second process started before the facts (a host takes the longer of
+    the two sequences, not their sum), and each one's output still parses back on its own."""
+    flag = tmp_path / "side-started"
+    script = preflight.gather_script(
+        {"fact": f"for i in $(seq 200); do [ -e {flag} ] && break; sleep 0.05; done; [ -e {flag} ] && echo seen",
+         "extra.0": f"touch {flag}; echo probe; exit 3", "extra.1": "printf 'no newline'"},
+        {"fact"}, clock=True, alongside={"extra.0", "extra.1"})
+    out = subprocess.run(["bash", "-c", 'echo "@@PRIV 1"\n' + script], capture_output=True, text=True,
+                         timeout=60).stdout
+    facts, _ = preflight.parse_facts(out)
+    assert facts.text("fact") == "seen", "the step probes had not started while the facts ran"
+    assert (facts.text("extra.0"), facts.rc("extra.0")) == ("probe", 3)
+    assert facts.text("extra.1") == "no newline"
+    assert preflight.clock_offset(out, 0.0, 0.0) is not None
+
+
+def read_facts_locally(commands: list[str], env: dict) -> dict:
+    """What engine.read_commands does over SSH, in a local bash: each command's fact, by command."""
+    script = preflight.gather_script({f"p{i}": c for i, c in enumerate(commands)})
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60).stdout
+    facts, _ = preflight.parse_facts(out)
+    return {commands[int(k[1:])]: f for k, f in facts.values.items()}
+
+
+def test_batched_step_probes_read_what_each_probe_reads(tmp_path):
+    """up's file, unit and package probes folded into one command per kind (one stat + one sha256sum for
+    every file, one systemctl show, one dpkg-query) give each step the fact its own probe gives."""
+    from provisioner.steps import FileStep, PackagesStep, ServiceStep, batch_probes
+
+    (tmp_path / "a.conf").write_text("alpha\n")
+    (tmp_path / "b.conf").write_text("beta\n")
+    (tmp_path / "b.conf").chmod(0o600)
+    steps = [FileStep(str(tmp_path / "a.conf"), "alpha\n"), FileStep(str(tmp_path / "b.conf"), "other\n", mode=0o600),
+             FileStep(str(tmp_path / "missing.conf"), "x\n"),
+             ServiceStep("chrony"), ServiceStep("kubelet"),
+             PackagesStep({"kubeadm": "1.37.1", "kubelet": "1.37.1"}), PackagesStep({"chrony": None})]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # systemctl show: one block per unit, in the order given, a blank line between (systemd src/systemctl)
+    (bin_dir / "systemctl").write_text("#!/bin/bash\nshift 6\nfirst=1\nfor u in \"$@\"; do [ $first = 1 ] || echo; "
+                                       "first=0; if [ $u = chrony ]; then printf 'ActiveState=active\\nUnitFileState=enabled\\n'; "
+                                       "else printf 'ActiveState=inactive\\nUnitFileState=disabled\\n'; fi; done\n")
+    (bin_dir / "dpkg-query").write_text("#!/bin/bash\nfor p in \"$@\"; do case $p in kubeadm) echo 'kubeadm 1.37.1-1.1 hi ';; "
+                                        "kubelet) echo 'kubelet 1.37.1-1.1 hi ';; chrony) echo 'chrony 4.3-2 ii ';; esac; done\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    probes = [s.probe() for s in steps]
+    one_by_one = read_facts_locally(probes, env)
+    commands, expand = batch_probes(probes)
+    assert len(commands) == 3, commands
+    batched = expand(read_facts_locally(commands, env))
+    for step in steps:
+        mine, theirs = batched[step.probe()], one_by_one[step.probe()]
+        assert step.change(mine, set()) == step.change(theirs, set()), step.name
+        if isinstance(step, FileStep):
+            assert mine.output.split() == theirs.output.split(), step.name
+    assert steps[0].change(batched[probes[0]], set()) is None            # same content, mode, owner
+    assert "update" in steps[1].change(batched[probes[1]], set()).step
+    assert batched[probes[2]].output == "absent"

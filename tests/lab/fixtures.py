@@ -85,7 +85,9 @@ def lab():
 
 
 LOCK_PATH = Path("/run/lock" if os.path.isdir("/run/lock") else "/tmp") / "provisioner-lab.lock"
-_held = {"count": 0, "file": None}
+# Per lock file (a test may point LOCK_PATH elsewhere while the session holds the real one):
+# path -> [open file, how many holders in this process].
+_held: dict[Path, list] = {}
 _held_lock = threading.Lock()
 
 
@@ -96,26 +98,26 @@ def session_lock(name: str):
     first one's lab. Re-entrant within a process: the session's ``lab`` and a
     module's bastion labs hold it together (flock would block on itself: each
     open() is its own lock owner)."""
-    path = LOCK_PATH
+    path = Path(LOCK_PATH)
     with _held_lock:
-        if _held["count"] == 0:
+        if path not in _held:
             f = open(path, "w")
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 print(f"lab {name}: another test session holds {path}; waiting for it")
                 fcntl.flock(f, fcntl.LOCK_EX)
-            _held["file"] = f
-        _held["count"] += 1
+            _held[path] = [f, 0]
+        _held[path][1] += 1
     try:
         yield
     finally:
         with _held_lock:
-            _held["count"] -= 1
-            if _held["count"] == 0:
-                fcntl.flock(_held["file"], fcntl.LOCK_UN)
-                _held["file"].close()
-                _held["file"] = None
+            _held[path][1] -= 1
+            if _held[path][1] == 0:
+                f = _held.pop(path)[0]
+                fcntl.flock(f, fcntl.LOCK_UN)
+                f.close()
 
 
 @pytest.fixture(scope="module")

@@ -39,11 +39,29 @@ app.add_typer(inventory_app, name="inventory")
 
 
 
+# The control codes rich drops from printed text (rich/control.py STRIP_CONTROL_CODES: BEL, BS, VT, FF, CR).
+_STRIP = dict.fromkeys((7, 8, 11, 12, 13))
+
+
 class _LazyConsole:
-    """A rich Console made on first use (importing rich costs ~12 ms at every start)."""
+    """A rich Console made on first use (importing rich costs ~12 ms at every start).
+
+    Plain lines (``err.print("text")``: str arguments, no options) never need rich: they are
+    written as rich writes them with these options (no markup, no highlighting, no wrapping,
+    the same control codes dropped), so `validate` and `preflight --format json` never import it.
+
+    >>> _LazyConsole(markup=False).print("valid")      # doctest: +SKIP
+    """
 
     def __init__(self, **options):
         self._options, self._console = options, None
+
+    def print(self, *objects, **kwargs) -> None:
+        if kwargs or not all(type(o) is str for o in objects):
+            return self.__getattr__("print")(*objects, **kwargs)
+        stream = sys.stderr if self._options.get("stderr") else sys.stdout
+        stream.write(" ".join(objects).translate(_STRIP) + "\n")
+        stream.flush()
 
     def __getattr__(self, name):
         if self._console is None:
@@ -282,18 +300,26 @@ def _hosts_list(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
+def _current_context():
+    """The running command's click context, or None. typer vendors click as ``typer._click`` since
+    0.2x (its commands never reach click's own context stack); older typer runs on click."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    return get_current_context(silent=True)
+
+
 def _keys(inv: Inventory, state: Path, known_hosts: Path | None, accept_new: bool, ssh_config: Path | None = None,
           user: str | None = None, port: int | None = None):
     """The command's SSH (host keys, resolution, shared jump hosts), every host resolved now - a bad
     ssh_config value fails here (exit 2) - and closed when the command ends."""
-    import click
-
     from provisioner.sshconfig import Resolver, SshConfig
     from provisioner.transport import HostKeys, Ssh
 
     ssh = Ssh(HostKeys(known_hosts or state / "known_hosts", accept_new=accept_new),
               Resolver(SshConfig.load(ssh_config), user=user, port=port)).bind(inv)
-    ctx = click.get_current_context(silent=True)
+    ctx = _current_context()
     if ctx is not None:
         ctx.call_on_close(ssh.close)
     return ssh

@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Where kubelet and kubeadm reach cri-dockerd (its packaged cri-docker.socket). provisioner.render
+# re-exports it; it lives here so that checks can name it without importing render (jinja2).
+CRI_SOCKET = "unix:///run/cri-dockerd.sock"
+
 
 def api_tuple(version: str) -> tuple[int, int]:
     """'1.44' -> (1, 44), compared as moby's ``versions.LessThan`` does (numerically per part)."""

@@ -25,14 +25,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import testinfra.host
-from testinfra.backend.paramiko import ParamikoBackend
+from provisioner import deferred
 
-from provisioner.checks import NODE_CHECKS
-from provisioner.checks import cluster as cluster_checks
-from provisioner.checks.base import FAIL, JOINED, WARN, Fact, Facts, Node, Result
-from provisioner.inventory import Host, Inventory
-from provisioner.transport import HostKeys, Ssh, Unreachable
+deferred.defer("invoke")     # testinfra's backend imports paramiko, which imports invoke: see provisioner.deferred
+import testinfra.host  # noqa: E402
+from testinfra.backend.paramiko import ParamikoBackend  # noqa: E402
+
+from provisioner.checks import NODE_CHECKS  # noqa: E402
+from provisioner.checks import cluster as cluster_checks  # noqa: E402
+from provisioner.checks.base import FAIL, JOINED, WARN, Fact, Facts, Node, Result  # noqa: E402
+from provisioner.inventory import Host, Inventory  # noqa: E402
+from provisioner.transport import HostKeys, Ssh, Unreachable  # noqa: E402
 
 ALWAYS = {"kube.joined": JOINED}
 
@@ -256,7 +259,8 @@ def audit_host(inv: Inventory, host: Host, keys: Ssh | HostKeys, timeout: float,
     ssh = Ssh.of(keys)
     target = ssh.target(host)
     try:
-        conn = ssh.open(target, timeout)
+        # up keeps the connection to run its steps through Fabric; preflight alone reads over a bare session
+        conn = ssh.open(target, timeout) if keep is not None else ssh.session(target, timeout)
     except Unreachable as exc:
         report.reachable, report.reason = False, exc.reason
         report.results.append(Result("ssh.connect", FAIL, exc.reason, f"SSH to {target.user}@{target.address}:{target.port}",

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import jinja2
 
+from provisioner.compat import CRI_SOCKET
 from provisioner.errors import RenderError
 from provisioner.inventory import Host, Inventory
 from provisioner.secrets import ClusterSecrets
 from provisioner.versions import kubeadm_api_version, pause_version
 
-CRI_SOCKET = "unix:///run/cri-dockerd.sock"
 KUBEADM_DIR = "/etc/kubernetes/provisioner"
 CHECK_SCRIPT = "/etc/keepalived/check_haproxy.sh"
 

@@ -13,18 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from provisioner.checks.base import FAIL, PASS, SKIP, WARN
 from provisioner.hostlist import compress, plural, seconds
 from provisioner.preflight import Report
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+# rich (the table) and ElementTree (JUnit) are imported by the functions that print or build them:
+# `preflight --format json` never loads either (tests/test_import_discipline.py pins it).
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "preflight-report.schema.json"
@@ -75,6 +77,7 @@ def to_json(report: Report) -> str:
 
 def to_junit(report: Report) -> str:
     """One testsuite per host, one testcase per check; warnings pass with a note, skips are skipped."""
+    import xml.etree.ElementTree as ET
     suites = ET.Element("testsuites", name=f"provisioner preflight {report.cluster}",
                         time=f"{report.duration:.3f}")
     for h in report.hosts:
@@ -183,6 +186,8 @@ def print_table(report: Report, console: Console, verbose: bool = False) -> None
 
     Failures and warnings always, passes and skips with ``verbose``; text wraps at spaces, never
     inside a word (a word longer than its column is the only exception)."""
+    from rich.text import Text
+
     rows = findings(report, verbose)
     console.print(Text(f"preflight: cluster {report.cluster}", style="bold"))
     if not rows:
@@ -195,10 +200,14 @@ def print_table(report: Report, console: Console, verbose: bool = False) -> None
 
 
 def _status(f: Finding) -> Text:
+    from rich.text import Text
     return Text(LABEL[f.status], style=STYLE[f.status])
 
 
 def _table(rows: list[Finding], console: Console, verbose: bool) -> None:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False)
     table.add_column("status", no_wrap=True)
     table.add_column("check", no_wrap=True)
@@ -213,6 +222,8 @@ def _table(rows: list[Finding], console: Console, verbose: bool) -> None:
 
 def print_trimmed(console: Console, renderable) -> None:
     """Print ``renderable`` line by line without the blanks rich pads cells with (copy-paste and diffs stay clean)."""
+    from rich.text import Text
+
     for line in console.render_lines(renderable, console.options, pad=False):
         text = Text.assemble(*((seg.text, seg.style) for seg in line if not seg.control))
         text.rstrip()
@@ -222,6 +233,8 @@ def print_trimmed(console: Console, renderable) -> None:
 def _blocks(rows: list[Finding], console: Console, verbose: bool) -> None:
     """One finding per block: ``STATUS check on hosts``, then observed and fix indented; a wrapped value keeps
     its indent, so the eye finds the next block at the left edge. Lines break at spaces only."""
+    from rich.text import Text
+
     width = max(40, console.width)
     for f in rows:
         head = _status(f)

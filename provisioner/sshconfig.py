@@ -37,9 +37,12 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paramiko
+from provisioner import deferred
 
-from provisioner.errors import UsageError
+deferred.defer("invoke")     # paramiko/config.py imports it for `Match exec` only: see provisioner.deferred
+import paramiko  # noqa: E402
+
+from provisioner.errors import UsageError  # noqa: E402
 
 # [user@]host[:port]: no spaces, no leading '-', nothing a shell or ssh would read as an option.
 HOP_RE = re.compile(r"(?:(?P<user>[a-z_][a-z0-9_-]{0,31})@)?"

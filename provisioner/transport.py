@@ -5,6 +5,7 @@ shared by every host behind it.
 >>> with Ssh(HostKeys(Path("state/known_hosts")), Resolver(SshConfig.load(None))) as ssh:  # doctest: +SKIP
 ...     conn = ssh.open(ssh.target(inv.host("master1")), timeout=5)
 ...     conn.run("uname -r", hide=True).stdout
+...     session = ssh.session(ssh.target(inv.host("node1")), timeout=5)   # no Fabric: preflight's
 
 How a host is reached (user, port, keys, jump hosts, ProxyCommand) is
 resolved like OpenSSH: see :mod:`provisioner.sshconfig`.
@@ -41,16 +42,22 @@ import socket
 import sys
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-import fabric
-import paramiko
-from paramiko.auth_strategy import AuthStrategy, InMemoryPrivateKey
-from paramiko.hostkeys import HostKeys as ParamikoHostKeys
+from provisioner import deferred
 
-from provisioner.errors import ProvisionerError
-from provisioner.sshconfig import Endpoint, Resolver, Route, SshConfig, SshTarget
+deferred.defer("invoke")     # before paramiko: its config module imports invoke for `Match exec` only
+import paramiko  # noqa: E402
+from paramiko.auth_strategy import AuthStrategy, InMemoryPrivateKey  # noqa: E402
+from paramiko.hostkeys import HostKeys as ParamikoHostKeys  # noqa: E402
+
+from provisioner.errors import ProvisionerError  # noqa: E402
+from provisioner.sshconfig import Endpoint, Resolver, Route, SshConfig, SshTarget  # noqa: E402
+
+if TYPE_CHECKING:
+    import fabric
 
 __all__ = ["ConnectionLost", "HostKeys", "Ssh", "SshTarget", "Unreachable", "connect", "fingerprint",
            "is_alive", "keep_alive", "open_connection", "quote"]
@@ -493,6 +500,8 @@ class Ssh:
 
     def open(self, target: SshTarget, timeout: float = 10) -> fabric.Connection:
         """Open and return a verified Fabric connection to ``target``, or raise :class:`Unreachable`."""
+        import fabric       # with invoke (~30 ms): only for commands that run steps; preflight uses session()
+
         gateway = _Gateway(self.hops, target.route, timeout) if target.route else False
         strategy = _Keys(target.endpoint)
         conn = fabric.Connection(host=target.address, user=target.user, port=target.port, connect_timeout=timeout,
@@ -506,21 +515,38 @@ class Ssh:
             conn.close()
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            if isinstance(exc, HopFailure):
-                raise Unreachable(target.name, exc.text) from None
             if isinstance(exc, paramiko.AuthenticationException):
                 exc.notes_for_user = strategy.notes     # type: ignore[attr-defined]
-            sock = gateway.sock if gateway else None
-            if isinstance(sock, _ProxyCommand) and not isinstance(
-                    exc, (paramiko.BadHostKeyException, UnknownHostKey, paramiko.AuthenticationException)):
-                reason = sock.failure()
-            else:
-                reason = _describe(exc, target, timeout)
-            raise Unreachable(target.name, reason) from None
+            raise _failure(exc, target, gateway, timeout) from None
         finally:
             strategy.close()
         keep_alive(conn)
         return conn
+
+    def session(self, target: SshTarget, timeout: float = 10) -> "Session":
+        """Open a verified SSH session to ``target`` without Fabric, or raise :class:`Unreachable`.
+
+        The same route (jump pool, ProxyCommand), host-key checks, keys and one-line reasons as
+        :meth:`open`, which makes the same ``SSHClient.connect`` call through Fabric
+        (fabric/connection.py ``Connection.open``: connect_kwargs, user, host, port, the gateway's
+        channel as ``sock``, connect_timeout). Preflight reads over it with testinfra; it skips
+        importing Fabric and invoke.
+        """
+        gateway = _Gateway(self.hops, target.route, timeout) if target.route else None
+        client = paramiko.SSHClient()
+        self.keys.install(client, target.name)
+        try:
+            sock = gateway.open_channel("direct-tcpip", (target.address, target.port), ("", 0)) if gateway else None
+            _authenticated(client, target.endpoint, sock, timeout)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes one line
+            if isinstance(exc, KeyboardInterrupt):
+                client.close()
+                raise
+            failure = _failure(exc, target, gateway, timeout)    # before close: a ProxyCommand's stderr
+            client.close()
+            raise failure from None
+        _bound(client.get_transport())
+        return Session(target.address, target.user, target.port, client)
 
     def close(self) -> None:
         self.hops.close()
@@ -530,6 +556,34 @@ class Ssh:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass
+class Session:
+    """An open, verified SSH session without Fabric (:meth:`Ssh.session`): what testinfra needs.
+
+    >>> session.client.exec_command("true")      # doctest: +SKIP
+    """
+
+    host: str
+    user: str
+    port: int
+    client: paramiko.SSHClient
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _failure(exc: BaseException, target: SshTarget, gateway: "_Gateway | None | bool", timeout: float) -> Unreachable:
+    """The :class:`Unreachable` for a failed open of ``target``: a jump host's reason, a ProxyCommand's
+    own error output, else :func:`_describe`."""
+    if isinstance(exc, HopFailure):
+        return Unreachable(target.name, exc.text)
+    sock = gateway.sock if gateway else None
+    if isinstance(sock, _ProxyCommand) and not isinstance(
+            exc, (paramiko.BadHostKeyException, UnknownHostKey, paramiko.AuthenticationException)):
+        return Unreachable(target.name, sock.failure())
+    return Unreachable(target.name, _describe(exc, target, timeout))
 
 
 def open_connection(target: SshTarget, keys: "Ssh | HostKeys", timeout: float = 10) -> fabric.Connection:

@@ -235,3 +235,20 @@ def test_bad_input_to_up_still_writes_the_json_report(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     data = json.loads(report.read_text())
     assert data["exit_code"] == 2 and "--only: unknown phase 'nope'" in data["failure"]["message"]
+
+
+def test_a_command_closes_its_ssh_when_it_ends(tmp_path, monkeypatch):
+    """The SSH a command opens (jump hosts shared by every target) is closed when the command ends:
+    _keys registers Ssh.close on the running command's context - typer's own (typer vendors click
+    as typer._click since 0.2x, so click.get_current_context() finds no context there)."""
+    from provisioner import cli
+    from provisioner.transport import Ssh
+
+    closed = []
+    monkeypatch.setattr(Ssh, "close", lambda self: closed.append(self))
+    try:
+        cli.app(["preflight", "-i", str(_loopback_inventory(tmp_path)), "--state-dir", str(tmp_path / "s"),
+                 "--format", "json", "--timeout", "2"], standalone_mode=False)
+    except SystemExit:
+        pass
+    assert len(closed) == 1, "the command's Ssh was never closed"

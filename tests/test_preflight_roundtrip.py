@@ -44,6 +44,8 @@ class _FakeSsh:
     def open(self, target, timeout=10):
         return _Conn()
 
+    session = open      # preflight alone opens a bare session (no Fabric), up a Fabric connection
+
 
 class _Host:
     """A testinfra host answering every command with canned output; remembers the commands."""

@@ -257,5 +257,8 @@ def test_prefetch_uses_what_preflight_carried_and_reads_only_the_rest(tmp_path):
     engine.prefetch(PHASES, carried)
     assert [len(r.calls) for n, r in remotes.items() if n not in ("node1", "node2")] == [0] * (len(remotes) - 2)
     assert len(remotes["node1"].calls) == 1 and len(remotes["node2"].calls) == 1
-    assert wanted["node2"][0] in remotes["node2"].calls[0] and wanted["node2"][1] not in remotes["node2"].calls[0]
+    def sent(command):      # as it appears inside the one privileged script (shlex-quoted: ' -> '"'"')
+        return command.replace("'", "'\"'\"'")
+    assert sent(wanted["node2"][0]) in remotes["node2"].calls[0]
+    assert sent(wanted["node2"][1]) not in remotes["node2"].calls[0]
     assert set(engine.prefetched["master1"]) == set(wanted["master1"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from provisioner.checks.base import NodeCheck, unit_file_exists
+from provisioner.compat import CRI_SOCKET       # not from render: that would pull in jinja2 for one string
 from provisioner.versions import pause_version
 
 
@@ -35,8 +36,6 @@ class RuntimeConsistent(NodeCheck):
         observed = f"cgroup driver {driver}, pause {found.group(1) if found else 'n/a'}"
         if not problems:
             return self.passed(observed, f"systemd, {pause}")
-        from provisioner.render import CRI_SOCKET     # render pulls in jinja2 and cryptography: only here
-
         return self.failed(", ".join(problems), f"cgroup driver systemd, pause {pause}, socket {CRI_SOCKET}",
                            "re-run `provisioner up --only runtime` to render daemon.json and cri-docker.service")
 

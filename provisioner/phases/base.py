@@ -19,6 +19,7 @@ from provisioner.state import ClusterState
 q = shlex.quote
 KUBECTL = "kubectl --kubeconfig=/etc/kubernetes/admin.conf"
 CA = "/etc/kubernetes/pki/ca.crt"
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,33 @@ class Phase:
 
 
 def sysctl_check(content: str) -> str:
-    """A read-only command: exit 0 when every ``key = value`` of a sysctl.d file is live."""
+    r"""A read-only command: exit 0 when every ``key = value`` of a sysctl.d file is live.
+
+    It reads /proc/sys itself with bash's ``read`` (what ``sysctl -n`` prints is that file's line: procps
+    sysctl.c ReadSetting), so the check costs the host no process per key - it runs in every ``up``.
+
+    >>> sysctl_check("net.ipv4.ip_forward = 1\n")
+    '{ IFS= read -r v < /proc/sys/net/ipv4/ip_forward; } 2>/dev/null && [ "$v" = 1 ]'
+    """
     tests = []
     for line in content.splitlines():
         line = line.strip()
         if line and not line.startswith(("#", ";")) and "=" in line:
             key, value = (s.strip() for s in line.split("=", 1))
-            tests.append(f"[ \"$(sysctl -n {q(key)} 2>/dev/null)\" = {q(value)} ]")
+            # sysctl's key -> path rule: '.' separates levels, a '/' in a key stands for a '.' in a name.
+            path = "/proc/sys/" + key.translate(str.maketrans("./", "/."))
+            tests.append(f"{{ IFS= read -r v < {q(path)}; }} 2>/dev/null && [ \"$v\" = {q(value)} ]")
     return " && ".join(tests) or "true"
+
+
+def file_is(path: str, text: str) -> str:
+    r"""Read-only, no process: exit 0 when the file at ``path`` holds exactly ``text`` plus one newline
+    (what ``echo TEXT > PATH`` writes), read with bash's ``read`` instead of ``$(cat PATH)``.
+
+    >>> print(file_is("/etc/hostname", "node1"))
+    { IFS= read -r -d '' v < /etc/hostname; } 2>/dev/null; [ "$v" = node1$'\n' ]
+    """
+    return f"{{ IFS= read -r -d '' v < {q(path)}; }} 2>/dev/null; [ \"$v\" = {q(text)}$'\\n' ]"
 
 
 def keyring_step(name: str, url: str, keyring: str):
@@ -102,9 +122,40 @@ def keyring_step(name: str, url: str, keyring: str):
     from provisioner.steps import CommandStep
 
     source = f"{keyring}.source"
-    check = f"[ -s {q(keyring)} ] && [ \"$(cat {q(source)} 2>/dev/null)\" = {q(url)} ]"
+    check = f"[ -s {q(keyring)} ] && {{ {file_is(source, url)}; }}"
     command = (f"install -d -m 0755 /etc/apt/keyrings && curl -fsSL --retry 3 {q(url)} | gpg --batch --yes --dearmor "
                f"-o {q(keyring + '.new')} && chmod 0644 {q(keyring + '.new')} && mv -f {q(keyring + '.new')} {q(keyring)}"
                f" && echo {q(url)} > {q(source)}")
     return CommandStep(f"{name} repository key from {url}", check, command, notify="apt-sources",
                        why=f"could not fetch the {name} repository key from {url}")
+
+
+def api_read(kubeconfig: str, path: str, *, server: str | None = None, timeout: int = 5) -> str:
+    """Read-only shell: GET ``path`` from the API with the credentials of ``kubeconfig``, by ONE curl; prints the
+    body, exits 0 on a 2xx answer only.
+
+    Cheaper than kubectl (a 60 MB Go program that also reads its discovery cache) for probes that every
+    ``up`` runs. The kubeconfig is read by bash itself: its ``server`` (or ``server`` given here), the client
+    certificate and key as files (kubelet.conf: ``client-certificate``) or inline (admin.conf:
+    ``client-certificate-data``, decoded into a pipe - the key never reaches a command line or a file).
+    The CA is the cluster's ``ca.crt`` on disk. A kubeconfig this does not understand (a key twice, i.e.
+    more than one user or cluster; a token) makes it fail without asking: callers then ask kubectl
+    (``api_read(...) || kubectl ...``), so a failure here is never taken as the answer.
+
+    >>> probe = api_read(ADMIN_CONF, "/api/v1/nodes/node1")   # one curl runs: inline or file credentials
+    >>> probe.count("curl -fsS"), "kubectl" in probe
+    (2, False)
+    """
+    url = f"{q(server)}{q(path)}" if server else f"\"$_s\"{q(path)}"
+    curl = f"curl -fsS --max-time {int(timeout)} --cacert {CA}"
+    fields = {"server:": "_s", "client-certificate:": "_c", "client-key:": "_k", "client-certificate-data:": "_cd",
+              "client-key-data:": "_kd"}
+    cases = " ".join(f"{key}) [ -z \"${var}\" ] || _x=1; {var}=$_b;;" for key, var in fields.items())
+    # A brace group, not a subshell: no fork (the probe runs in a process of its own already).
+    return (f"{{ _s='' _c='' _k='' _cd='' _kd='' _x=''; {{ while read -r _a _b; do case $_a in {cases} "
+            f"token:) _x=1;; esac; done < {q(kubeconfig)}; }} 2>/dev/null; "
+            f"if [ -n \"$_x\" ]; then false; "
+            f"elif [ -n \"$_cd\" ] && [ -n \"$_kd\" ]; then {curl} --cert <(printf '%s' \"$_cd\" | base64 -d) "
+            f"--key <(printf '%s' \"$_kd\" | base64 -d) {url}; "
+            f"elif [ -n \"$_c\" ] && [ -n \"$_k\" ]; then {curl} --cert \"$_c\" --key \"$_k\" {url}; "
+            "else false; fi; }")

@@ -17,7 +17,7 @@ import json
 import re
 
 from provisioner.compat import CALICO_VERSION  # pinned there: validation fills {version} with it
-from provisioner.phases.base import KUBECTL, Phase, UpContext, q
+from provisioner.phases.base import ADMIN_CONF, KUBECTL, Phase, UpContext, api_read, q
 from provisioner.render import KUBEADM_DIR
 from provisioner.steps import CommandStep, FileStep, WaitStep
 
@@ -74,7 +74,10 @@ def steps(ctx: UpContext, host) -> list:
         path = f"{KUBEADM_DIR}/cni/kube-flannel.yml"
         return [
             FileStep(path, manifest, notify="cni"),
-            CommandStep("kubectl apply flannel", f"{KUBECTL} get -n kube-flannel daemonset kube-flannel-ds >/dev/null 2>&1",
+            # The DaemonSet exists: one curl with admin.conf's credentials, kubectl only when that fails.
+            CommandStep("kubectl apply flannel",
+                        f"{api_read(ADMIN_CONF, '/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds')} "
+                        f">/dev/null 2>&1 || {KUBECTL} get -n kube-flannel daemonset kube-flannel-ds >/dev/null 2>&1",
                         f"{KUBECTL} apply -f {q(path)}", when_notified="cni", why="applying flannel failed"),
         ]
     return calico_steps(ctx, host)

@@ -30,11 +30,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from provisioner.phases.base import CA, q
+from provisioner.phases.base import CA, api_read, q
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 PKI = "/etc/kubernetes/pki"
+KUBEADM_CONFIG = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
 
 # What kubeadm init/join leave behind, in the order they write it (cmd/kubeadm/app/cmd/init.go, join.go).
 TRACE_FILES = ["/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
@@ -80,7 +81,9 @@ def _traces(extra: tuple = ()) -> str:
     for path in [*TRACE_FILES, *extra]:
         parts.append(f"if [ -e {path} ]; then t=\"$t,{path.rsplit('/', 1)[1]}\"; fi")
     for path in TRACE_DIRS:
-        parts.append(f"if [ -n \"$(ls -A {path} 2>/dev/null)\" ]; then t=\"$t,{path}\"; fi")
+        # Not empty (what `ls -A` would list, dot files included), by bash's own globbing: no process.
+        parts.append(f"for f in {path}/* {path}/.[!.]* {path}/..?*; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then "
+                     f"t=\"$t,{path}\"; break; fi; done")
     return "; ".join(parts)
 
 
@@ -104,17 +107,21 @@ def _etcd_member(name: str) -> str:
 
 
 def _node(name: str, control_plane: bool) -> str:
-    get = (f"n=$(kubectl --kubeconfig={KUBELET_CONF} --request-timeout=5s get node {q(name)} -o json 2>/dev/null)"
+    # The Node object, read with the node's own credentials (kubelet.conf) by one curl; kubectl only when
+    # that fails (then it decides, as before): a 200 for GET /api/v1/nodes/NAME is what `kubectl get node`
+    # needs to exit 0, and the probe runs on every node in every `up`.
+    get = (f"n=$({api_read(KUBELET_CONF, f'/api/v1/nodes/{name}')} 2>/dev/null || "
+           f"kubectl --kubeconfig={KUBELET_CONF} --request-timeout=5s get node {q(name)} -o json 2>/dev/null)"
            f" || m=\"$m,node\"")
     if not control_plane:
         return get
-    return (f"{get}; if [ -n \"$n\" ] && ! printf '%s' \"$n\" | grep -q '\"node-role.kubernetes.io/control-plane\"';"
-            f" then m=\"$m,cp-label\"; fi")
+    label = q('"node-role.kubernetes.io/control-plane"')
+    return f"{get}; if [ -n \"$n\" ] && [[ $n != *{label}* ]]; then m=\"$m,cp-label\"; fi"
 
 
 def _verdict(checks: list[str], extra: tuple = ()) -> str:
     """Shell: fresh when nothing of kubeadm is there, else run ``checks`` (each appends to ``m``)."""
-    return (f"{_traces(extra)}; ca=$(sha256sum {CA} 2>/dev/null | cut -d' ' -f1); "
+    return (f"{_traces(extra)}; ca=$(sha256sum {CA} 2>/dev/null); ca=${{ca%% *}}; "
             "if [ -z \"$t\" ]; then echo \"fresh - - ${ca:--}\"; else m=''; "
             + "; ".join(checks) +
             "; if [ -z \"$m\" ]; then echo \"done ${t#,} - ${ca:--}\"; else echo \"half ${t#,} ${m#,} ${ca:--}\"; fi; fi")
@@ -124,8 +131,10 @@ def init_probe(name: str, address: str, port: int = 6443) -> str:
     """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for the first control plane."""
     return _verdict([
         f"curl -fsS --max-time 3 --cacert {CA} https://{address}:{port}/healthz >/dev/null 2>&1 || m=\"$m,api\"",
+        # admin.conf's credentials against this node's API server: one curl; kubectl decides when it fails.
+        f"{api_read(ADMIN_CONF, KUBEADM_CONFIG, server=f'https://{address}:{port}')} >/dev/null 2>&1 || "
         f"kubectl --kubeconfig={ADMIN_CONF} --server=https://{address}:{port} --request-timeout=5s get --raw "
-        f"/api/v1/namespaces/kube-system/configmaps/kubeadm-config >/dev/null 2>&1 || m=\"$m,admin\"",
+        f"{KUBEADM_CONFIG} >/dev/null 2>&1 || m=\"$m,admin\"",
         _etcd_member(name),
     ])
 

@@ -101,7 +101,7 @@ def fetch_admin_step(ctx: UpContext) -> FuncStep:
     local = local_kubeconfig(ctx)
 
     def needed(fact):
-        remote_sha = fact.output.strip() if fact and fact.rc == 0 else ""
+        remote_sha = (fact.output.split() or [""])[0] if fact and fact.rc == 0 else ""    # "HASH  -"
         if local.exists() and remote_sha and _sha(local.read_bytes()) == remote_sha:
             return None
         return Change(f"fetch {ADMIN_CONF} to {local} (0600)")
@@ -109,7 +109,7 @@ def fetch_admin_step(ctx: UpContext) -> FuncStep:
     def action(sctx):
         write_private(local, sctx.remote.fetch(ADMIN_CONF).decode())
 
-    return FuncStep("fetch admin kubeconfig", f"sha256sum < {ADMIN_CONF} | cut -d' ' -f1", needed, action,
+    return FuncStep("fetch admin kubeconfig", f"sha256sum < {ADMIN_CONF}", needed, action,
                     identity=f"fetch admin.conf to {local}")
 
 
@@ -117,7 +117,10 @@ def user_kubeconfig_step(host) -> CommandStep:
     user = host.ssh.user or "root"
     home = "/root" if user == "root" else f"$(getent passwd {q(user)} | cut -d: -f6)"
     dest = f"{home}/.kube/config"
-    return CommandStep(f"kubeconfig for {user}", f"cmp -s {ADMIN_CONF} \"{dest}\"",
+    # The probe finds the home with bash's own ~user (getpwnam, as getent does) instead of a $(getent | cut)
+    # subshell: it runs in every `up`. ``user`` is a validated POSIX login name (inventory UserName).
+    found = "/root/.kube/config" if user == "root" else f"~{user}/.kube/config"
+    return CommandStep(f"kubeconfig for {user}", f"cmp -s {ADMIN_CONF} {found}",
                        f"install -D -m 0600 -o {q(user)} -g \"$(id -gn {q(user)})\" {ADMIN_CONF} \"{dest}\"")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from provisioner import hostsfile
 from provisioner.checks.kernel import module_present
-from provisioner.phases.base import Phase, UpContext, q, sysctl_check
+from provisioner.phases.base import Phase, UpContext, file_is, q, sysctl_check
 from provisioner.steps import Change, CommandStep, FileStep, FuncStep, PackagesStep, ServiceStep
 
 FSTAB_SWAP = r"^[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]"
@@ -18,16 +18,29 @@ DISTRO_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.li
 
 def hostname_step(name: str) -> CommandStep:
     n = q(name)
+    # The live name is the kernel's (what `hostname` prints: gethostname(2) reads the UTS name, which
+    # /proc/sys/kernel/hostname shows), the lasting one /etc/hostname as hostnamectl writes it ("NAME\n").
+    # Both read by bash itself: this probe runs on every host in every `up`.
     return CommandStep(f"set hostname {name}",
-                       f"[ \"$(hostname)\" = {n} ] && [ \"$(cat /etc/hostname 2>/dev/null)\" = {n} ]",
+                       f"{{ IFS= read -r h < /proc/sys/kernel/hostname; }} 2>/dev/null && [ \"$h\" = {n} ] && "
+                       f"{{ {file_is('/etc/hostname', name)}; }}",
                        f"hostnamectl set-hostname {n} 2>/dev/null || {{ echo {n} > /etc/hostname.new && "
                        f"mv -f /etc/hostname.new /etc/hostname && hostname {n}; }}",
                        why="could not set the hostname")
 
 
+# swap.target masked the way `systemctl mask` does it and `systemctl is-enabled` calls "masked": its unit
+# file in /etc/systemd/system is /dev/null (a symlink) or empty (systemd src/shared/install.c:
+# null_or_empty_path). A mask in /run is "masked-runtime", not this.
+SWAP_TARGET = "/etc/systemd/system/swap.target"
+SWAP_MASKED = f"{{ [ {SWAP_TARGET} -ef /dev/null ] || {{ [ -f {SWAP_TARGET} ] && [ ! -s {SWAP_TARGET} ]; }}; }}"
+# No active swap: /proc/swaps has its header line only (it is what `swapon --show` lists, util-linux
+# sys-utils/swapon.c via libmount's swaps parser). Read by bash itself, no process.
+NO_ACTIVE_SWAP = "{ [ ! -e /proc/swaps ] || { { read -r _; ! read -r _; } < /proc/swaps; }; }"
+
+
 def swap_off_step() -> CommandStep:
-    check = (f"[ -z \"$(swapon --show --noheadings 2>/dev/null)\" ] && ! grep -Eq '{FSTAB_SWAP}' /etc/fstab "
-             "&& [ \"$(systemctl is-enabled swap.target 2>/dev/null)\" = masked ]")
+    check = f"{NO_ACTIVE_SWAP} && ! grep -Eq '{FSTAB_SWAP}' /etc/fstab && {SWAP_MASKED}"
     command = ("swapoff -a && sed -i.provisioner.bak -E "
                f"'s@({FSTAB_SWAP}.*)$@# \\1  # off for the kubelet (provisioner)@' /etc/fstab && "
                "systemctl mask swap.target $(systemctl list-units --type swap --all --plain --no-legend "
@@ -40,7 +53,7 @@ def hosts_conflicts_step(ctx: UpContext, host) -> FuncStep:
     wanted, own = hostsfile.wanted_names(ctx.inv), hostsfile.own_names(ctx.inv, host)
 
     def needed(fact):
-        found = hostsfile.conflicts(fact.output if fact and fact.rc == 0 else "", wanted, own)
+        found = hostsfile.conflicts(FileStep._current(fact) or "", wanted, own)
         if not found:
             return None
         return Change("comment out " + "; ".join(c.describe() for c in found),
@@ -53,7 +66,9 @@ def hosts_conflicts_step(ctx: UpContext, host) -> FuncStep:
         if fixed != current:
             sctx.remote.put("/etc/hosts", fixed, mode=0o644)
 
-    return FuncStep("/etc/hosts lines that contradict the cluster block", "cat /etc/hosts", needed, action,
+    # The same read as the managed block's FileStep (stat + content): the engine runs it once for both.
+    probe = FileStep("/etc/hosts", "", block=True).probe()
+    return FuncStep("/etc/hosts lines that contradict the cluster block", probe, needed, action,
                     identity=f"hosts conflicts {sorted(wanted.items())} {sorted(own)}")
 
 

@@ -23,8 +23,12 @@ def nodes_ready(count: int) -> str:
     """Read-only: exit 0 when ``count`` nodes are Ready; otherwise print each node that is not,
     with its Ready condition's message (a flanneld on the wrong interface, no CNI config...),
     so a timed-out wait says why."""
-    return (f"st=$({KUBECTL} get nodes -o jsonpath={q(READY_JSONPATH)} 2>&1); "
-            f"[ \"$(printf '%s\\n' \"$st\" | awk -F'\\t' '$2 == \"True\"' | wc -l)\" -eq {count} ] || "
+    # Ready lines are counted by bash itself (line "NAME<tab>True<tab>...": the second field is True), not
+    # by a $(printf | awk | wc) pipeline: this read runs in every `up`; awk only runs to explain a failure.
+    return (f"st=$({KUBECTL} get nodes -o jsonpath={q(READY_JSONPATH)} 2>&1); n=0; "
+            "while IFS= read -r l; do case $l in *$'\\t'*) case ${l#*$'\\t'} in True|True$'\\t'*) n=$((n+1));; "
+            "esac;; esac; done <<< \"$st\"; "
+            f"[ \"$n\" -eq {count} ] || "
             f"{{ printf '%s\\n' \"$st\" | awk -F'\\t' '$2 != \"True\" {{print \"node \" $1 \" not Ready: \" $3}}' >&2; "
             f"false; }}")
 

@@ -1,0 +1,213 @@
+"""`up`'s probes that run on every host in every run read with bash itself where a program is not needed,
+and ask the API with one curl before kubectl - and still say exactly what the old commands said.
+
+No lab: each probe runs here under bash, with PATH emptied where it must need no program at all (the old
+``$(hostname)``, ``$(sysctl -n ...)``, ``$(cat ...)`` forms fail that way), against this machine's own
+/proc and files or against files in tmp_path. The lab tests (tests/test_up_lab.py drift cases,
+tests/test_up_halfdone_lab.py) run the same probes on real nodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import http.server
+import shutil
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from provisioner.phases.base import CA, api_read, file_is, sysctl_check
+from provisioner.phases.halfdone import _traces
+from provisioner.phases.prep import NO_ACTIVE_SWAP, SWAP_MASKED, SWAP_TARGET, hostname_step
+from provisioner.phases.verify import nodes_ready
+
+
+def bash(command: str, *, path: str = "/nonexistent", **env) -> subprocess.CompletedProcess:
+    """``command`` under bash with PATH set to ``path`` (default: nothing to exec) - its exit code and output."""
+    return subprocess.run(["/bin/bash", "-c", command], capture_output=True, text=True, timeout=30,
+                          env={"PATH": path, **env})
+
+
+def test_hostname_probe_reads_the_kernel_name_and_etc_hostname_without_a_program():
+    kernel = Path("/proc/sys/kernel/hostname").read_text().strip()
+    try:
+        lasting = Path("/etc/hostname").read_text()
+    except OSError:
+        lasting = None
+    # what the old `[ "$(hostname)" = N ] && [ "$(cat /etc/hostname)" = N ]` said for a file written "N\n"
+    expected = 0 if lasting == kernel + "\n" else 1
+    assert bash(hostname_step(kernel).check).returncode == expected
+    assert bash(hostname_step(kernel + "x").check).returncode == 1
+
+
+def test_sysctl_probe_reads_proc_sys_without_a_program():
+    forward = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    good = f"kernel.ostype = Linux\nnet.ipv4.ip_forward = {forward}\n"
+    assert bash(sysctl_check(good)).returncode == 0
+    bad = f"kernel.ostype = Linux\nnet.ipv4.ip_forward = {1 - int(forward)}\n"
+    assert bash(sysctl_check(bad)).returncode == 1
+    assert bash(sysctl_check("net.no.such.key = 1\n")).returncode == 1     # sysctl -n prints nothing: differs
+
+
+def test_file_is_wants_exactly_what_echo_wrote(tmp_path):
+    path = tmp_path / "key.source"
+    path.write_text("http://mirror/gpg\n")                  # `echo URL > FILE` (keyring_step's command)
+    assert bash(file_is(str(path), "http://mirror/gpg")).returncode == 0
+    for other in ("http://mirror/gpg2\n", "http://mirror/gpg\nmore\n", ""):
+        path.write_text(other)
+        assert bash(file_is(str(path), "http://mirror/gpg")).returncode == 1, other
+    path.unlink()
+    assert bash(file_is(str(path), "http://mirror/gpg")).returncode == 1
+
+
+def test_swap_probes_read_proc_swaps_and_the_mask_link(tmp_path):
+    active = len(Path("/proc/swaps").read_text().splitlines()) > 1     # what `swapon --show` lists
+    assert bash(NO_ACTIVE_SWAP).returncode == (1 if active else 0)
+    swaps = tmp_path / "swaps"
+    swaps.write_text("Filename\tType\tSize\tUsed\tPriority\n")
+    assert bash(NO_ACTIVE_SWAP.replace("/proc/swaps", str(swaps))).returncode == 0
+    swaps.write_text("Filename\tType\tSize\tUsed\tPriority\n/swapfile\tfile\t1024\t0\t-2\n")
+    assert bash(NO_ACTIVE_SWAP.replace("/proc/swaps", str(swaps))).returncode == 1
+    # `systemctl is-enabled` says "masked" for a unit file that is /dev/null or empty (systemd
+    # src/shared/install.c null_or_empty_path); anything else is not masked.
+    unit = tmp_path / "swap.target"
+    masked = SWAP_MASKED.replace(SWAP_TARGET, str(unit))
+    assert bash(masked).returncode == 1                                   # absent
+    unit.symlink_to("/dev/null")
+    assert bash(masked).returncode == 0
+    unit.unlink()
+    unit.write_text("")
+    assert bash(masked).returncode == 0
+    unit.write_text("[Unit]\nDescription=Swaps\n")
+    assert bash(masked).returncode == 1
+
+
+def test_kubeadm_trace_dirs_count_like_ls_A(tmp_path):
+    etcd = tmp_path / "etcd"
+    probe = _traces().replace("/var/lib/etcd", str(etcd)) + '; echo "[$t]"'
+    assert str(etcd) not in bash(probe).stdout                            # absent
+    etcd.mkdir()
+    assert str(etcd) not in bash(probe).stdout                            # empty
+    (etcd / ".hidden").write_text("")                                     # `ls -A` lists dot files
+    assert f",{etcd}]" in bash(probe).stdout
+
+
+def test_nodes_ready_counts_ready_lines_in_bash(tmp_path):
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text("#!/bin/sh\nprintf 'a\\tTrue\\tok\\nb\\tFalse\\tcni not ready\\nc\\tTrue\\t\\n'\n")
+    kubectl.chmod(0o755)
+    path = f"{tmp_path}:/usr/bin:/bin"
+    assert bash(nodes_ready(2), path=path).returncode == 0
+    three = bash(nodes_ready(3), path=path)
+    assert three.returncode == 1 and three.stderr.strip() == "node b not Ready: cni not ready"
+
+
+# --------------------------------------------------------------------------- api_read against a TLS server
+
+def _pki(tmp_path: Path) -> dict:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (what kubeadm makes, in small)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(cn, key, issuer=None, issuer_key=None, *, ca=False, server=False):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(hours=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if server:
+            loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+            builder = builder.add_extension(x509.SubjectAlternativeName([loopback]), critical=False)
+        if not ca:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        return builder.sign(issuer_key or key, hashes.SHA256())
+
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)                        # noqa: E731
+    kpem = lambda k: k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # noqa: E731
+                                     serialization.NoEncryption())
+    ca_key, srv_key, cli_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = cert("kubernetes", ca_key, ca=True)
+    out = {"ca": tmp_path / "ca.crt", "srv": tmp_path / "srv.pem", "cli": tmp_path / "cli.pem"}
+    out["ca"].write_bytes(pem(ca))
+    out["srv"].write_bytes(pem(cert("kube-apiserver", srv_key, ca, ca_key, server=True)) + kpem(srv_key))
+    out["cli_cert"], out["cli_key"] = pem(cert("system:node:n1", cli_key, ca, ca_key)), kpem(cli_key)
+    out["cli"].write_bytes(out["cli_cert"] + out["cli_key"])
+    return out
+
+
+@pytest.fixture
+def api(tmp_path):
+    """An HTTPS server that wants a client certificate of our CA: 200 for the Node n1, 404 for anything else."""
+    pki = _pki(tmp_path)
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):                                      # noqa: N802 - http.server's name
+            seen.append(self.path)
+            ok = self.path == "/api/v1/nodes/n1"
+            body = b'{"kind":"Node","metadata":{"name":"n1"}}' if ok else b'{"kind":"Status","code":404}'
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)       # listening before the thread starts
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["srv"])
+    context.load_verify_locations(pki["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield pki, f"https://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def _kubeconfig(path: Path, server: str, user: dict) -> Path:
+    """The layout kubeadm writes (one cluster, one user)."""
+    lines = ["apiVersion: v1", "clusters:", "- cluster:", "    certificate-authority-data: eA==",
+             f"    server: {server}", "  name: kubernetes", "kind: Config", "users:", "- name: u", "  user:"]
+    path.write_text("\n".join(lines + [f"    {k}: {v}" for k, v in user.items()]) + "\n")
+    return path
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (as every node has)")
+def test_api_read_uses_inline_and_file_credentials_and_fails_on_what_it_does_not_understand(api, tmp_path):
+    pki, server, seen = api
+    run = lambda probe: bash(probe.replace(CA, str(pki["ca"])), path="/usr/bin:/bin")    # noqa: E731
+    inline = _kubeconfig(tmp_path / "admin.conf", server, {
+        "client-certificate-data": base64.b64encode(pki["cli_cert"]).decode(),
+        "client-key-data": base64.b64encode(pki["cli_key"]).decode()})
+    files = _kubeconfig(tmp_path / "kubelet.conf", server, {"client-certificate": pki["cli"], "client-key": pki["cli"]})
+    for kubeconfig in (inline, files):
+        got = run(api_read(str(kubeconfig), "/api/v1/nodes/n1"))
+        assert got.returncode == 0 and '"name":"n1"' in got.stdout, (kubeconfig.name, got.stderr)
+        assert run(api_read(str(kubeconfig), "/api/v1/nodes/n2")).returncode != 0          # 404: not there
+    # --server given: the kubeconfig's own server is not used
+    assert run(api_read(str(files), "/api/v1/nodes/n1", server="https://127.0.0.1:1")).returncode != 0
+    # no client certificate, a token, a second user: not understood - the caller asks kubectl instead
+    asked = len(seen)
+    for name, user in (("none", {}), ("token", {"client-certificate": pki["cli"], "client-key": pki["cli"],
+                                                 "token": "abc"})):
+        assert run(api_read(str(_kubeconfig(tmp_path / name, server, user)), "/api/v1/nodes/n1")).returncode != 0
+    two = tmp_path / "two"
+    two.write_text(files.read_text() + "- name: v\n  user:\n    client-certificate: /x\n    client-key: /x\n")
+    assert run(api_read(str(two), "/api/v1/nodes/n1")).returncode != 0
+    assert len(seen) == asked                                    # none of those even asked the server
+    assert run(api_read(str(tmp_path / "missing"), "/api/v1/nodes/n1")).returncode != 0

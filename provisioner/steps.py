@@ -548,5 +548,26 @@ def batch_probes(commands: list[str]) -> tuple[list[str], Callable[[dict[str, Fa
     return marked + rest, expand
 
 
+UNIT_PROPS = ("UnitFileState", "ActiveState")      # what a ServiceStep's probe asks systemctl show
+_UNIT_BATCH = re.compile(r"^: @@BATCH \d+; systemctl show -p UnitFileState -p ActiveState -- (.+) 2>/dev/null; echo$")
+
+
+def unit_probe_units(command: str) -> tuple[list[str], bool] | None:
+    """The units whose :data:`UNIT_PROPS` ``command`` reads, and whether it is :func:`batch_probes`' one command
+    for several (its answer: the blocks, a blank line between) rather than one ServiceStep's probe; None for any
+    other command. Preflight answers such a read from the ``systemctl show`` its own facts run.
+
+    >>> unit_probe_units(ServiceStep("chrony").probe())
+    (['chrony'], False)
+    """
+    if m := _UNIT.match(command):
+        return [shlex.split(m.group(1))[0]], False
+    if (m := _UNIT_BATCH.match(command)) and all(q(u) == w for u, w in zip(shlex.split(m.group(1)),
+                                                                            m.group(1).split())):
+        return shlex.split(m.group(1)), True
+    return None
+
+
 __all__ = ["AbsentStep", "Change", "CommandStep", "FileStep", "FuncStep", "PackagesStep", "ServiceStep",
-           "Step", "StepContext", "StepFailed", "WaitStep", "batch_probes"]
+           "Step", "StepContext", "StepFailed", "WaitStep", "batch_probes",
+           "unit_probe_units"]

@@ -131,7 +131,7 @@ def test_single_mode_flannel_every_node_ready(cni_lab, tmp_path):
         assert "interface lo (loopback" in message
         assert node_status(lab, "master1")["node1"][0] == "True"     # node1 routes to master1 over eth0
         with lab.ssh("master1") as s:                                 # what verify prints when it times out
-            r = s.sudo(nodes_ready(2))
+            r = s.sudo(f"bash -c {shlex.quote(nodes_ready(2))}")    # up runs every step under bash (remote.py)
         assert r.rc != 0 and "node master1 not Ready: " in r.stderr and "loopback" in r.stderr, r.stderr
     finally:
         restore(lab, "master1")

@@ -280,3 +280,112 @@ def test_batched_step_probes_read_what_each_probe_reads(tmp_path):
     assert steps[0].change(batched[probes[0]], set()) is None            # same content, mode, owner
     assert "update" in steps[1].change(batched[probes[1]], set()).step
     assert batched[probes[2]].output == "absent"
+
+
+# A systemctl as strict as systemd's about what `show` prints: one block per unit in the order given, a blank line
+# before each but the first (systemd src/systemctl/systemctl-show.c show_one); only the properties asked for by -p,
+# even empty ones (src/systemctl/systemctl.c parse_argv: "show it, even if it is empty"), in the bus order: the
+# unit type's interface (Service: ExecStart) before the Unit one (ActiveState, then UnitFileState); a socket has no
+# ExecStart; --value prints the values alone. Each call is logged.
+_SYSTEMCTL = r'''#!/usr/bin/env python3
+import sys
+args = sys.argv[1:]
+open(sys.argv[0] + ".log", "a").write(" ".join(args) + "\n")
+assert args[0] == "show", args
+props, value, units, i = [], False, [], 1
+while i < len(args):
+    if args[i] == "-p":
+        props.append(args[i + 1]); i += 2; continue
+    if args[i] == "--value":
+        value = True
+    elif args[i] == "--":
+        units += args[i + 1:]; break
+    else:
+        units.append(args[i])
+    i += 1
+UNITS = {"chrony": [("ExecStart", "{ path=/usr/sbin/chronyd ; argv[]=/usr/sbin/chronyd -F 1 }"),
+                    ("ActiveState", "active"), ("UnitFileState", "enabled")],
+         "cri-docker.service": [("ExecStart", "{ path=/usr/bin/cri-dockerd ; argv[]=/usr/bin/cri-dockerd "
+                                              "--pod-infra-container-image registry.k8s.io/pause:3.10 }"),
+                                ("ExecStart", "{ path=/bin/true ; argv[]=/bin/true }"),
+                                ("ActiveState", "active"), ("UnitFileState", "enabled")],
+         "cri-docker.socket": [("ActiveState", "active"), ("UnitFileState", "enabled")]}
+out = []
+for u in units:
+    shown = [(k, v) for k, v in UNITS.get(u, [("ExecStart", ""), ("ActiveState", "inactive"),
+                                              ("UnitFileState", "")]) if k in props]
+    out.append("\n".join(v if value else f"{k}={v}" for k, v in shown))
+print("\n\n".join(out))
+'''
+
+
+def _units_env(tmp_path: Path, monkeypatch) -> dict:
+    """A PATH with the strict systemctl above; unit files looked for in tmp_path/units (cri-docker.service only)."""
+    from provisioner.checks import base
+    (tmp_path / "units").mkdir()
+    (tmp_path / "units" / "cri-docker.service").write_text("[Service]\n")
+    monkeypatch.setattr(base, "UNIT_DIRS", (str(tmp_path / "units"),))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(_SYSTEMCTL)
+    (bin_dir / "systemctl").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_facts_and_service_probes_share_one_systemctl_show(tmp_path, monkeypatch):
+    """The facts' unit properties (cri-docker's ExecStart) and up's service probes (batched or alone) are read
+    with ONE systemctl show, and each gets exactly what its own command prints: its units, its properties,
+    nothing for a unit whose file is not installed."""
+    from provisioner.checks.base import unit_property
+    from provisioner.steps import ServiceStep, batch_probes
+
+    env = _units_env(tmp_path, monkeypatch)
+    batch, _ = batch_probes([ServiceStep(u).probe() for u in ("chrony", "cri-docker.socket", "cri-docker.service",
+                                                                "kubelet")])
+    asked = {"runtime.cri": unit_property("cri-docker.service", "ExecStart"),
+             "other.unit": unit_property("absent.service", "ExecStart"), "plain": "echo plain",
+             "extra.0": batch[0], "extra.1": ServiceStep("kubelet").probe(), "extra.2": "echo side"}
+    alone = {name: fact for name, fact in zip(asked, read_facts_locally(list(asked.values()), env).values())}
+    log = tmp_path / "bin" / "systemctl.log"
+    assert len(log.read_text().splitlines()) == 3    # each alone: its own systemctl (none where no unit file)
+    assert "pause:3.10" in alone["runtime.cri"].output and "ActiveState=inactive" in alone["extra.1"].output
+
+    log.unlink()
+    commands, shared, side = dict(asked), {"runtime.cri", "other.unit", "plain"}, {"extra.0", "extra.1", "extra.2"}
+    split = preflight.join_unit_reads(commands, shared, side)
+    script = preflight.gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side))
+    out = subprocess.run(["bash", "-c", 'echo "@@PRIV 1"\n' + script], capture_output=True, text=True, env=env,
+                         timeout=60).stdout
+    facts, durations = preflight.parse_facts(out)
+    split(facts, durations)
+    assert len(log.read_text().splitlines()) == 1, log.read_text()
+    assert facts.values == alone
+    assert set(durations) >= {"runtime.cri", "other.unit"}
+
+
+def test_preflight_script_runs_systemctl_show_once_with_ups_probes():
+    """On a node where up probes services, preflight's one command holds one systemctl show, not one for the
+    facts and one for the probes (each is 100-200 ms of the node's CPU)."""
+    from provisioner.steps import ServiceStep, batch_probes
+
+    extra, expand = batch_probes([ServiceStep(u).probe() for u in ("chrony", "docker", "cri-docker.service")])
+    script = preflight.host_script(INV, INV.host("node1"), extra)
+    assert script.count("systemctl show") == 1, script
+    # where there is nothing to share (no extra commands), the facts read for themselves, as before
+    assert preflight.host_script(INV, INV.host("node1")).count("systemctl show") == 1
+
+
+def test_shared_unit_read_that_does_not_add_up_answers_no_probe(tmp_path, monkeypatch):
+    """systemctl printing fewer blocks than units: the probes get no answer (up reads them again) and the fact
+    whose unit file is installed says nothing true (rc 1), rather than a block that may be another unit's."""
+    from provisioner.checks.base import unit_property
+    from provisioner.steps import ServiceStep
+
+    _units_env(tmp_path, monkeypatch)
+    commands = {"runtime.cri": unit_property("cri-docker.service", "ExecStart"),
+                "extra.0": ServiceStep("chrony").probe()}
+    split = preflight.join_unit_reads(commands, {"runtime.cri"}, {"extra.0"})
+    facts = Facts({preflight.SHARED_UNITS: Fact("ActiveState=active\nUnitFileState=enabled\n@@PRESENT\n"
+                                                "cri-docker.service", 0)})
+    split(facts, {})
+    assert "extra.0" not in facts.values and facts.values["runtime.cri"] == Fact("", 1)

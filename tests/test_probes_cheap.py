@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 import datetime
 import http.server
+import json
+import os
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from provisioner.phases.base import CA, api_read, file_is, sysctl_check
+from provisioner.phases.base import ADMIN_CONF, CA, api_read, file_is, sysctl_check
 from provisioner.phases.halfdone import _traces
 from provisioner.phases.prep import NO_ACTIVE_SWAP, SWAP_MASKED, SWAP_TARGET, hostname_step
 from provisioner.phases.verify import nodes_ready
@@ -147,6 +150,17 @@ def _pki(tmp_path: Path) -> dict:
     return out
 
 
+# Three nodes as the API server lists them (only the fields the probe reads, plus some it must skip): a Ready
+# one, one whose CNI is not ready, one without any Ready condition yet.
+NODE_LIST = json.dumps({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": [
+    {"metadata": {"name": "a"}, "status": {"conditions": [
+        {"type": "MemoryPressure", "status": "False", "message": "kubelet has sufficient memory available"},
+        {"type": "Ready", "status": "True", "message": "kubelet is posting ready status"}]}},
+    {"metadata": {"name": "b"}, "status": {"conditions": [
+        {"type": "Ready", "status": "False", "message": "container runtime network not ready"}]}},
+    {"metadata": {"name": "c"}, "status": {}}]}).encode()
+
+
 @pytest.fixture
 def api(tmp_path):
     """An HTTPS server that wants a client certificate of our CA: 200 for the Node n1, 404 for anything else."""
@@ -156,8 +170,9 @@ def api(tmp_path):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):                                      # noqa: N802 - http.server's name
             seen.append(self.path)
-            ok = self.path == "/api/v1/nodes/n1"
-            body = b'{"kind":"Node","metadata":{"name":"n1"}}' if ok else b'{"kind":"Status","code":404}'
+            ok = self.path in ("/api/v1/nodes/n1", "/api/v1/nodes")
+            body = (NODE_LIST if self.path == "/api/v1/nodes" else b'{"kind":"Node","metadata":{"name":"n1"}}'
+                    if ok else b'{"kind":"Status","code":404}')
             self.send_response(200 if ok else 404)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -211,3 +226,38 @@ def test_api_read_uses_inline_and_file_credentials_and_fails_on_what_it_does_not
     assert run(api_read(str(two), "/api/v1/nodes/n1")).returncode != 0
     assert len(seen) == asked                                    # none of those even asked the server
     assert run(api_read(str(tmp_path / "missing"), "/api/v1/nodes/n1")).returncode != 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (as every node has)")
+def test_nodes_ready_reads_the_node_list_with_one_curl_not_kubectl(api, tmp_path):
+    """verify's Ready count (runs in every up) asks the API with curl and reads the JSON with python3: kubectl
+    does not run. A node without python3, or an API read that fails, still gets kubectl's answer."""
+    pki, server, seen = api
+    admin = _kubeconfig(tmp_path / "admin.conf", server, {
+        "client-certificate-data": base64.b64encode(pki["cli_cert"]).decode(),
+        "client-key-data": base64.b64encode(pki["cli_key"]).decode()})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # kubectl's answer for the same list (READY_JSONPATH), logged when asked
+    (bin_dir / "kubectl").write_text(f"#!/bin/sh\necho called >> {tmp_path}/kubectl.log\n"
+                                     "printf 'a\\tTrue\\tok\\nb\\tFalse\\tnot ready\\nc\\t\\t\\n'\n")
+    (bin_dir / "kubectl").chmod(0o755)
+    for tool in ("curl", "base64", "awk"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    run = lambda probe, path: bash(probe.replace(CA, str(pki["ca"])).replace(ADMIN_CONF, str(admin)),  # noqa: E731
+                                   path=path)
+    py_dir = tmp_path / "py"                  # a python3 alone on PATH (the one running us, not a shim script)
+    py_dir.mkdir()
+    (py_dir / "python3").symlink_to(os.path.realpath(sys.executable))
+    with_python = f"{bin_dir}:{py_dir}"
+    assert run(nodes_ready(1), with_python).returncode == 0
+    two = run(nodes_ready(2), with_python)
+    assert two.returncode == 1
+    assert two.stderr.splitlines() == ["node b not Ready: container runtime network not ready", "node c not Ready: "]
+    assert seen.count("/api/v1/nodes") == 2 and not (tmp_path / "kubectl.log").exists()
+    # no python3 on the node: kubectl, as before
+    assert run(nodes_ready(1), str(bin_dir)).returncode == 0
+    assert len((tmp_path / "kubectl.log").read_text().splitlines()) == 1
+    # the API read fails (no such kubeconfig): kubectl
+    assert bash(nodes_ready(1).replace(ADMIN_CONF, str(tmp_path / "missing")), path=with_python).returncode == 0
+    assert len((tmp_path / "kubectl.log").read_text().splitlines()) == 2

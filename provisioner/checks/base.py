@@ -14,6 +14,7 @@ of a host in one SSH command, then every check judges them::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -146,6 +147,28 @@ UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/sys
 def unit_file_exists(unit: str) -> str:
     """A builtin test, true when a unit file named ``unit`` is installed: systemctl runs only then."""
     return "{ " + " || ".join(f"[ -e {d}/{unit} ]" for d in UNIT_DIRS) + "; }"
+
+
+def unit_property(unit: str, prop: str) -> str:
+    """A fact command printing one property's value(s) of ``unit`` (``systemctl show -p PROP --value``), only
+    when its unit file is installed; preflight answers it from the one ``systemctl show`` it shares with
+    ``up``'s service probes (see :func:`unit_property_of`).
+
+    >>> unit_property_of(unit_property("cri-docker.service", "ExecStart"))
+    ('cri-docker.service', 'ExecStart')
+    """
+    return unit_file_exists(unit) + f" && systemctl show -p {prop} --value {unit} 2>/dev/null; true"
+
+
+_UNIT_PROPERTY = re.compile(r"^\{ .* \} && systemctl show -p (\w+) --value ([\w@.:-]+) 2>/dev/null; true$")
+
+
+def unit_property_of(command: str) -> tuple[str, str] | None:
+    """(unit, property) when ``command`` is exactly what :func:`unit_property` builds, else None."""
+    m = _UNIT_PROPERTY.match(command)
+    if not m or command != unit_property(m.group(2), m.group(1)):
+        return None
+    return m.group(2), m.group(1)
 
 
 # Already part of a cluster? (kubelet.conf or admin.conf present) - `ls`'s output, without ls.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from provisioner.checks.base import NodeCheck, unit_file_exists
+from provisioner.checks.base import NodeCheck, unit_property
 from provisioner.compat import CRI_SOCKET       # not from render: that would pull in jinja2 for one string
 from provisioner.versions import pause_version
 
@@ -14,8 +14,7 @@ class RuntimeConsistent(NodeCheck):
     fixed_by = "runtime"
     facts = {
         "runtime.docker": "command -v docker >/dev/null 2>&1 && docker info --format '{{.CgroupDriver}}' 2>&1 || echo absent",
-        "runtime.cri": unit_file_exists("cri-docker.service") + " && systemctl show -p ExecStart --value "
-                       "cri-docker.service 2>/dev/null; true",
+        "runtime.cri": unit_property("cri-docker.service", "ExecStart"),
     }
 
     def applies(self, node):

@@ -406,10 +406,7 @@ class HopPool:
                 _authenticated(client, hop, sock, timeout)
             except Exception as exc:  # noqa: BLE001 - every failure becomes one line
                 client.close()
-                reason = sock.failure() if isinstance(sock, _ProxyCommand) and not isinstance(
-                    exc, (paramiko.BadHostKeyException, UnknownHostKey, paramiko.AuthenticationException)) \
-                    else _describe(exc, hop, timeout)
-                raise HopFailure(n, total, hop, reason) from None
+                raise HopFailure(n, total, hop, _reason(exc, sock, hop, timeout)) from None
         except HopFailure as failure:
             self._open[key] = failure
             raise
@@ -579,11 +576,17 @@ def _failure(exc: BaseException, target: SshTarget, gateway: "_Gateway | None | 
     own error output, else :func:`_describe`."""
     if isinstance(exc, HopFailure):
         return Unreachable(target.name, exc.text)
-    sock = gateway.sock if gateway else None
+    return Unreachable(target.name, _reason(exc, gateway.sock if gateway else None, target, timeout))
+
+
+def _reason(exc: BaseException, sock, ep, timeout: float) -> str:
+    """Why ``ep`` (a target or a hop) failed to open over ``sock``: when a ProxyCommand carried it and the
+    failure is not about the key or the login, the command's own error output says more than the
+    socket error it caused; else :func:`_describe`."""
     if isinstance(sock, _ProxyCommand) and not isinstance(
             exc, (paramiko.BadHostKeyException, UnknownHostKey, paramiko.AuthenticationException)):
-        return Unreachable(target.name, sock.failure())
-    return Unreachable(target.name, _describe(exc, target, timeout))
+        return sock.failure()
+    return _describe(exc, ep, timeout)
 
 
 def open_connection(target: SshTarget, keys: "Ssh | HostKeys", timeout: float = 10) -> fabric.Connection:

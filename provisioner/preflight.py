@@ -37,6 +37,7 @@ from provisioner.checks import cluster as cluster_checks  # noqa: E402
 from provisioner.checks.base import (FAIL, JOINED, WARN, Fact, Facts, Node, Result,  # noqa: E402
                                      unit_file_exists, unit_property, unit_property_of)
 from provisioner.inventory import Host, Inventory  # noqa: E402
+from provisioner.derived import derived_reads  # noqa: E402
 from provisioner.steps import UNIT_PROPS, unit_probe_units  # noqa: E402
 from provisioner.transport import HostKeys, Ssh, Unreachable  # noqa: E402
 
@@ -177,14 +178,20 @@ def host_script(inv: Inventory, host: Host, extra: list[str] | tuple = ()) -> st
 def host_plan(inv: Inventory, host: Host, extra: list[str] | tuple = ()
               ) -> tuple[str, Callable[[Facts, dict[str, float]], None]]:
     """:func:`host_script` and ``split``, which turns the parsed answer (facts, durations; in place) into one
-    fact per command asked for: the units' reads it joined (:func:`join_unit_reads`) are cut apart again."""
+    fact per command asked for: the units' reads it joined (:func:`join_unit_reads`) are cut apart again, and
+    the extra commands a fact answers (:func:`~provisioner.derived.derived_reads`) get their answers from it."""
     commands = fact_commands(inv, host)
     shared = set(commands)                # the checks' own commands may share the script's shell
     commands.update({f"{EXTRA}{i}": command for i, command in enumerate(extra)})
     side = {f"{EXTRA}{i}" for i in range(len(extra))}
-    split = join_unit_reads(commands, shared, side)
+    derive = derived_reads(commands, shared, side)        # before the units' join: it may drop probes too
+    join = join_unit_reads(commands, shared, side)
     script = wrap_privileged(gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side)),
                              bool(host.sudo))
+
+    def split(facts: Facts, durations: dict[str, float]) -> None:
+        join(facts, durations)
+        derive(facts.values)
     return script, split
 
 

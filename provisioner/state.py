@@ -33,7 +33,7 @@ JOURNAL_VERSION = 2
 
 
 class Journal:
-    """Completed (host, phase) pairs with their input hashes; saved after every completion."""
+    """Completed (host, phase) pairs with their input hashes; saved after every completion that changes it."""
 
     FILE = "journal.json"
 
@@ -96,8 +96,15 @@ class Journal:
         return entry.get("at") if entry else None
 
     def record(self, host: str, phase: str, inputs: str) -> None:
+        """(host, phase) completed with ``inputs``. Written at once (a killed run keeps what completed), but
+        only when that is news: a re-run confirming the same inputs keeps the entry and its first ``at``
+        and writes nothing (the file is replaced with an fsync, under a lock every host's thread shares).
+        Whether the host is really in that state is never taken from here: every run probes every step."""
         with self._lock:
-            self.entries[self.key(host, phase)] = {"inputs": inputs, "at": time.time()}
+            key = self.key(host, phase)
+            if self.entries.get(key, {}).get("inputs") == inputs:
+                return
+            self.entries[key] = {"inputs": inputs, "at": time.time()}
             self._save()
 
     def forget(self, host: str, phases: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ The lab tests (test_preflight_lab.py) run the same scripts on real nodes; these 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -389,3 +390,59 @@ def test_shared_unit_read_that_does_not_add_up_answers_no_probe(tmp_path, monkey
                                                 "cri-docker.service", 0)})
     split(facts, {})
     assert "extra.0" not in facts.values and facts.values["runtime.cri"] == Fact("", 1)
+
+
+# chronyc's tracking report as chrony prints it (chrony client.c process_cmd_tracking: "Leap status     : %L",
+# one of Normal / Insert second / Delete second / Not synchronised), and its failure without a daemon
+# ("506 Cannot talk to daemon" on stderr, exit 1).
+_TRACKING = ("Reference ID    : AC1FFA01 (172.31.250.1)\nStratum         : 3\n"
+             "System time     : 0.000012 seconds fast of NTP time\nLeap status     : {leap}\n")
+
+
+@pytest.mark.parametrize("stdout,stderr,rc", [
+    (_TRACKING.format(leap="Normal"), "", 0),
+    (_TRACKING.format(leap="Not synchronised"), "", 0),
+    (_TRACKING.format(leap="Insert second"), "", 0),
+    ("", "506 Cannot talk to daemon\n", 1),
+    ("", "bash: chronyc: not found\n", 127),
+    ("Leap status : Normal\n", "", 0),              # spacing as grep's [[:space:]]* allows
+])
+def test_chrony_probe_answered_from_the_fact_as_its_own_shell_would(tmp_path, stdout, stderr, rc):
+    """verify's "clock synchronised" probe is not run again where preflight's time.chrony fact ran: its answer,
+    derived from the fact's output, is the exit code the probe itself gives (run here by bash against a
+    chronyc printing each case)."""
+    from provisioner.derived import CHRONY_SYNCED, DERIVED
+    from provisioner.checks.network import CHRONY_TRACKING
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chronyc").write_text(f"#!/bin/sh\nprintf '%s' {shlex.quote(stdout)}\nprintf '%s' {shlex.quote(stderr)} >&2\n"
+                                     f"exit {rc}\n")
+    (bin_dir / "chronyc").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    probe = subprocess.run(["bash", "-c", CHRONY_SYNCED], capture_output=True, text=True, env=env, timeout=20)
+    fact = subprocess.run(["bash", "-c", CHRONY_TRACKING], capture_output=True, text=True, env=env, timeout=20)
+    source, answer = DERIVED[CHRONY_SYNCED]
+    assert source == CHRONY_TRACKING
+    facts, _ = preflight.parse_facts(f"@@FACT t 1\n{fact.stdout}\n@@RC {fact.returncode} 2\n")
+    assert answer(facts.values["t"]).rc == probe.returncode
+    assert answer(facts.values["t"]).output == probe.stdout == ""
+
+
+def test_chrony_runs_once_per_host_when_up_probes_ride_along(tmp_path):
+    """up's preflight round trip runs chronyc once per host (the fact), not twice (fact and verify's probe); the
+    probe's answer comes back from the fact, under the probe's own name."""
+    from provisioner.derived import CHRONY_SYNCED
+
+    host = INV.host("node1")
+    script, split = preflight.host_plan(INV, host, ["echo side", CHRONY_SYNCED])
+    assert script.count("chronyc") == 1, script
+    tracking = _TRACKING.format(leap="Normal")
+    out = (f"@@PRIV 1\n@@FACT time.chrony 1\n{tracking}\n@@RC 0 2\n"
+           f"@@FACT extra.0 1\nside\n@@RC 0 2\n")
+    facts, durations = preflight.parse_facts(out)
+    split(facts, durations)
+    assert facts.values["extra.1"].rc == 0 and facts.values["extra.0"].output == "side"
+    facts, durations = preflight.parse_facts(out.replace("Normal", "Not synchronised"))
+    split(facts, durations)
+    assert facts.values["extra.1"].rc == 1

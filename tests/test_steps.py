@@ -202,6 +202,20 @@ def test_journal_says_why_and_forgets_a_replaced_machine(tmp_path):
     assert Journal(tmp_path).why_changed("node1", "prep", "h1") == "new"
 
 
+def test_journal_confirming_the_same_inputs_writes_nothing(tmp_path):
+    """A no-op re-run records every (host, phase) again with the same inputs: the file is not replaced (each
+    save is an fsync'd temp file + rename under a lock all hosts share); new inputs are written at once."""
+    from provisioner.state import Journal
+    j = Journal(tmp_path)
+    j.record("node1", "prep", "h1")
+    before = j.path.stat().st_ino, j.path.read_text()
+    Journal(tmp_path).record("node1", "prep", "h1")
+    assert (j.path.stat().st_ino, j.path.read_text()) == before
+    Journal(tmp_path).record("node1", "prep", "h2")
+    assert Journal(tmp_path).why_changed("node1", "prep", "h2") == "drift"
+    assert j.path.stat().st_ino != before[0]
+
+
 def test_probe_all_reads_every_phase_in_one_round_trip_and_each_command_once():
     """The engine's batching: many phases' probes, one remote command, duplicates run once (run here by bash)."""
     import subprocess

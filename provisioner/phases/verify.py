@@ -6,11 +6,9 @@ API answering through the control-plane endpoint (the VIP) with the cluster CA.
 from __future__ import annotations
 
 from provisioner.phases.base import ADMIN_CONF, CA, KUBECTL, Phase, UpContext, api_read, q
+from provisioner.derived import CHRONY_SYNCED    # chronyc's "Leap status : Normal", as preflight reads it
 from provisioner.steps import WaitStep
 
-
-# chronyc's "Leap status : Normal" is what preflight's time.sync check reads as synchronised.
-CHRONY_SYNCED = "chronyc -n tracking 2>/dev/null | grep -Eq '^Leap status[[:space:]]*: Normal'"
 SYNC_TIMEOUT = 180
 
 

@@ -272,7 +272,9 @@ class Session:
 
 
 # What a session reads first on a host: its OS (which commands the steps use) and its machine id.
-SESSION_PROBE = f"{OsInfo.PROBE}; cat /etc/machine-id 2>/dev/null || true"
+# The machine id read by bash itself (`cat /etc/machine-id 2>/dev/null`, without a process): its one line.
+SESSION_PROBE = (f"{OsInfo.PROBE}; _m=; {{ IFS= read -r _m < /etc/machine-id; }} 2>/dev/null; "
+                 "[ -z \"$_m\" ] || printf '%s\\n' \"$_m\"")
 # The same, read-only, to ride in preflight's round trip, plus whether a run's temp dir is there (a
 # builtin glob): only then does the session's first command have work to do (Remote.start removes
 # those of dead runs).

@@ -185,12 +185,13 @@ def host_plan(inv: Inventory, host: Host, extra: list[str] | tuple = ()
     commands.update({f"{EXTRA}{i}": command for i, command in enumerate(extra)})
     side = {f"{EXTRA}{i}" for i in range(len(extra))}
     derive = derived_reads(commands, shared, side)        # before the units' join: it may drop probes too
-    join = join_unit_reads(commands, shared, side)
+    joins = [join_unit_reads(commands, shared, side), join_package_reads(commands, shared, side)]
     script = wrap_privileged(gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side)),
                              bool(host.sudo))
 
     def split(facts: Facts, durations: dict[str, float]) -> None:
-        join(facts, durations)
+        for join in joins:
+            join(facts, durations)
         derive(facts.values)
     return script, split
 
@@ -258,6 +259,60 @@ def join_unit_reads(commands: dict[str, str], shared: set, side: set) -> Callabl
             if all(u in by_unit for u in us):               # else no answer: up reads it again itself
                 facts.values[name] = Fact(("\n\n" if batched else "\n").join(
                     "\n".join(only(u, UNIT_PROPS)) for u in us), 0)
+    return split
+
+
+KUBE_VERSIONS = "kube.versions"        # the fact whose dpkg-query up's package probes share
+
+
+def join_package_reads(commands: dict[str, str], shared: set, side: set
+                       ) -> Callable[[Facts, dict[str, float]], None]:
+    """Answer the extra commands' package probes (:func:`~provisioner.steps.package_probe_names`: a PackagesStep's
+    ``dpkg-query`` or the batch of them) from the ONE ``dpkg-query`` of the kube.versions fact, which then asks
+    for their packages too (:func:`~provisioner.checks.runtime.kube_versions_command`) - not a second process.
+    Changes ``commands`` (and the sets of names) in place; returns ``split``, which cuts dpkg-query's own lines
+    off the fact's answer and gives each probe what its own command prints: the lines of its packages, in
+    dpkg-query's order, and its exit code (a batch: always 0; one probe: 1 when a package has no line, as
+    dpkg-query says "no packages found matching" then). A dpkg-query that failed otherwise (exit > 1) answers no
+    probe: ``up`` reads them itself. Where there is no kube.versions fact (load balancers), nothing is shared.
+
+    >>> from provisioner.steps import PackagesStep
+    >>> from provisioner.checks.runtime import kube_versions_command
+    >>> cmds = {KUBE_VERSIONS: kube_versions_command(), "extra.0": PackagesStep({"chrony": None}).probe()}
+    >>> split = join_package_reads(cmds, {KUBE_VERSIONS}, {"extra.0"})
+    >>> sorted(cmds), cmds[KUBE_VERSIONS].count("dpkg-query")
+    (['kube.versions'], 1)
+    """
+    from provisioner.checks.runtime import kube_versions_command
+    from provisioner.steps import package_probe_names
+
+    probes = {n: found for n, c in commands.items() if n in side and (found := package_probe_names(c))}
+    if KUBE_VERSIONS not in shared or commands.get(KUBE_VERSIONS) != kube_versions_command() or not probes:
+        return lambda facts, durations: None
+    commands[KUBE_VERSIONS] = kube_versions_command([p for names, _ in probes.values() for p in names])
+    for name in probes:
+        del commands[name]
+        side.discard(name)
+
+    def split(facts: Facts, durations: dict[str, float]) -> None:
+        fact = facts.values.get(KUBE_VERSIONS)
+        if fact is None:
+            return
+        lines = fact.output.split("\n")
+        mark = next((i for i, line in enumerate(lines) if line.startswith("@@PKGS ")), None)
+        if mark is None:                  # the answer does not add up: the fact says nothing true, no probe answered
+            facts.values[KUBE_VERSIONS] = Fact("", 1)
+            return
+        facts.values[KUBE_VERSIONS] = Fact("\n".join(lines[mark + 1:]), fact.rc)
+        rc = lines[mark].split()[1:2]
+        if rc not in (["0"], ["1"]):
+            return
+        raw = [line for line in lines[:mark] if line.strip()]
+        for name, (names, batched) in probes.items():
+            mine = [line for line in raw if line.split()[0] in names]
+            found = {line.split()[0] for line in mine}
+            facts.values[name] = Fact("\n".join(mine), 0 if batched or found >= set(names) else 1)
+            durations[name] = durations.get(KUBE_VERSIONS, 0.0)
     return split
 
 

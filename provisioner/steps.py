@@ -568,6 +568,28 @@ def unit_probe_units(command: str) -> tuple[list[str], bool] | None:
     return None
 
 
+_PKGS_BATCH = re.compile(r"^: @@BATCH \d+; dpkg-query -W -f='\$\{Package\} \$\{Version\} \$\{db:Status-Abbrev\}\\n' "
+                         r"(.+) 2>/dev/null; true$")
+
+
+def package_probe_names(command: str) -> tuple[list[str], bool] | None:
+    """The packages whose dpkg status ``command`` reads (``${Package} ${Version} ${db:Status-Abbrev}`` lines), and
+    whether it is :func:`batch_probes`' one command for several probes (it ends in ``; true``: exit 0 always)
+    rather than one PackagesStep's probe (dpkg-query's own exit code); None for any other command. Preflight
+    answers such a read from the ``dpkg-query`` its own package fact runs.
+
+    >>> package_probe_names(PackagesStep({"kubelet": "1.37.1", "kubeadm": None}).probe())
+    (['kubelet', 'kubeadm'], False)
+    """
+    m = _PKGS.match(command) or _PKGS_BATCH.match(command)
+    if not m:
+        return None
+    names = shlex.split(m.group(1))
+    if not names or any(q(n) != w for n, w in zip(names, m.group(1).split())) or len(names) != len(m.group(1).split()):
+        return None                     # quoted or odd words: not one of ours, read it as it is
+    return names, m.re is _PKGS_BATCH
+
+
 __all__ = ["AbsentStep", "Change", "CommandStep", "FileStep", "FuncStep", "PackagesStep", "ServiceStep",
            "Step", "StepContext", "StepFailed", "WaitStep", "batch_probes",
-           "unit_probe_units"]
+           "package_probe_names", "unit_probe_units"]

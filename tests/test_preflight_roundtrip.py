@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -446,3 +447,43 @@ def test_chrony_runs_once_per_host_when_up_probes_ride_along(tmp_path):
     facts, durations = preflight.parse_facts(out.replace("Normal", "Not synchronised"))
     split(facts, durations)
     assert facts.values["extra.1"].rc == 1
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-query"), reason="needs dpkg-query (Debian)")
+def test_package_probes_answered_by_the_kube_versions_dpkg_query():
+    """up's package probes (one PackagesStep's, and the batch of several) riding in preflight's round trip are
+    answered by the kube.versions fact's one dpkg-query - this machine's real dpkg-query and database, installed
+    (bash, coreutils) and unknown packages - each exactly as its own command answers, and the fact as before."""
+    from provisioner.checks.runtime import kube_versions_command
+    from provisioner.steps import PackagesStep, batch_probes
+
+    batch, _ = batch_probes([PackagesStep({"bash": None}).probe(),
+                             PackagesStep({"coreutils": None, "zz-no-such-package": None}).probe()])
+    asked = {"kube.versions": kube_versions_command(), "extra.0": batch[0],
+             "extra.1": PackagesStep({"coreutils": None, "zz-no-such-package": None}).probe(),
+             "extra.2": PackagesStep({"bash": None}).probe()}
+    env = dict(os.environ)
+    alone = {name: fact for name, fact in zip(asked, read_facts_locally(list(asked.values()), env).values())}
+    assert alone["extra.1"].rc == 1 and alone["extra.2"].rc == 0 and "bash " in alone["extra.0"].output
+
+    commands, shared, side = dict(asked), {"kube.versions"}, {"extra.0", "extra.1", "extra.2"}
+    split = preflight.join_package_reads(commands, shared, side)
+    assert sorted(commands) == ["kube.versions"] and not side
+    script = preflight.gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side))
+    assert script.count("dpkg-query") == 1
+    out = subprocess.run(["bash", "-c", 'echo "@@PRIV 1"\n' + script], capture_output=True, text=True, env=env,
+                         timeout=60).stdout
+    facts, durations = preflight.parse_facts(out)
+    split(facts, durations)
+    assert facts.values == alone
+
+
+def test_package_probes_share_dpkg_query_only_where_kube_versions_runs():
+    """A kube node's preflight script runs dpkg-query once with up's package probes; a load balancer (no
+    kube.versions fact) keeps the probes' own."""
+    from provisioner.steps import PackagesStep, batch_probes
+
+    extra, _ = batch_probes([PackagesStep({"chrony": None}).probe(), PackagesStep({"kubelet": "1.37.1"}).probe()])
+    assert preflight.host_script(INV, INV.host("node1"), extra).count("dpkg-query") == 1
+    assert preflight.host_script(INV, INV.host("ha1"), extra).count("dpkg-query") == 1      # the probes' own
+    assert preflight.host_script(INV, INV.host("ha1")).count("dpkg-query") == 0

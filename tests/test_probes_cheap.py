@@ -261,3 +261,60 @@ def test_nodes_ready_reads_the_node_list_with_one_curl_not_kubectl(api, tmp_path
     # the API read fails (no such kubeconfig): kubectl
     assert bash(nodes_ready(1).replace(ADMIN_CONF, str(tmp_path / "missing")), path=with_python).returncode == 0
     assert len((tmp_path / "kubectl.log").read_text().splitlines()) == 2
+
+
+_FSTAB_CASES = {
+    "swap line": "UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n",
+    "tab separated": "/dev/sda2\tnone\tswap\tsw\t0\t0\n",
+    "commented": "#/swapfile none swap sw 0 0\n",
+    "indented (grep's ^ wants no blank first)": "  /swapfile none swap sw 0 0\n",
+    "swap only in the options": "/dev/sdb1 /data ext4 swap,defaults 0 2\n",
+    "last line without a newline": "UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0",
+    "type swap without a field after it": "/swapfile none swap\n",
+    "none": "UUID=1 / ext4 defaults 0 1\n",
+}
+
+
+@pytest.mark.parametrize("case", [*_FSTAB_CASES, "missing"])
+def test_fstab_swap_probe_says_what_grep_says_without_a_program(tmp_path, case):
+    """prep's "no swap line in /etc/fstab" is read by bash's own =~ (POSIX ERE, like grep -E): the same answer
+    as the grep it replaces for each kind of line, with PATH emptied (no process)."""
+    from provisioner.phases.prep import FSTAB_SWAP, NO_FSTAB_SWAP
+
+    fstab = tmp_path / "fstab"
+    if case != "missing":
+        fstab.write_bytes(_FSTAB_CASES[case].encode())
+    grep = subprocess.run(["/bin/bash", "-c", f"! grep -Eq '{FSTAB_SWAP}' {fstab}"], timeout=30).returncode
+    assert bash(NO_FSTAB_SWAP.replace("/etc/fstab", str(fstab))).returncode == grep
+
+
+@pytest.mark.parametrize("text", ["nodev\tsysfs\nnodev\toverlay\n\text4\n", "nodev\tsysfs\n\text4\n",
+                                  "nodev\toverlayfs\n", "nodev\toverlay", ""])
+def test_overlay_probe_says_what_grep_w_says_without_a_program(tmp_path, text):
+    """overlay built into the kernel (no /sys/module/overlay) is found in /proc/filesystems by bash itself:
+    the answer of `grep -qw overlay` on the same text, with PATH emptied."""
+    from provisioner.checks.kernel import module_present
+
+    filesystems = tmp_path / "filesystems"
+    filesystems.write_text(text)
+    probe = module_present("overlay").replace("/proc/filesystems", str(filesystems)).replace(
+        "/sys/module/overlay", str(tmp_path / "no-such-module"))
+    grep = subprocess.run(["grep", "-qw", "overlay", str(filesystems)], timeout=30).returncode
+    assert bash(probe).returncode == (0 if grep == 0 else 1)
+    assert bash(probe.replace(str(filesystems), str(tmp_path / "missing"))).returncode == 1
+
+
+def test_session_probe_reads_the_machine_id_without_a_program(tmp_path):
+    """The session's first read prints the OS line, then /etc/machine-id's one line (nothing when there is
+    none), as `cat /etc/machine-id 2>/dev/null` did - without starting cat."""
+    from provisioner.engine import SESSION_PROBE
+
+    release = tmp_path / "os-release"
+    release.write_text("ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n")
+    machine_id = tmp_path / "machine-id"
+    machine_id.write_text("0123456789abcdef0123456789abcdef\n")
+    probe = SESSION_PROBE.replace("/etc/os-release", str(release)).replace("dpkg --print-architecture", "echo amd64")
+    out = bash(probe.replace("/etc/machine-id", str(machine_id)))
+    assert out.stdout.splitlines() == ["debian|12|bookworm||amd64", "0123456789abcdef0123456789abcdef"]
+    out = bash(probe.replace("/etc/machine-id", str(tmp_path / "none")))
+    assert out.returncode == 0 and out.stdout.splitlines() == ["debian|12|bookworm||amd64"]

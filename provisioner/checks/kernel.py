@@ -47,8 +47,10 @@ class SwapPersistent(NodeCheck):
 
 
 # What a module provides, so a module built into the kernel (no /sys/module entry) counts as loaded.
+# overlay: a line of /proc/filesystems ("nodev<TAB>overlay") names it - what `grep -qw overlay` finds there,
+# read by bash itself (mapfile; the lines joined by spaces, the name between blanks): no process.
 MODULE_PROBES = {
-    "overlay": "grep -qw overlay /proc/filesystems",
+    "overlay": "{ mapfile -t _fs < /proc/filesystems && [[ \" ${_fs[*]} \" =~ [[:space:]]overlay[[:space:]] ]]; } 2>/dev/null",
     "br_netfilter": "[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 from provisioner.checks.base import NodeCheck, unit_property
 from provisioner.compat import CRI_SOCKET       # not from render: that would pull in jinja2 for one string
@@ -39,19 +40,36 @@ class RuntimeConsistent(NodeCheck):
                            "re-run `provisioner up --only runtime` to render daemon.json and cri-docker.service")
 
 
+PACKAGE_FORMAT = "${Package} ${Version} ${db:Status-Abbrev}\\n"      # dpkg-query -W -f, as up's package probes
+
+
+def kube_versions_command(also: list[str] | tuple = ()) -> str:
+    """The kube.versions fact: ``kubeadm vX`` and ``kubelet vY`` lines (``absent`` where neither a package nor a
+    binary provides it). With ``also`` (package names ``up``'s step probes read in the same round trip), its one
+    dpkg-query asks for those too and first prints its own lines and exit code, up to a ``@@PKGS RC`` line:
+    preflight cuts them off and answers those probes from them (``preflight.join_package_reads``).
+
+    >>> kube_versions_command().count("dpkg-query"), "@@PKGS" in kube_versions_command(["chrony"])
+    (1, True)
+    """
+    names = " ".join(shlex.quote(n) for n in dict.fromkeys(["kubeadm", "kubelet", *also]))
+    raw = "_prc=$?; printf '%s\\n@@PKGS %s\\n' \"$_p\" \"$_prc\"; " if also else ""
+    return (f"_p=$(dpkg-query -W -f='{PACKAGE_FORMAT}' {names} 2>/dev/null); {raw}"
+            "for _b in kubeadm kubelet; do _v=; while read -r _n _ver _st; do "
+            "[ \"$_n\" = $_b ] && [ \"${_st:1:1}\" = i ] && _v=${_ver#*:} && _v=v${_v%%-*}; "
+            "done <<<\"$_p\"; if [ -z \"$_v\" ] && command -v $_b >/dev/null; then "
+            "if [ $_b = kubeadm ]; then _v=$(kubeadm version -o short 2>/dev/null); "
+            "else _v=$(kubelet --version 2>/dev/null) && _v=${_v##* }; fi; fi; "
+            "echo \"$_b ${_v:-absent}\"; done")
+
+
 class KubeVersions(NodeCheck):
     id, title = "kube.versions", "kubeadm and kubelet match the inventory version"
     fixed_by = "kube-packages"
     # One dpkg-query for both: what `up` installs and holds are the packages (pkgs.k8s.io versions like
     # 1.37.1-1.1: epoch and Debian revision off -> v1.37.1); a binary is asked (`kubeadm version -o short`,
     # `kubelet --version` -> "Kubernetes v1.37.1") only where no installed package provides it.
-    facts = {"kube.versions": "_p=$(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' kubeadm kubelet "
-                              "2>/dev/null); for _b in kubeadm kubelet; do _v=; while read -r _n _ver _st; do "
-                              "[ \"$_n\" = $_b ] && [ \"${_st:1:1}\" = i ] && _v=${_ver#*:} && _v=v${_v%%-*}; "
-                              "done <<<\"$_p\"; if [ -z \"$_v\" ] && command -v $_b >/dev/null; then "
-                              "if [ $_b = kubeadm ]; then _v=$(kubeadm version -o short 2>/dev/null); "
-                              "else _v=$(kubelet --version 2>/dev/null) && _v=${_v##* }; fi; fi; "
-                              "echo \"$_b ${_v:-absent}\"; done"}
+    facts = {"kube.versions": kube_versions_command()}
 
     def applies(self, node):
         return node.is_kube_node

@@ -135,7 +135,8 @@ class SecretStore:
         if mode & 0o077:
             raise ProvisionerError(f"{self.path}: mode {mode:o} lets others read cluster secrets - run chmod 600 {self.path}")
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            # libyaml's parser where PyYAML has it (the same safe constructors, ~5x less CPU at every run's start)
+            data = yaml.load(self.path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             return ClusterSecrets(**data)
         except (yaml.YAMLError, TypeError) as exc:
             raise ProvisionerError(f"{self.path}: unreadable secrets file ({type(exc).__name__}) - restore it from backup "

@@ -157,10 +157,21 @@ class HostKeys:
         with self._lock:
             return self._keys.lookup(name)
 
-    def install(self, client: paramiko.SSHClient, whose: str = "") -> None:
-        """Give ``client`` our keys and our policy for keys it does not know (``whose``: for messages)."""
+    def install(self, client: paramiko.SSHClient, whose: str = "", address: str | None = None, port: int = 22) -> None:
+        """Give ``client`` our keys and our policy for keys it does not know (``whose``: for messages).
+
+        With ``address`` (and ``port``), only the keys of the name paramiko will look up for it
+        (paramiko/client.py ``SSHClient.connect``: the address, or ``[address]:port`` off port 22): not every
+        known host's keys into every client - each ``add`` scans what is there, so that was cubic in the hosts.
+        """
         with self._lock:
-            for name, keys in self._keys.items():
+            if address is None:
+                entries = [(name, keys) for name, keys in self._keys.items()]
+            else:
+                name = known_hosts_name(address, port)
+                found = self._keys.lookup(name)
+                entries = [(name, found)] if found else []
+            for name, keys in entries:
                 for key_type, key in keys.items():
                     client.get_host_keys().add(name, key_type, key)
         client.set_missing_host_key_policy(_Policy(self, whose))
@@ -401,7 +412,7 @@ class HopPool:
             elif route.proxy_command:
                 sock = _ProxyCommand(route.proxy_command)
             client = paramiko.SSHClient()
-            self.keys.install(client, f"{hop.name} (hop {n} of {total}, {hop.label})")
+            self.keys.install(client, f"{hop.name} (hop {n} of {total}, {hop.label})", hop.address, hop.port)
             try:
                 _authenticated(client, hop, sock, timeout)
             except Exception as exc:  # noqa: BLE001 - every failure becomes one line
@@ -505,7 +516,7 @@ class Ssh:
                                  gateway=gateway, config=fabric.Config(ssh_config=paramiko.SSHConfig()),
                                  connect_kwargs={"banner_timeout": timeout, "auth_timeout": timeout,
                                                  "auth_strategy": strategy})
-        self.keys.install(conn.client, target.name)
+        self.keys.install(conn.client, target.name, target.address, target.port)
         try:
             conn.open()
         except BaseException as exc:  # noqa: BLE001 - every failure becomes one line
@@ -531,7 +542,7 @@ class Ssh:
         """
         gateway = _Gateway(self.hops, target.route, timeout) if target.route else None
         client = paramiko.SSHClient()
-        self.keys.install(client, target.name)
+        self.keys.install(client, target.name, target.address, target.port)
         try:
             sock = gateway.open_channel("direct-tcpip", (target.address, target.port), ("", 0)) if gateway else None
             _authenticated(client, target.endpoint, sock, timeout)

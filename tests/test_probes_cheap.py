@@ -10,6 +10,7 @@ tests/test_up_halfdone_lab.py) run the same probes on real nodes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import http.server
 import json
@@ -181,17 +182,27 @@ def api(tmp_path):
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)       # listening before the thread starts
+    with tls_server(pki, Handler, ssl.CERT_REQUIRED) as url:
+        yield pki, url, seen
+
+
+@contextlib.contextmanager
+def tls_server(pki: dict, handler, verify_mode):
+    """An HTTPS server on 127.0.0.1 with our CA's server certificate, asking clients for a certificate of that CA
+    (``verify_mode``); yields its URL, shut down after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)   # listening before the thread starts
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki["srv"])
     context.load_verify_locations(pki["ca"])
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.verify_mode = verify_mode
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield pki, f"https://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    thread.join(timeout=10)
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 def _kubeconfig(path: Path, server: str, user: dict) -> Path:

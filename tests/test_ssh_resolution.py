@@ -270,3 +270,33 @@ def test_cli_missing_ssh_config_is_exit_2(tmp_path):
 def test_cli_bad_user_is_exit_2(tmp_path):
     r = run_cli("ssh", "-i", "inventories/seed-ha.yaml", "--user", "$(id)", "--state-dir", str(tmp_path), "master1")
     assert r.returncode == 2 and "--user: '$(id)' is not a login name" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_install_gives_a_client_only_the_keys_of_the_host_it_connects_to(tmp_path):
+    """Each connection's client gets the keys paramiko will look up for its target - the address, or [address]:port
+    off port 22 (paramiko/client.py SSHClient.connect, server_hostkey_name) - hashed known_hosts lines included;
+    not every known host's keys (each add scans the client's list: at 30 hosts that was 900 adds per run)."""
+    import paramiko
+    from paramiko.hostkeys import HostKeys as ParamikoHostKeys
+
+    from provisioner.transport import HostKeys
+
+    keys = {}
+    for n in ("a", "b", "c"):
+        (tmp_path / n).mkdir()
+        keys[n] = paramiko.Ed25519Key.from_private_key_file(str(_ed25519(tmp_path / n)))
+    hashed = ParamikoHostKeys.hash_host("10.0.0.3")
+    (tmp_path / "known_hosts").write_text(
+        f"10.0.0.1 ssh-ed25519 {keys['a'].get_base64()}\n"
+        f"[10.0.0.2]:2222 ssh-ed25519 {keys['b'].get_base64()}\n"
+        f"{hashed} ssh-ed25519 {keys['c'].get_base64()}\n")
+    trusted = HostKeys(tmp_path / "known_hosts", user_file=tmp_path / "none")
+    for address, port, key in (("10.0.0.1", 22, "a"), ("10.0.0.2", 2222, "b"), ("10.0.0.3", 22, "c")):
+        client = paramiko.SSHClient()
+        trusted.install(client, "x", address, port)
+        name = address if port == 22 else f"[{address}]:{port}"
+        assert len(client.get_host_keys()) == 1
+        assert client.get_host_keys().lookup(name)["ssh-ed25519"] == keys[key]
+    client = paramiko.SSHClient()
+    trusted.install(client, "x", "10.0.0.9", 22)          # unknown: nothing, the policy decides
+    assert len(client.get_host_keys()) == 0

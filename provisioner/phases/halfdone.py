@@ -30,7 +30,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from provisioner.phases.base import CA, api_read, q
+from provisioner.phases.base import CA, q
+from provisioner.phases.curlreads import Read, curl_reads, ok
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
@@ -101,22 +102,32 @@ def member_names(output: str) -> list[str]:
     return re.findall(r'"name": ?"([^"]+)"', output)
 
 
-def _etcd_member(name: str) -> str:
-    pattern = f'"name": ?"{re.escape(name)}"'
-    return f"{MEMBER_LIST} 2>/dev/null | grep -Eq {q(pattern)} || m=\"$m,etcd\""
+# The reads of the probes below, asked by ONE curl per probe (curlreads): each probe's reads were one curl each.
+ETCD_MEMBERS = Read("https://127.0.0.1:2379/v3/cluster/member/list", cacert=f"{PKI}/etcd/ca.crt",
+                    cert=f"{PKI}/etcd/healthcheck-client.crt", key=f"{PKI}/etcd/healthcheck-client.key", post="{}",
+                    body=True)
 
 
-def _node(name: str, control_plane: bool) -> str:
-    # The Node object, read with the node's own credentials (kubelet.conf) by one curl; kubectl only when
-    # that fails (then it decides, as before): a 200 for GET /api/v1/nodes/NAME is what `kubectl get node`
+def _etcd_member(i: int, name: str) -> str:
+    """Read ``i`` (the member list) names ``name``: ``"name":"N"`` or ``"name": "N"`` (what member_names reads)."""
+    tight, spaced = q(f'"name":"{name}"'), q(f'"name": "{name}"')
+    return f"{{ {ok(i)} && [[ $_b{i} == *{tight}* || $_b{i} == *{spaced}* ]]; }} || m=\"$m,etcd\""
+
+
+def _node(i: int, name: str, control_plane: bool) -> str:
+    # The Node object, read (read i) with the node's own credentials (kubelet.conf); kubectl only when that read
+    # did not answer 2xx (then it decides, as before): a 200 for GET /api/v1/nodes/NAME is what `kubectl get node`
     # needs to exit 0, and the probe runs on every node in every `up`.
-    get = (f"n=$({api_read(KUBELET_CONF, f'/api/v1/nodes/{name}')} 2>/dev/null || "
-           f"kubectl --kubeconfig={KUBELET_CONF} --request-timeout=5s get node {q(name)} -o json 2>/dev/null)"
-           f" || m=\"$m,node\"")
+    get = (f"if {ok(i)}; then n=$_b{i}; else n=$(kubectl --kubeconfig={KUBELET_CONF} --request-timeout=5s get node "
+           f"{q(name)} -o json 2>/dev/null) || m=\"$m,node\"; fi")
     if not control_plane:
         return get
     label = q('"node-role.kubernetes.io/control-plane"')
     return f"{get}; if [ -n \"$n\" ] && [[ $n != *{label}* ]]; then m=\"$m,cp-label\"; fi"
+
+
+def _node_read(name: str) -> Read:
+    return Read(f"$_s/api/v1/nodes/{name}", kubeconfig=KUBELET_CONF, timeout=5, body=True)
 
 
 def _verdict(checks: list[str], extra: tuple = ()) -> str:
@@ -129,22 +140,27 @@ def _verdict(checks: list[str], extra: tuple = ()) -> str:
 
 def init_probe(name: str, address: str, port: int = 6443) -> str:
     """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for the first control plane."""
+    api = f"https://{address}:{port}"
     return _verdict([
-        f"curl -fsS --max-time 3 --cacert {CA} https://{address}:{port}/healthz >/dev/null 2>&1 || m=\"$m,api\"",
-        # admin.conf's credentials against this node's API server: one curl; kubectl decides when it fails.
-        f"{api_read(ADMIN_CONF, KUBEADM_CONFIG, server=f'https://{address}:{port}')} >/dev/null 2>&1 || "
-        f"kubectl --kubeconfig={ADMIN_CONF} --server=https://{address}:{port} --request-timeout=5s get --raw "
+        curl_reads([Read(f"{api}/healthz"), Read(f"{api}{KUBEADM_CONFIG}", kubeconfig=ADMIN_CONF, timeout=5),
+                    ETCD_MEMBERS]),
+        f"{ok(0)} || m=\"$m,api\"",
+        # admin.conf's credentials against this node's API server; kubectl decides when that read failed.
+        f"{ok(1)} || kubectl --kubeconfig={ADMIN_CONF} --server={api} --request-timeout=5s get --raw "
         f"{KUBEADM_CONFIG} >/dev/null 2>&1 || m=\"$m,admin\"",
-        _etcd_member(name),
+        _etcd_member(2, name),
     ])
 
 
 def join_probe(name: str, control_plane: bool) -> str:
     """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for a joining node."""
-    checks = [_etcd_member(name)] if control_plane else []
     # A join writes pki/ca.crt early (download-certs, or kubelet-start on a worker), and a worker's next
     # join refuses to start while it is there (preflight FileAvailable--etc-kubernetes-pki-ca.crt).
-    return _verdict(checks + [_node(name, control_plane)], extra=(f"{PKI}/ca.crt",))
+    if control_plane:
+        checks = [curl_reads([ETCD_MEMBERS, _node_read(name)]), _etcd_member(0, name), _node(1, name, True)]
+    else:
+        checks = [curl_reads([_node_read(name)]), _node(0, name, False)]
+    return _verdict(checks, extra=(f"{PKI}/ca.crt",))
 
 
 def redo(ctx, sctx, host, state: NodeState, done_word: str, again: str) -> None:

@@ -45,7 +45,10 @@ def nodes_ready(count: int) -> str:
     kubectl as before."""
     # Ready lines are counted by bash itself (line "NAME<tab>True<tab>...": the second field is True), not
     # by a $(printf | awk | wc) pipeline: this read runs in every `up`; awk only runs to explain a failure.
-    fast = f"command -v python3 >/dev/null && {{ {api_read(ADMIN_CONF, '/api/v1/nodes')} 2>/dev/null | python3 -c {q(READY_PY)}; }}"
+    # -I -S: isolated from PYTHON* variables and the user's site, no site import (json and sys are all it needs;
+    # ~2 ms less CPU per start), as preflight's reachability program runs.
+    fast = (f"command -v python3 >/dev/null && {{ {api_read(ADMIN_CONF, '/api/v1/nodes')} 2>/dev/null | "
+            f"python3 -I -S -c {q(READY_PY)}; }}")
     return (f"st=$({fast} || {KUBECTL} get nodes -o jsonpath={q(READY_JSONPATH)} 2>&1); n=0; "
             "while IFS= read -r l; do case $l in *$'\\t'*) case ${l#*$'\\t'} in True|True$'\\t'*) n=$((n+1));; "
             "esac;; esac; done <<< \"$st\"; "

@@ -1,0 +1,147 @@
+"""The "is kubeadm done here?" probes (provisioner/phases/halfdone.py) against a real TLS server standing in for the
+API server and etcd's client port, run by bash with curl - no lab.
+
+The API side answers like kube-apiserver for the paths the probes read (/healthz, the kubeadm-config ConfigMap,
+GET /api/v1/nodes/NAME with the control-plane label kubeadm's mark-control-plane phase sets); the etcd side like
+etcd's grpc-gateway POST /v3/cluster/member/list (etcd-io/etcd api/etcdserverpb/rpc.proto: members with "name",
+none for a member added but not started). Each probe asks all of its questions with ONE curl (a wrapper on PATH
+counts them); the lab tests (tests/test_up_halfdone_lab.py) run the same probes against the stand-ins on real
+nodes, half-done states included.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioner.phases.halfdone import NodeState, init_probe, join_probe
+from tests.test_probes_cheap import _kubeconfig, _pki, tls_server
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (as every node has)")
+CP_LABEL = "node-role.kubernetes.io/control-plane"
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A TLS server (our CA) answering as the API server and as etcd; ``state`` says what it holds."""
+    pki = _pki(tmp_path)
+    state = {"healthz": 200, "members": ["master1", "master2"], "nodes": {"master2": True, "node1": False},
+             "admin_ok": True}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self, code: int, body: dict | str) -> None:
+            data = (json.dumps(body) if isinstance(body, dict) else body).encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):                                              # noqa: N802 - http.server's name
+            has_cert = bool(self.connection.getpeercert())
+            if self.path == "/healthz":
+                return self._answer(state["healthz"], "ok")
+            if not has_cert:                                           # anonymous: only health
+                return self._answer(403, {"kind": "Status", "code": 403})
+            if self.path == "/api/v1/namespaces/kube-system/configmaps/kubeadm-config":
+                return self._answer(200 if state["admin_ok"] else 401, {"kind": "ConfigMap"})
+            name = self.path.rpartition("/")[2]
+            if self.path.startswith("/api/v1/nodes/") and name in state["nodes"]:
+                labels = {CP_LABEL: ""} if state["nodes"][name] else {}
+                return self._answer(200, {"kind": "Node", "metadata": {"name": name, "labels": labels}})
+            return self._answer(404, {"kind": "Status", "code": 404})
+
+        def do_POST(self):                                             # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path != "/v3/cluster/member/list" or not self.connection.getpeercert():
+                return self._answer(404, "404 page not found")
+            members = [{"ID": str(i + 1), "name": n} for i, n in enumerate(state["members"])]
+            return self._answer(200, {"header": {"cluster_id": "1"}, "members": members})
+
+        def log_message(self, *args):
+            pass
+
+    with tls_server(pki, Handler, ssl.CERT_OPTIONAL) as url:
+        yield from _paths_and_run(tmp_path, pki, url, state)
+
+
+def _paths_and_run(tmp_path: Path, pki: dict, url: str, state: dict):
+    k8s = tmp_path / "k8s"
+    (k8s / "pki" / "etcd").mkdir(parents=True)
+    for d in ("pki", "pki/etcd"):
+        shutil.copy(pki["ca"], k8s / d / "ca.crt")
+    (k8s / "pki/etcd/healthcheck-client.crt").write_bytes(pki["cli_cert"])
+    (k8s / "pki/etcd/healthcheck-client.key").write_bytes(pki["cli_key"])
+    _kubeconfig(k8s / "admin.conf", url, {"client-certificate-data": base64.b64encode(pki["cli_cert"]).decode(),
+                                          "client-key-data": base64.b64encode(pki["cli_key"]).decode()})
+    _kubeconfig(k8s / "kubelet.conf", url, {"client-certificate": pki["cli"], "client-key": pki["cli"]})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "curl.log"
+    (bin_dir / "curl").write_text(f"#!/bin/sh\necho call >> {log}\nexec {shutil.which('curl')} \"$@\"\n")
+    (bin_dir / "curl").chmod(0o755)
+
+    def run(probe: str) -> tuple[NodeState, int]:
+        """The probe with this cluster's paths and addresses; its verdict and how many curls it started."""
+        probe = (probe.replace("/etc/kubernetes", str(k8s)).replace("/var/lib/", f"{tmp_path}/var-lib/")
+                 .replace("https://127.0.0.1:2379", url))
+        log.unlink(missing_ok=True)
+        out = subprocess.run(["/bin/bash", "-c", probe], capture_output=True, text=True, timeout=60,
+                             env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert out.returncode == 0, out.stderr
+        return NodeState.parse(out.stdout), len(log.read_text().splitlines()) if log.exists() else 0
+
+    yield state, url, run
+
+
+def test_init_probe_asks_health_admin_and_etcd_with_one_curl(cluster):
+    state, url, run = cluster
+    port = int(url.rpartition(":")[2])
+    verdict, curls = run(init_probe("master1", "127.0.0.1", port))
+    assert (verdict.kind, verdict.missing, curls) == ("done", [], 1)
+    assert "admin.conf" in verdict.traces and "kubelet.conf" in verdict.traces
+    state.update(healthz=500, admin_ok=False, members=["master2"])
+    verdict, curls = run(init_probe("master1", "127.0.0.1", port))
+    assert (verdict.kind, verdict.missing, curls) == ("half", ["api", "admin", "etcd"], 1)   # no kubectl here
+    # a member named like ours but longer is not ours
+    state.update(healthz=200, admin_ok=True, members=["master10"])
+    assert run(init_probe("master1", "127.0.0.1", port))[0].missing == ["etcd"]
+
+
+def test_init_probe_on_a_fresh_node_asks_nothing(cluster, tmp_path):
+    _, url, run = cluster
+    for name in ("admin.conf", "kubelet.conf"):
+        (tmp_path / "k8s" / name).unlink()
+    (tmp_path / "k8s" / "pki" / "ca.crt").unlink()
+    verdict, curls = run(init_probe("master1", "127.0.0.1", int(url.rpartition(":")[2])))
+    assert (verdict.kind, curls) == ("fresh", 0)
+
+
+def test_control_plane_join_probe_wants_member_node_and_label_with_one_curl(cluster):
+    state, _, run = cluster
+    verdict, curls = run(join_probe("master2", True))
+    assert (verdict.kind, verdict.missing, curls) == ("done", [], 1)
+    state["nodes"]["master2"] = False                      # the node exists, mark-control-plane did not run
+    assert run(join_probe("master2", True))[0].missing == ["cp-label"]
+    state.update(members=["master1"], nodes={})
+    verdict, curls = run(join_probe("master2", True))
+    assert (verdict.kind, verdict.missing, curls) == ("half", ["etcd", "node"], 1)
+
+
+def test_worker_join_probe_wants_its_node(cluster, tmp_path):
+    state, url, run = cluster
+    verdict, curls = run(join_probe("node1", False))
+    assert (verdict.kind, verdict.missing, curls) == ("done", [], 1)
+    del state["nodes"]["node1"]
+    assert run(join_probe("node1", False))[0].missing == ["node"]
+    # a kubelet.conf with a token is not read by curl: kubectl decides (here: none, so the node counts as missing)
+    _kubeconfig(tmp_path / "k8s" / "kubelet.conf", url, {"token": "abc"})
+    state["nodes"]["node1"] = False
+    verdict, curls = run(join_probe("node1", False))
+    assert (verdict.missing, curls) == (["node"], 0)

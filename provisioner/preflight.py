@@ -19,14 +19,13 @@ a caller's extra commands (``up``'s step probes) always run in a subshell.
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from provisioner import deferred
+from provisioner import deferred, shellscope
 
 deferred.defer("invoke")     # testinfra's backend imports paramiko, which imports invoke: see provisioner.deferred
 import testinfra.host  # noqa: E402
@@ -99,8 +98,7 @@ def fact_commands(inv: Inventory, host: Host) -> dict[str, str]:
 
 
 # What could end the gathering shell or change it for the facts after: such a command runs in a subshell.
-_UNSAFE = re.compile(r"\b(exit|exec|return|set|shopt|cd|pushd|popd|trap|ulimit|umask|unset|export|readonly|"
-                     r"alias|source|eval|wait)\b|(?<![&>])&(?![&>])|\b(PATH|IFS)=\S*\s*(;|&&|\|\||$)")
+_UNSAFE = shellscope.UNSAFE
 
 
 def isolated(command: str) -> bool:
@@ -126,9 +124,18 @@ def gather_script(commands: dict[str, str], shared: frozenset | set = frozenset(
     started first (round robin; one after the other within a lane), while the others run: a host's wall
     time is then its longest sequence, not the sum (the probes of a built control plane wait on its
     API server: kubectl, curl). Their output goes through pipes and is copied out at the end, so every
-    fact's lines stay together."""
+    fact's lines stay together. Within a lane a probe runs as a function with its variables local where
+    :func:`~provisioner.shellscope.scoped` can show that isolates it as a subshell would (no fork), else in
+    a subshell."""
+    functions = iter(range(len(commands)))
+
     def block(name: str, command: str) -> str:
-        body = f"{{ {command}\n}}" if name in shared and not isolated(command) else f"( {command}\n)"
+        if name in shared and not isolated(command):
+            body = f"{{ {command}\n}}"
+        elif name in alongside and (call := shellscope.scoped(f"_probe{next(functions)}", command)):
+            body = call
+        else:
+            body = f"( {command}\n)"
         return (f"printf '@@FACT %s %s\\n' {shlex.quote(name)} \"$EPOCHREALTIME\"\n"
                 f"{body} </dev/null 2>&1\n"
                 f"printf '\\n@@RC %s %s\\n' \"$?\" \"$EPOCHREALTIME\"")

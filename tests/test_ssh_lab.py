@@ -285,3 +285,28 @@ def test_provisioner_ssh_refuses_a_changed_key(lab, tmp_path, home, faults):
                 "node1", "--", "hostname", env={"HOME": str(home), "SSH_AUTH_SOCK": ""})
     assert r.returncode == 255 and "node1" not in r.stdout
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in r.stderr or "Host key verification failed" in r.stderr
+
+
+# --- the cipher ---------------------------------------------------------------------------------------------
+
+def test_connections_negotiate_aes_gcm_with_openssh(lab, tmp_path, home, monkeypatch):
+    """Both kinds of connection (bare paramiko for preflight, Fabric for up) agree on aes128-gcm@openssh.com with
+    the nodes' real sshd (OpenSSH's default Ciphers list it, sshd_config(5)): the integrity tag is checked inside
+    the cipher, not by paramiko's per-packet Python loop over an HMAC (paramiko/util.py constant_time_bytes_eq),
+    which paramiko's own order (aes-ctr first) would negotiate."""
+    from provisioner.transport import HostKeys, Ssh
+    from provisioner.validation import load_inventory
+
+    monkeypatch.setenv("HOME", str(home))
+    inv = load_inventory(inventory(lab, tmp_path))
+    with Ssh(HostKeys(lab.known_hosts_path)) as ssh:
+        target = ssh.bind(inv).target(inv.host("ha1"))
+        session = ssh.session(target, timeout=5)
+        conn = ssh.open(target, timeout=5)
+        try:
+            for transport in (session.client.get_transport(), conn.client.get_transport()):
+                assert (transport.local_cipher, transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+            assert conn.run("echo ok", hide=True, in_stream=False).stdout.strip() == "ok"
+        finally:
+            session.client.close()
+            conn.close()

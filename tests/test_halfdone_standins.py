@@ -133,3 +133,39 @@ def test_removing_a_running_member_without_quorum_is_refused_and_reset_warns(clu
     assert "[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started " \
            "members, please manually remove this etcd member using etcdctl" in r.stderr
     assert sorted(m.get("name", "") for m in members(cp1, port)) == ["cp1", "cp2", "cp3"]
+
+
+def test_standin_api_and_etcd_servers_turn_nagle_off_like_go(tmp_path):
+    """The stand-in API server (and its etcd port: the same server class) sets TCP_NODELAY on each accepted
+    connection, as Go's net package does on every TCP connection (golang/go src/net/tcpsock.go
+    TCPConn.SetNoDelay: "The default is true (no delay)"). Without it, http.server's separate writes of
+    headers and body made each small answer wait for the client's delayed ACK (~40 ms a request) - slower than
+    the real servers, which skews what the lab measures. A real accepted socket, checked with getsockopt."""
+    import socket
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "standins", "src"))
+    try:
+        import kube_apiserver
+    finally:
+        sys.path.pop(0)
+
+    seen = {}
+
+    class Probe(kube_apiserver.TLSServer):
+        def __init__(self):             # no listener, no TLS: only finish_request's socket setup is exercised
+            self.ctx = type("NoTLS", (), {"wrap_socket": staticmethod(self._record)})()
+
+        @staticmethod
+        def _record(sock, server_side):
+            seen["nodelay"] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            raise ssl.SSLError("stop here")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, address = listener.accept()
+    try:
+        Probe().finish_request(accepted, address)
+        assert seen == {"nodelay": 1}
+    finally:
+        for s in (client, accepted, listener):
+            s.close()

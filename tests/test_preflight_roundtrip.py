@@ -10,6 +10,7 @@ The lab tests (test_preflight_lab.py) run the same scripts on real nodes; these 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -487,3 +488,45 @@ def test_package_probes_share_dpkg_query_only_where_kube_versions_runs():
     assert preflight.host_script(INV, INV.host("node1"), extra).count("dpkg-query") == 1
     assert preflight.host_script(INV, INV.host("ha1"), extra).count("dpkg-query") == 1      # the probes' own
     assert preflight.host_script(INV, INV.host("ha1")).count("dpkg-query") == 0
+
+
+# /proc files whose text changes while it is read (the reading shell's own memory, counters, the ARP table).
+CHANGING_PROC = ("/proc/self/status", "/proc/meminfo", "/proc/net/arp")
+
+
+def test_facts_read_changing_proc_files_at_once():
+    """bash's `read` reads ahead and seeks back after each line, and /proc generates the text again at each seek:
+    when an earlier line's length changed in between, the following lines shift and one can be missed (seen:
+    hw.cpus failing on a 2-CPU node, once in ~60 runs). Every fact reading such a file reads it with ONE
+    mapfile to the end."""
+    for host in INV.hosts:
+        for name, command in preflight.fact_commands(INV, host).items():
+            for path in CHANGING_PROC:
+                for m in re.finditer(rf"<\s*{re.escape(path)}", command):
+                    statement = re.split(r";|&&|\|\||\{|\bdo\b", command[:m.start()])[-1]
+                    assert statement.lstrip().startswith("mapfile "), (host.hostname, name, command)
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+@pytest.mark.parametrize("fact", ["hw.nproc", "hw.meminfo"])
+def test_proc_facts_take_one_read_and_say_what_the_kernel_says(fact):
+    """The fact's shell reads the file in one read to EOF (strace), no seek back between lines - and says what
+    nproc and /proc/meminfo's own first line say, without a process of its own."""
+    command = preflight.fact_commands(INV, INV.host("master1"))[fact]
+    path = {"hw.nproc": "/proc/self/status", "hw.meminfo": "/proc/meminfo"}[fact]
+    traced = subprocess.run(["strace", "-f", "-e", "trace=openat,read,lseek", "bash", "-c", command],
+                            capture_output=True, text=True, timeout=60)
+    calls = traced.stderr.splitlines()
+    opened = next(i for i, line in enumerate(calls) if path in line and "openat" in line)
+    fd = calls[opened].rsplit("=", 1)[1].strip()
+    after = [c for c in calls[opened + 1:] if c.startswith(("read(0,", "lseek(0,", f"read({fd},", f"lseek({fd},"))]
+    data_reads = [c for c in after if c.startswith(("read(",)) and not c.rstrip().endswith("= 0")]
+    assert len(data_reads) == 1 and not any(c.startswith("lseek") and "SEEK_CUR)" in c and ", -" in c
+                                             for c in after), after
+    out = subprocess.run(["/bin/bash", "-c", command], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/nonexistent"}).stdout
+    if fact == "hw.nproc":
+        assert out.strip() == subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    else:
+        first = Path("/proc/meminfo").read_text().splitlines()[0].split()
+        assert out.splitlines()[0].split()[:2] == first[:2]

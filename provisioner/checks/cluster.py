@@ -43,11 +43,13 @@ def vip_probe(vip: str, port: int, wait: float = VIP_WAIT) -> str:
     resolves nothing). The connect runs in a process substitution: ``read -t`` returns as soon as it
     ends (an answer: reset or accept, or an error) and at the latest after ``wait`` seconds. Then the
     VIP's line of the ARP table: ``arp FLAGS MAC`` (flags 0x2: complete; an unanswered request leaves
-    0x0 and a zero MAC). Whether one of OUR hosts holds the VIP comes from their ``net.addresses``."""
+    0x0 and a zero MAC), read at once (see hw.nproc: /proc text read line by line can shift between
+    lines). Whether one of OUR hosts holds the VIP comes from their ``net.addresses``."""
     target = quote(f"/dev/tcp/{vip}/{port}")
     return (f"exec {{_f}}< <(exec 2>/dev/null 3<>{target}); read -t {wait:g} -u $_f _x; kill $! 2>/dev/null; "
-            f"exec {{_f}}<&-; while read -r _ip _hw _fl _mac _r; do [ \"$_ip\" = {quote(vip)} ] && "
-            f"echo \"arp $_fl $_mac\"; done </proc/net/arp; true")
+            f"exec {{_f}}<&-; mapfile -t _arp </proc/net/arp; for _l in \"${{_arp[@]}}\"; do "
+            f"read -r _ip _hw _fl _mac _r <<<\"$_l\"; [ \"$_ip\" = {quote(vip)} ] && "
+            f"echo \"arp $_fl $_mac\"; done; true")
 
 
 def holds_vip(node: Node, vip: str) -> bool:

@@ -51,9 +51,14 @@ class Privilege(NodeCheck):
 class Cpus(NodeCheck):
     id, title = "hw.cpus", "at least 2 CPUs on control planes"
     # nproc counts the CPUs this process may run on (sched_getaffinity), like kubeadm's runtime.NumCPU():
-    # the same count from the shell's own Cpus_allowed_list ("0-3,6"), without a process.
-    facts = {"hw.nproc": "while read -r _k _v; do [ \"$_k\" = Cpus_allowed_list: ] && break; done </proc/self/status; "
-                         "_n=0; for _r in ${_v//,/ }; do _n=$((_n + ${_r#*-} - ${_r%-*} + 1)); done; echo $_n"}
+    # the same count from the shell's own Cpus_allowed_list ("0-3,6"), without a process. The file is read
+    # at once (mapfile: one read to EOF), not line by line: bash's `read` reads ahead and seeks back after
+    # each line, and /proc regenerates the text at every seek - an earlier line whose length changed between
+    # two generations (this shell's own VmRSS, say) shifts the rest, and the line can be missed.
+    facts = {"hw.nproc": "mapfile -t _st </proc/self/status; _v=; for _l in \"${_st[@]}\"; do case $_l in "
+                         "Cpus_allowed_list:*) _v=${_l#*:}; _v=${_v//[[:space:]]/}; break;; esac; done; "
+                         "[ -n \"$_v\" ] && { _n=0; for _r in ${_v//,/ }; do _n=$((_n + ${_r#*-} - ${_r%-*} + 1)); "
+                         "done; echo $_n; }; true"}
 
     def applies(self, node):
         return node.is_control_plane
@@ -67,8 +72,9 @@ class Cpus(NodeCheck):
 
 class Memory(NodeCheck):
     id, title = "hw.memory", "at least 1700 MB memory on control planes"
-    facts = {"hw.meminfo": "while read -r _k _v; do case $_k in MemTotal:|SwapTotal:) echo \"$_k $_v\";; esac; "
-                           "done </proc/meminfo"}
+    # At once, as hw.nproc reads /proc/self/status (the numbers change between regenerations)
+    facts = {"hw.meminfo": "mapfile -t _mi </proc/meminfo; for _l in \"${_mi[@]}\"; do case $_l in "
+                           "MemTotal:*|SwapTotal:*) echo $_l;; esac; done"}
 
     def applies(self, node):
         return node.is_control_plane

@@ -54,7 +54,8 @@ class Cpus(NodeCheck):
     # the same count from the shell's own Cpus_allowed_list ("0-3,6"), without a process. The file is read
     # at once (mapfile: one read to EOF), not line by line: bash's `read` reads ahead and seeks back after
     # each line, and /proc regenerates the text at every seek - an earlier line whose length changed between
-    # two generations (this shell's own VmRSS, say) shifts the rest, and the line can be missed.
+    # two generations (SigQ, say: signals queued for the user, not padded) shifts the rest, and the line can
+    # be missed.
     facts = {"hw.nproc": "mapfile -t _st </proc/self/status; _v=; for _l in \"${_st[@]}\"; do case $_l in "
                          "Cpus_allowed_list:*) _v=${_l#*:}; _v=${_v//[[:space:]]/}; break;; esac; done; "
                          "[ -n \"$_v\" ] && { _n=0; for _r in ${_v//,/ }; do _n=$((_n + ${_r#*-} - ${_r%-*} + 1)); "

@@ -130,6 +130,25 @@ def keyring_step(name: str, url: str, keyring: str):
                        why=f"could not fetch the {name} repository key from {url}")
 
 
+# The kubeconfig fields probes read (kubeadm writes one cluster and one user): a key seen twice means more than
+# one of them, which is not picked between (_x: not understood; a token too).
+_KUBECONFIG_FIELDS = {"server:": "_s", "client-certificate:": "_c", "client-key:": "_k",
+                      "client-certificate-data:": "_cd", "client-key-data:": "_kd"}
+# curl's client certificate from what read_kubeconfig found: inline (decoded into pipes: the key never reaches a
+# command line or a file) or the files it names.
+INLINE_CREDS = "--cert <(printf '%s' \"$_cd\" | base64 -d) --key <(printf '%s' \"$_kd\" | base64 -d)"
+FILE_CREDS = "--cert \"$_c\" --key \"$_k\""
+
+
+def read_kubeconfig(kubeconfig: str) -> str:
+    """Shell, builtins only: set ``_s`` (server), ``_c``/``_k`` (certificate and key files), ``_cd``/``_kd`` (inline)
+    from ``kubeconfig``, and ``_x`` when it holds what we do not read (a token, a second user or cluster).
+    Shared by :func:`api_read` and :func:`~provisioner.phases.curlreads.curl_reads`."""
+    cases = " ".join(f"{key}) [ -z \"${var}\" ] || _x=1; {var}=$_b;;" for key, var in _KUBECONFIG_FIELDS.items())
+    return (f"_s='' _c='' _k='' _cd='' _kd='' _x=''; {{ while read -r _a _b; do case $_a in {cases} "
+            f"token:) _x=1;; esac; done < {q(kubeconfig)}; }} 2>/dev/null")
+
+
 def api_read(kubeconfig: str, path: str, *, server: str | None = None, timeout: int = 5) -> str:
     """Read-only shell: GET ``path`` from the API with the credentials of ``kubeconfig``, by ONE curl; prints the
     body, exits 0 on a 2xx answer only.
@@ -148,14 +167,9 @@ def api_read(kubeconfig: str, path: str, *, server: str | None = None, timeout: 
     """
     url = f"{q(server)}{q(path)}" if server else f"\"$_s\"{q(path)}"
     curl = f"curl -fsS --max-time {int(timeout)} --cacert {CA}"
-    fields = {"server:": "_s", "client-certificate:": "_c", "client-key:": "_k", "client-certificate-data:": "_cd",
-              "client-key-data:": "_kd"}
-    cases = " ".join(f"{key}) [ -z \"${var}\" ] || _x=1; {var}=$_b;;" for key, var in fields.items())
     # A brace group, not a subshell: no fork (the probe runs in a process of its own already).
-    return (f"{{ _s='' _c='' _k='' _cd='' _kd='' _x=''; {{ while read -r _a _b; do case $_a in {cases} "
-            f"token:) _x=1;; esac; done < {q(kubeconfig)}; }} 2>/dev/null; "
+    return (f"{{ {read_kubeconfig(kubeconfig)}; "
             f"if [ -n \"$_x\" ]; then false; "
-            f"elif [ -n \"$_cd\" ] && [ -n \"$_kd\" ]; then {curl} --cert <(printf '%s' \"$_cd\" | base64 -d) "
-            f"--key <(printf '%s' \"$_kd\" | base64 -d) {url}; "
-            f"elif [ -n \"$_c\" ] && [ -n \"$_k\" ]; then {curl} --cert \"$_c\" --key \"$_k\" {url}; "
+            f"elif [ -n \"$_cd\" ] && [ -n \"$_kd\" ]; then {curl} {INLINE_CREDS} {url}; "
+            f"elif [ -n \"$_c\" ] && [ -n \"$_k\" ]; then {curl} {FILE_CREDS} {url}; "
             "else false; fi; }")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from provisioner.phases.base import CA
+from provisioner.phases.base import CA, FILE_CREDS, INLINE_CREDS, read_kubeconfig
 
 q = shlex.quote
 
@@ -39,14 +39,6 @@ class Read:
     post: str | None = None       # sent with POST, as curl -d sends it
     timeout: int = 3
     body: bool = False
-
-
-# The kubeconfig fields we read (kubeadm writes one cluster and one user): a key seen twice means more than
-# one of them, which this does not pick between (_x: not understood).
-_FIELDS = {"server:": "_s", "client-certificate:": "_c", "client-key:": "_k", "client-certificate-data:": "_cd",
-           "client-key-data:": "_kd"}
-_INLINE = "--cert <(printf '%s' \"$_cd\" | base64 -d) --key <(printf '%s' \"$_kd\" | base64 -d)"   # never a file
-_FILES = "--cert \"$_c\" --key \"$_k\""
 
 
 def _transfer(i: int, read: Read, creds: str) -> str:
@@ -79,11 +71,9 @@ def curl_reads(reads: list[Read]) -> str:
     init = " ".join(f"_c{i}={'-' if r.kubeconfig else '000'} _b{i}=''" for i, r in enumerate(reads))
     if configs:
         (config,) = configs
-        cases = " ".join(f"{key}) [ -z \"${var}\" ] || _x=1; {var}=$_b;;" for key, var in _FIELDS.items())
-        send = (f"_s='' _c='' _k='' _cd='' _kd='' _x=''; {{ while read -r _a _b; do case $_a in {cases} "
-                f"token:) _x=1;; esac; done < {q(config)}; }} 2>/dev/null; "
-                f"if [ -z \"$_x\" ] && [ -n \"$_cd\" ] && [ -n \"$_kd\" ]; then {_curl(reads, _INLINE)}; "
-                f"elif [ -z \"$_x\" ] && [ -n \"$_c\" ] && [ -n \"$_k\" ]; then {_curl(reads, _FILES)}; "
+        send = (f"{read_kubeconfig(config)}; "
+                f"if [ -z \"$_x\" ] && [ -n \"$_cd\" ] && [ -n \"$_kd\" ]; then {_curl(reads, INLINE_CREDS)}; "
+                f"elif [ -z \"$_x\" ] && [ -n \"$_c\" ] && [ -n \"$_k\" ]; then {_curl(reads, FILE_CREDS)}; "
                 f"else {_curl(reads, None)}; fi")
     else:
         send = _curl(reads, "")

@@ -19,6 +19,7 @@ a caller's extra commands (``up``'s step probes) always run in a subshell.
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -98,7 +99,8 @@ def fact_commands(inv: Inventory, host: Host) -> dict[str, str]:
 
 
 # What could end the gathering shell or change it for the facts after: such a command runs in a subshell.
-_UNSAFE = shellscope.UNSAFE
+_UNSAFE = re.compile(r"\b(exit|exec|return|set|shopt|cd|pushd|popd|trap|ulimit|umask|unset|export|readonly|"
+                     r"alias|source|eval|wait)\b|(?<![&>])&(?![&>])|\b(PATH|IFS)=\S*\s*(;|&&|\|\||$)")
 
 
 def isolated(command: str) -> bool:

@@ -16,16 +16,13 @@ True
 (Every lower-case word of the text is declared local - a superset of the variables it assigns: a local
 named like a command or a path part changes nothing. What could set anything else keeps the subshell:
 an upper-case or computed name, ``declare``/``printf -v``/``mapfile``/arithmetic, and what
-:data:`UNSAFE` names - exit, exec, cd, set, traps, background jobs.)
+preflight's ``isolated`` names, where a command starts - exit, exec, cd, set, traps, background jobs.)
 """
 
 from __future__ import annotations
 
 import re
 
-# What could end the shell it runs in or change that shell for what runs after it.
-UNSAFE = re.compile(r"\b(exit|exec|return|set|shopt|cd|pushd|popd|trap|ulimit|umask|unset|export|readonly|"
-                    r"alias|source|eval|wait)\b|(?<![&>])&(?![&>])|\b(PATH|IFS)=\S*\s*(;|&&|\|\||$)")
 # Ways to set a variable whose name the text does not spell plainly, or to change the shell otherwise.
 _STATEFUL = re.compile(r"\b(printf\s+-v|declare|typeset|local|let|mapfile|readarray|getopts|select|coproc|"
                        r"function|enable|builtin|hash|caller|compgen|complete|bind|read\s+[^;|&)}\n]*\$)\b"
@@ -64,7 +61,7 @@ def _read_targets(args: str) -> list[str] | None:
     return names if all(_IDENT.match(n) for n in names) else None
 
 
-# The same builtins as UNSAFE, but only where a command starts (a path like /etc/x.gpg.source is no `source`):
+# The builtins preflight.isolated looks for, but only where a command starts (a path like /etc/x.gpg.source is no `source`):
 # after a separator, an opening brace or parenthesis, `!`, a keyword that runs a list, or `command`.
 _SHELL_CHANGES = re.compile(r"(?:^|[;&|({!`]|\$\(|\b(?:then|do|else|elif|if|while|until|time|command)\b)\s*"
                             r"(exit|exec|return|set|shopt|cd|pushd|popd|trap|ulimit|umask|unset|export|readonly|"

@@ -157,23 +157,19 @@ class HostKeys:
         with self._lock:
             return self._keys.lookup(name)
 
-    def install(self, client: paramiko.SSHClient, whose: str = "", address: str | None = None, port: int = 22) -> None:
-        """Give ``client`` our keys and our policy for keys it does not know (``whose``: for messages).
+    def install(self, client: paramiko.SSHClient, whose: str, address: str, port: int) -> None:
+        """Give ``client`` our keys for ``address``:``port`` and our policy for keys it does not know (``whose``:
+        for messages).
 
-        With ``address`` (and ``port``), only the keys of the name paramiko will look up for it
-        (paramiko/client.py ``SSHClient.connect``: the address, or ``[address]:port`` off port 22): not every
-        known host's keys into every client - each ``add`` scans what is there, so that was cubic in the hosts.
+        Only the keys of the name paramiko will look up (paramiko/client.py ``SSHClient.connect``: the address,
+        or ``[address]:port`` off port 22): not every known host's keys into every client - each ``add`` scans
+        what is there, so that was cubic in the hosts.
         """
+        name = known_hosts_name(address, port)
         with self._lock:
-            if address is None:
-                entries = [(name, keys) for name, keys in self._keys.items()]
-            else:
-                name = known_hosts_name(address, port)
-                found = self._keys.lookup(name)
-                entries = [(name, found)] if found else []
-            for name, keys in entries:
-                for key_type, key in keys.items():
-                    client.get_host_keys().add(name, key_type, key)
+            found = self._keys.lookup(name)
+            for key_type, key in (found or {}).items():
+                client.get_host_keys().add(name, key_type, key)
         client.set_missing_host_key_policy(_Policy(self, whose))
 
     def record(self, name: str, key: paramiko.PKey, whose: str = "") -> None:

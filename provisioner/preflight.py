@@ -38,7 +38,8 @@ from provisioner.checks.base import (FAIL, JOINED, WARN, Fact, Facts, Node, Resu
                                      unit_file_exists, unit_property, unit_property_of)
 from provisioner.inventory import Host, Inventory  # noqa: E402
 from provisioner.derived import derived_reads  # noqa: E402
-from provisioner.steps import UNIT_PROPS, unit_probe_units  # noqa: E402
+from provisioner.checks.runtime import kube_versions_command  # noqa: E402
+from provisioner.steps import UNIT_PROPS, package_probe_names, unit_probe_units  # noqa: E402
 from provisioner.transport import HostKeys, Ssh, Unreachable  # noqa: E402
 
 ALWAYS = {"kube.joined": JOINED}
@@ -292,9 +293,6 @@ def join_package_reads(commands: dict[str, str], shared: set, side: set
     >>> sorted(cmds), cmds[KUBE_VERSIONS].count("dpkg-query")
     (['kube.versions'], 1)
     """
-    from provisioner.checks.runtime import kube_versions_command
-    from provisioner.steps import package_probe_names
-
     probes = {n: found for n, c in commands.items() if n in side and (found := package_probe_names(c))}
     if KUBE_VERSIONS not in shared or commands.get(KUBE_VERSIONS) != kube_versions_command() or not probes:
         return lambda facts, durations: None

@@ -37,6 +37,9 @@ def _up_probes() -> list[str]:
 
 
 PROBES = _up_probes()
+# Every lower-case word of every probe set to something else: what a leaking probe would find in its shell.
+POISON = "; ".join(f"{w}=poison" for w in sorted({w for p in PROBES for w in re.findall(r"\b[a-z_][a-z0-9_]*\b", p)}
+                                                 - {"_"}))
 
 
 def test_most_of_ups_probes_run_without_a_subshell():
@@ -53,8 +56,7 @@ def test_most_of_ups_probes_run_without_a_subshell():
 @pytest.mark.parametrize("probe", [p for p in PROBES if local_names(p) is not None and not NETWORK.search(p)],
                          ids=lambda p: p[:60])
 def test_scoped_probe_answers_as_its_subshell_and_sets_nothing(probe):
-    words = sorted({w for p in PROBES for w in re.findall(r"\b[a-z_][a-z0-9_]*\b", p)} - {"_"})
-    poison = "; ".join(f"{w}=poison" for w in words if re.match(r"^[a-z_]\w*$", w))
+    poison = POISON
     snapshot = "declare -p | grep -Ev '^declare -\\S+ (_|BASH\\w*|PIPESTATUS|EPOCH\\w+|RANDOM|SECONDS|LINENO|" \
                "FUNCNAME|SRANDOM|OLDPWD|PWD|before|rc)='"
     script = (f"{poison}\nbefore=$({snapshot})\n{scoped('_probe0', probe)} </dev/null >/tmp/.scoped.$$ 2>&1\n"

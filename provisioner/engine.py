@@ -36,140 +36,30 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from provisioner import __version__
 from provisioner.errors import ProvisionerError, UsageError
+from provisioner.gate import judge
+from provisioner.interrupts import second_interrupt_exits
 from provisioner.inventory import Inventory
 from provisioner.phases import PHASE_NAMES, PHASES, Phase, UpContext
 from provisioner.phases.base import OsInfo
-from provisioner.checks.base import Fact
-from provisioner.preflight import gather_script, parse_facts, wrap_privileged
-from provisioner.remote import PREFIX, Remote, StepFailed
+from provisioner.preflight import run_preflight
+from provisioner.probes import StepBook, read_commands, probe_all, selected_hosts
+from provisioner.remote import StepFailed
 from provisioner.render import render_cluster
+from provisioner.reporter import Reporter
 from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore
+from provisioner.session import SESSION_READ, Session, UnreachableHosts
 from provisioner.state import ClusterState, Journal
-from provisioner.steps import Change, CommandStep, FileStep, StepContext, WaitStep, batch_probes
-from provisioner.transport import HostKeys, Ssh, Unreachable
+from provisioner.steps import CommandStep, FileStep, StepContext, WaitStep, batch_probes
+from provisioner.transport import HostKeys, Ssh
+from provisioner.uptypes import Failure, HostRun, PhaseRun, UpOptions, UpResult
 from provisioner.validation import require_known_hosts
 
-
-@dataclass
-class UpOptions:
-    plan: bool = False
-    only: str | None = None
-    start: str | None = None            # --from
-    limit: list[str] | None = None
-    skip_preflight: bool = False
-    parallel: int = 32
-    timeout: float = 10
-    command_timeout: float | None = None    # when set, the bound of every remote command (else per step)
-    inventory_path: str = ""
-
-
-@dataclass
-class Failure:
-    host: str
-    phase: str
-    command: str
-    rc: int | None
-    tail: str
-    message: str
-    step: str = ""
-    signal: str = ""             # what ended the command: SIGTERM (our timeout), SIGKILL, ...
-    hint: str = ""
-    kind: str = "step"           # step (exit 1) | unreachable (exit 3: a host could not be reached or was lost)
-
-    @classmethod
-    def of(cls, exc: BaseException, host: str, phase: str, step: str = "") -> "Failure":
-        """The failure for an exception raised while working on ``host`` (never re-raised)."""
-        if isinstance(exc, StepFailed):
-            return cls(host, phase, exc.command, exc.rc, exc.tail, exc.why or str(exc), exc.step or step,
-                       exc.signal, exc.hint)
-        if isinstance(exc, Unreachable):
-            return cls(exc.host if exc.host != "-" else host, phase, "", None, "", str(exc), step,
-                       hint="check that the host is up and reachable over SSH, then re-run", kind="unreachable")
-        if isinstance(exc, ProvisionerError):
-            return cls(host, phase, "", None, "", str(exc), step)
-        return cls(host, phase, "", None, "", f"internal error: {type(exc).__name__}: {exc}", step,
-                   hint="this is a bug in provisioner: the run log has the details; please report it")
-
-
-@dataclass
-class HostRun:
-    host: str
-    phase: str
-    status: str = "pending"     # ok | changed | skipped | failed | planned
-    changes: list[Change] = field(default_factory=list)
-    seconds: float = 0.0
-    error: str = ""
-    note: str = ""
-    reason: str = ""            # why it changed: new | inputs changed | drift
-    failure: Failure | None = None
-
-    @property
-    def changed(self) -> int:
-        return len(self.changes)
-
-
-@dataclass
-class PhaseRun:
-    name: str
-    summary: str
-    hosts: list[HostRun] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def changed(self) -> int:
-        return sum(h.changed for h in self.hosts)
-
-
-@dataclass
-class UpResult:
-    cluster: str
-    plan: bool
-    phases: list[PhaseRun] = field(default_factory=list)
-    failure: Failure | None = None
-    preflight: dict | None = None
-    seconds: float = 0.0
-    log_path: str = ""
-    interrupted: bool = False
-
-    @property
-    def changed(self) -> int:
-        return sum(p.changed for p in self.phases)
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None and not self.interrupted
-
-    @property
-    def exit_code(self) -> int:
-        """0 done, 1 a step (or preflight check) failed, 3 a host unreachable, 130 interrupted."""
-        if self.interrupted:
-            return 130
-        if self.failure is None:
-            return 0
-        return 3 if self.failure.kind == "unreachable" else 1
-
-
-class Reporter:
-    """Hooks the CLI uses for progress; the default prints nothing."""
-
-    def phase_started(self, phase: Phase, hosts: list[str]) -> None: ...
-    def host_started(self, phase: str, host: str) -> None: ...
-    def step_started(self, phase: str, host: str, step: str) -> None: ...    # a step is about to change the host
-    def host_done(self, run: HostRun) -> None: ...
-    def phase_done(self, run: PhaseRun) -> None: ...
-    def note(self, text: str) -> None: ...
-
-    def preflight_will_fix(self, will_fix: dict[str, list[str]]) -> None:
-        """Preflight findings that a phase of this run repairs, per host (``-v`` prints one line per host)."""
-        for host, checks in will_fix.items():
-            self.note(f"preflight: {host}: {', '.join(checks)} - will fix")
+__all__ = ["Engine", "Reporter", "UpOptions", "UpResult", "build_context", "inputs_hash", "run_up", "select_phases"]
 
 
 def inputs_hash(phase: Phase, steps: list) -> str:
@@ -192,176 +82,6 @@ def select_phases(options: UpOptions) -> list[Phase]:
     return list(PHASES)
 
 
-class Session:
-    """The open connections of one run: one verified SSH connection per host.
-
-    ``reuse`` holds connections opened earlier in the run (preflight's), taken over
-    instead of logging in again; whatever is not taken is closed with the session.
-    """
-
-    def __init__(self, inv: Inventory, keys: Ssh | HostKeys, log: RunLog, redactor: Callable[[str], str],
-                 timeout: float, parallel: int, reuse: dict | None = None, command_timeout: float | None = None):
-        self.inv, self.log, self.redactor = inv, log, redactor
-        self.keys = Ssh.of(keys).bind(inv)      # the run's SSH: resolution, host keys, shared jump hosts
-        self._own_ssh = self.keys is not keys   # made here from bare HostKeys: its jump hosts close with us
-        self.timeout, self.parallel, self.command_timeout = timeout, parallel, command_timeout
-        self.reuse = reuse if reuse is not None else {}
-        self.remotes: dict[str, Remote] = {}
-        self.os: dict[str, OsInfo] = {}
-        self.identity: dict[str, str] = {}     # hostname -> machine-id (a reinstalled host has another)
-        self.os_lines: dict[str, str] = {}     # hostname -> the OS probe's answer (remembered for the next run)
-
-    def open(self, names: list[str], known: dict[str, str] | None = None) -> None:
-        """Take over (or open) each host's connection and read its OS and machine id.
-
-        ``known``: hostname -> the output of :data:`SESSION_READ`, read read-only in preflight's round trip
-        on the connection taken over here: such a host needs no first command of its own - unless
-        leftovers of an earlier run are there to remove (:meth:`Remote.start` does that)."""
-        hosts = [self.inv.host(n) for n in names if n not in self.remotes]
-        known = known or {}
-        errors: list[Unreachable] = []
-        failed: list[StepFailed] = []
-
-        def one(host):
-            target = self.keys.target(host)
-            conn = self.reuse.pop(host.hostname, None)
-            read = known.get(host.hostname) if conn is not None and conn.is_connected else None
-            if conn is None or not conn.is_connected:
-                try:
-                    conn = self.keys.open(target, self.timeout)
-                except Unreachable as exc:
-                    errors.append(exc)
-                    return
-            remote = Remote(target, conn, self.log, self.redactor, self.command_timeout)
-            remote.current_step = "open the session (leftovers, OS release, machine id)"
-            if read is not None and LEFTOVERS_SEEN not in read.splitlines():
-                lines = read.splitlines() + ["", ""]       # preflight's round trip read it: no command here
-            else:
-                try:
-                    # start(): also removes this user's temp dirs left by runs that no longer exist.
-                    info = remote.start(SESSION_PROBE)
-                except (Unreachable, StepFailed) as exc:
-                    (errors if isinstance(exc, Unreachable) else failed).append(exc)
-                    remote.close()
-                    return
-                lines = info.stdout.splitlines() + ["", ""]
-            self.os_lines[host.hostname] = lines[0].strip()
-            self.os[host.hostname] = OsInfo.parse(lines[0])
-            self.identity[host.hostname] = lines[1].strip()
-            self.remotes[host.hostname] = remote
-
-        with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(hosts) or 1))) as pool:
-            list(pool.map(one, hosts))
-        if errors:
-            raise UnreachableHosts(errors)
-        if failed:
-            raise failed[0]
-        unsupported = [f"{n} runs {o.distro} {o.version}" for n, o in self.os.items() if o.family != "debian"]
-        if unsupported:
-            raise ProvisionerError(f"up: {'; '.join(unsupported)} - up supports Debian and Ubuntu hosts so far "
-                                   "(preflight audits any); use Debian 12 or Ubuntu 22.04/24.04")
-
-    def close(self) -> None:
-        for remote in self.remotes.values():
-            remote.close()
-        for conn in self.reuse.values():
-            conn.close()
-        self.reuse.clear()
-        if self._own_ssh:
-            self.keys.close()
-
-
-# What a session reads first on a host: its OS (which commands the steps use) and its machine id.
-# The machine id read by bash itself (`cat /etc/machine-id 2>/dev/null`, without a process): its one line.
-SESSION_PROBE = (f"{OsInfo.PROBE}; _m=; {{ IFS= read -r _m < /etc/machine-id; }} 2>/dev/null; "
-                 "[ -z \"$_m\" ] || printf '%s\\n' \"$_m\"")
-# The same, read-only, to ride in preflight's round trip, plus whether a run's temp dir is there (a
-# builtin glob): only then does the session's first command have work to do (Remote.start removes
-# those of dead runs).
-LEFTOVERS_SEEN = "leftovers"
-SESSION_READ = f"{SESSION_PROBE}; compgen -G '{PREFIX}*' >/dev/null && echo {LEFTOVERS_SEEN}; true"
-
-
-class UnreachableHosts(ProvisionerError):
-    exit_code = 3
-
-    def __init__(self, errors: list[Unreachable]):
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
-
-def read_commands(remote: Remote, commands: list[str]) -> dict[str, Fact]:
-    """Run read-only ``commands`` on the host in ONE round trip, each distinct command once; facts by command."""
-    wanted = list(dict.fromkeys(c for c in commands if c))
-    if not wanted:
-        return {}
-    distinct, expand = batch_probes(wanted)        # files, units, packages: one command per kind
-    res = remote.run(wrap_privileged(gather_script({f"p{i}": c for i, c in enumerate(distinct)})),
-                     check=False, quiet=True)
-    facts, _ = parse_facts(res.stdout)
-    read = expand({distinct[int(key[1:])]: fact for key, fact in facts.values.items()})
-    short = [c for c in wanted if c not in read]
-    if short and len(short) < len(wanted) and any(c not in distinct for c in short):
-        # a batch that did not add up (e.g. systemctl printed fewer blocks): those probes one by one
-        res = remote.run(wrap_privileged(gather_script({f"p{i}": c for i, c in enumerate(short)})),
-                         check=False, quiet=True)
-        again, _ = parse_facts(res.stdout)
-        read.update({short[int(key[1:])]: fact for key, fact in again.values.items()})
-    return {c: f for c, f in read.items() if c in wanted}
-
-
-def probe_all(remote: Remote, groups: dict[str, list]) -> dict[str, dict]:
-    """Run the probes of every step of every group (a phase's steps) in ONE round trip.
-
-    Returns the facts by group, then by step name. The same read twice in one round trip (e.g. "the API
-    answers through the VIP" in init and in verify) gives the same answer: it runs once.
-    """
-    read = read_commands(remote, [step.probe() for steps in groups.values() for step in steps])
-    return {group: {step.name: read[step.probe()] for step in steps if step.probe() in read}
-            for group, steps in groups.items()}
-
-
-def selected_hosts(inv: Inventory, phase: Phase, limit: list[str] | None) -> list:
-    """The hosts ``phase`` works on, narrowed to ``--limit`` when given."""
-    return [h for h in phase.hosts(inv) if not limit or h.hostname in limit]
-
-
-def probe_commands(ctx: UpContext, phases: list[Phase], limit: list[str] | None) -> dict[str, list[str]]:
-    """Every distinct probe of every step of every phase, per host: what ``up`` will read before it changes
-    anything. A phase whose steps cannot be built yet (no OS known for the host) is left out: it reads the
-    host itself when it runs."""
-    out: dict[str, list[str]] = {}
-    for phase in phases:
-        for host in selected_hosts(ctx.inv, phase, limit):
-            try:
-                steps = phase.steps(ctx, host)
-            except Exception:  # noqa: BLE001 - e.g. KeyError: the runtime phase needs the host's OS
-                continue
-            commands = out.setdefault(host.hostname, [])
-            commands.extend(c for c in (step.probe() for step in steps) if c and c not in commands)
-    return out
-
-
-def _second_interrupt_exits(log: RunLog) -> None:
-    """From now on SIGINT ends the process at once (exit 130), without waiting for the hosts."""
-    import os
-    import signal
-    import sys
-
-    def now(signum, frame):
-        sys.stderr.write("interrupted again: stopping at once - a step in progress may be left half-done; "
-                         "the next `provisioner up` reads every host and completes it\n")
-        try:
-            log.note("-", "interrupted again (SIGINT): exiting at once")
-            log.close()
-        except Exception:  # noqa: BLE001 - exiting anyway
-            pass
-        os._exit(130)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, now)
-
-
 class _Stopped(Exception):
     """Raised between steps once the run is stopping (a failure elsewhere, or Ctrl-C)."""
 
@@ -370,8 +90,9 @@ class Engine:
     """One ``up`` (or ``up --plan``) over an open session."""
 
     def __init__(self, ctx: UpContext, session: Session, journal: Journal, options: UpOptions,
-                 reporter: Reporter, log: RunLog):
+                 reporter: Reporter, log: RunLog, book: StepBook | None = None):
         self.ctx, self.session, self.journal = ctx, session, journal
+        self.book = book or StepBook(ctx)         # each (phase, host)'s steps, built once
         self.options, self.reporter, self.log = options, reporter, log
         self.stop = threading.Event()
         self.interrupted = False
@@ -383,7 +104,7 @@ class Engine:
         """Read every step of every phase on every host before changing anything: what ``carried`` holds
         (preflight ran those probes in its own round trip) plus, in one more round trip per host and only
         where something is missing, the rest (all hosts in parallel)."""
-        wanted = probe_commands(self.ctx, phases, self.options.limit)
+        wanted = self.book.probes(phases, self.options.limit)
         carried = carried or {}
 
         def one(name: str) -> None:
@@ -409,7 +130,7 @@ class Engine:
         run = HostRun(host.hostname, phase.name)
         start = time.monotonic()
         try:
-            steps = phase.steps(self.ctx, host)
+            steps = self.book.steps(phase, host)
             digest = inputs_hash(phase, steps)
             remote = self.session.remotes[host.hostname]
             remote.current_step = "read the host (probes)"
@@ -476,7 +197,7 @@ class Engine:
             return future.result()
         except KeyboardInterrupt:
             if not self.interrupted:
-                _second_interrupt_exits(self.log)       # first: a second Ctrl-C may come at any moment now
+                second_interrupt_exits(self.log)       # first: a second Ctrl-C may come at any moment now
                 self.interrupted = True
                 self.stop.set()
                 self.reporter.note("interrupted: each host finishes the step it is in, then the run stops "
@@ -564,6 +285,8 @@ def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOpt
     result = UpResult(inv.cluster_name, options.plan, log_path=str(log.path))
     session = Session(inv, keys, log, redactor, options.timeout, options.parallel, reuse={},
                       command_timeout=options.command_timeout)
+    # The steps read the hosts' OS and remotes as the session fills them in.
+    ctx = dataclasses.replace(ctx, os=session.os, remotes=session.remotes, say=reporter.note)
     try:
         _run_up(inv, options, reporter, phases, ctx, log, result, session)
     except UnreachableHosts as exc:
@@ -583,61 +306,45 @@ def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOpt
     return result
 
 
+def _preflight(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list[Phase], book: StepBook,
+               journal: Journal, log: RunLog, result: UpResult, session: Session) -> tuple[dict, dict]:
+    """Preflight, with the step probes (built for the OS each host had last run) and the session's first
+    read in its round trip. Returns what it read for the phases (host -> probe -> fact) and the session's
+    first read per host; sets ``result.failure`` when a finding stops the run."""
+    reporter.note("preflight: auditing every host (read-only)")
+    extra = book.guess({h: OsInfo.parse(line) for h, line in journal.os.items()}, phases, options.limit)
+    for host in inv.hosts:         # the session's first read too: one round trip per host before the phases
+        if not options.limit or host.hostname in options.limit:
+            extra.setdefault(host.hostname, []).append(SESSION_READ)
+    batched = {name: batch_probes(commands) for name, commands in extra.items()}   # files, units, packages
+    pre = run_preflight(inv, session.keys, hosts=options.limit, parallel=options.parallel,
+                        timeout=options.timeout, inventory_path=options.inventory_path,
+                        keep_connections=session.reuse, extra={n: b[0] for n, b in batched.items()})
+    carried = {h.host: batched[h.host][1](h.probed) for h in pre.hosts if h.probed}
+    opened = {name: probed[SESSION_READ].output for name, probed in carried.items()
+              if SESSION_READ in probed and probed[SESSION_READ].rc == 0}
+    result.preflight, result.failure = judge(pre, {p.name for p in phases})
+    log.note("-", f"preflight exit {pre.exit_code}: {result.preflight['failed']}")
+    reporter.preflight_will_fix(result.preflight["will_fix"])
+    return carried, opened
+
+
 def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list[Phase], ctx: UpContext,
             log: RunLog, result: UpResult, session: Session) -> None:
     """Preflight, then the phases; fills ``result``. Preflight's connections go on to the phases, and so do the
-    step probes it ran in its own round trip (built for the OS each host had last run: a probe that differs
-    now is simply read again)."""
+    step probes it ran in its own round trip (a probe that differs once the OS is read is simply read again)."""
     journal = Journal(ctx.state_dir)
+    book = StepBook(ctx)
     carried: dict[str, dict] = {}
     opened: dict[str, str] = {}
     if not options.skip_preflight and not options.only:
-        from provisioner.preflight import run_preflight
-        reporter.note("preflight: auditing every host (read-only)")
-        guess = dataclasses.replace(ctx, os={h: OsInfo.parse(line) for h, line in journal.os.items()})
-        extra = probe_commands(guess, phases, options.limit)
-        for host in inv.hosts:         # the session's first read too: one round trip per host before the phases
-            if not options.limit or host.hostname in options.limit:
-                extra.setdefault(host.hostname, []).append(SESSION_READ)
-        batched = {name: batch_probes(commands) for name, commands in extra.items()}   # files, units, packages
-        pre = run_preflight(inv, session.keys, hosts=options.limit, parallel=options.parallel,
-                            timeout=options.timeout, inventory_path=options.inventory_path,
-                            keep_connections=session.reuse, extra={n: b[0] for n, b in batched.items()})
-        carried = {h.host: batched[h.host][1](h.probed) for h in pre.hosts if h.probed}
-        opened = {name: probed[SESSION_READ].output for name, probed in carried.items()
-                  if SESSION_READ in probed and probed[SESSION_READ].rc == 0}
-        failed = {h.host: [r.check for r in h.results if not r.ok] for h in pre.hosts if h.status != "pass"}
-        # What one of the phases of this run repairs does not stop it: say so and go on.
-        running = {p.name for p in phases}
-        will_fix = {h.host: [f"{r.check} ({r.fixed_by})" for r in h.results if not r.ok and r.fixed_by in running]
-                    for h in pre.hosts if h.reachable}
-        will_fix = {h: checks for h, checks in will_fix.items() if checks}
-        blocking = {h.host: [r.check for r in h.results if not r.ok and r.fixed_by not in running]
-                    for h in pre.hosts if h.status != "pass"}
-        blocking = {h: checks for h, checks in blocking.items() if checks}
-        result.preflight = {"exit_code": pre.exit_code, "failed": failed, "will_fix": will_fix,
-                            "blocking": blocking}
-        log.note("-", f"preflight exit {pre.exit_code}: {failed}")
-        reporter.preflight_will_fix(will_fix)
-        if blocking:
-            failed = blocking
-            reasons = "; ".join(f"{h}: {', '.join(c) or 'unreachable'}" for h, c in failed.items())
-            result.failure = Failure("-", "preflight", "", pre.exit_code, "",
-                                     f"preflight failed ({reasons}) - run `provisioner preflight` for details, "
-                                     "fix, and re-run (or --skip-preflight)")
-            lost = [h for h in pre.hosts if not h.reachable]
-            if lost:     # exit 3, like `provisioner preflight`: name each host and why
-                result.failure.host = ", ".join(h.host for h in lost)
-                result.failure.kind, result.failure.rc = "unreachable", None
-                result.failure.message = "unreachable: " + "; ".join(f"{h.host}: {h.reason}" for h in lost)
-                result.failure.hint = "check that the host is up and reachable over SSH, then re-run"
+        carried, opened = _preflight(inv, options, reporter, phases, book, journal, log, result, session)
+        if result.failure is not None:
             return
     names = sorted({h.hostname for p in phases for h in selected_hosts(inv, p, options.limit)})
     if any(p.name in ("cni", "join-control-planes", "join-workers", "verify") for p in phases):
         names = sorted(set(names) | {inv.first_control_plane.hostname})   # join material, kubectl
     session.open(names, opened)
-    ctx.os, ctx.remotes = session.os, session.remotes
-    ctx.say = reporter.note
     journal.remember_os(session.os_lines)
     for name in names:
         replaced = journal.check_identity(name, session.identity.get(name, ""))
@@ -645,7 +352,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
             reporter.note(replaced)
             log.note(name, replaced)
             ctx.replaced.add(name)
-    engine = Engine(ctx, session, journal, options, reporter, log)
+    engine = Engine(ctx, session, journal, options, reporter, log, book)
     try:
         engine.prefetch(phases, carried)
         for phase in phases:

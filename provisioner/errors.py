@@ -11,11 +11,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+# Every exit code of the product, decided here only.
+OK = 0
+FAILED = 1            # a step or a check failed
+BAD_INPUT = 2         # the inventory, the command line or the state directory
+UNREACHABLE = 3       # a host could not be reached, or was lost
+INTERRUPTED = 130     # Ctrl-C (128 + SIGINT)
+
+
+def run_exit_code(*, failed: bool, unreachable: bool, interrupted: bool = False) -> int:
+    """The exit code of a run (``up``, ``preflight``) from what happened, the worst first.
+
+    >>> run_exit_code(failed=True, unreachable=True), run_exit_code(failed=False, unreachable=False)
+    (3, 0)
+    """
+    if interrupted:
+        return INTERRUPTED
+    if unreachable:
+        return UNREACHABLE
+    return FAILED if failed else OK
+
 
 class ProvisionerError(Exception):
     """Root of every error the CLI turns into a one-line message (never a traceback)."""
 
-    exit_code = 1
+    exit_code = FAILED
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -50,7 +70,7 @@ class Problem:
 class InventoryError(ProvisionerError):
     """The inventory is not usable; carries every problem found, one per line."""
 
-    exit_code = 2
+    exit_code = BAD_INPUT
 
     def __init__(self, problems: Sequence[Problem]):
         self.problems = list(problems)
@@ -60,10 +80,10 @@ class InventoryError(ProvisionerError):
 class UsageError(ProvisionerError):
     """Bad command-line input (unknown host name, missing file...)."""
 
-    exit_code = 2
+    exit_code = BAD_INPUT
 
 
 class RenderError(ProvisionerError):
     """The inventory is valid but asks for something we cannot render yet."""
 
-    exit_code = 2
+    exit_code = BAD_INPUT

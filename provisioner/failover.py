@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from provisioner.engine import Session
+from provisioner.session import Session
 from provisioner.errors import ProvisionerError, UsageError
 from provisioner.inventory import Inventory
 from provisioner.runlog import RunLog

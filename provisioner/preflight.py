@@ -34,7 +34,9 @@ from testinfra.backend.paramiko import ParamikoBackend  # noqa: E402
 
 from provisioner.checks import NODE_CHECKS  # noqa: E402
 from provisioner.checks import cluster as cluster_checks  # noqa: E402
-from provisioner.checks.base import (FAIL, JOINED, WARN, Fact, Facts, Node, Result,  # noqa: E402
+from provisioner.errors import run_exit_code  # noqa: E402
+from provisioner.gate import settle  # noqa: E402
+from provisioner.checks.base import (FAIL, JOINED, Fact, Facts, Node, Result,  # noqa: E402
                                      unit_file_exists, unit_property, unit_property_of)
 from provisioner.inventory import Host, Inventory  # noqa: E402
 from provisioner.derived import derived_reads  # noqa: E402
@@ -76,9 +78,8 @@ class Report:
     @property
     def exit_code(self) -> int:
         """0 all pass (warnings allowed), 1 a check failed, 3 a host was unreachable."""
-        if any(not h.reachable for h in self.hosts):
-            return 3
-        return 1 if any(h.status == "fail" for h in self.hosts) else 0
+        return run_exit_code(failed=any(h.status == "fail" for h in self.hosts),
+                             unreachable=any(not h.reachable for h in self.hosts))
 
 
 def testinfra_host(conn) -> testinfra.host.Host:
@@ -382,18 +383,6 @@ def _stamp(text: str) -> float:
         return float(text.replace(",", "."))
     except ValueError:
         return 0.0
-
-
-def settle(check, verdict: Result, node: Node, strict: bool) -> Result:
-    """A failure that `up` repairs is a warning on a host not yet in a cluster (unless strict, or the
-    check says a wrong answer is never harmless, like an /etc/hosts line sending a cluster name
-    elsewhere): the operator learns it. On a joined host it stays a failure: that is drift breaking
-    a running node. (`up` itself goes on past failures that one of its phases fixes.)"""
-    if (verdict.status == FAIL and verdict.fixed_by and not strict and not node.joined
-            and getattr(check, "soft_before_join", True)):
-        verdict.status = WARN
-        verdict.fix = f"{verdict.fix}; `provisioner up` ({verdict.fixed_by} phase) fixes this"
-    return verdict
 
 
 def audit_host(inv: Inventory, host: Host, keys: Ssh | HostKeys, timeout: float,

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import invoke
 import paramiko
 
-from provisioner.errors import ProvisionerError
+from provisioner.errors import FAILED, ProvisionerError
 from provisioner.transport import ConnectionLost, SshTarget, is_alive
 
 TAIL_LINES = 15
@@ -137,7 +137,7 @@ class StepFailed(ProvisionerError):
     the signal that ended the command (``SIGTERM`` when our timeout stopped it),
     ``step`` the step that ran it, ``hint`` what to do."""
 
-    exit_code = 1
+    exit_code = FAILED
 
     def __init__(self, host: str, command: str, rc: int | None, tail: str, why: str = "", *, step: str = "",
                  signal: str = "", hint: str = ""):

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provisioner.checks.base import FAIL, PASS, SKIP, WARN
+from provisioner.checks.base import FAIL, PASS, SKIP, WARN, Result
 from provisioner.hostlist import compress, plural, seconds
-from provisioner.preflight import Report
+from provisioner.preflight import HostReport, Report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -274,9 +274,6 @@ def from_dict(data: dict) -> Report:
     >>> from_dict(json.loads(Path("preflight.json").read_text())).exit_code     # doctest: +SKIP
     1
     """
-    from provisioner.checks.base import Result
-    from provisioner.preflight import HostReport
-
     started = dt.datetime.fromisoformat(data["started"]).timestamp()
     hosts = [HostReport(h["host"], h["address"], list(h["roles"]), h["status"] != "unreachable", h["reason"],
                         [Result(c["id"], c["status"], c["observed"], c["expected"], c["fix"], c["duration"],

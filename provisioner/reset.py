@@ -31,26 +31,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provisioner.inventory import Inventory
-from provisioner.phases.halfdone import MEMBER_LIST, member_names
+from provisioner.phases.halfdone import MEMBER_LIST, member_names, reset_script
 from provisioner.remote import StepFailed
-from provisioner.render import CRI_SOCKET, KUBEADM_DIR
 from provisioner.runlog import RunLog
+from provisioner.session import Session, UnreachableHosts
 from provisioner.state import ClusterState, Journal
-from provisioner.transport import HostKeys, Ssh, quote
+from provisioner.transport import HostKeys, Ssh
 
 KUBE_PHASES = ["init", "cni", "join-control-planes", "join-workers"]
-
-
-def reset_script(user: str) -> str:
-    home = "/root" if user == "root" else f"$(getent passwd {quote(user)} | cut -d: -f6)"
-    return " ; ".join([
-        f"if command -v kubeadm >/dev/null; then kubeadm reset -f --cri-socket {quote(CRI_SOCKET)}; fi",
-        f"rm -rf /etc/cni/net.d {quote(KUBEADM_DIR)} \"{home}/.kube/config\"",
-        "if command -v iptables >/dev/null; then iptables -F && iptables -t nat -F && iptables -t mangle -F "
-        "&& iptables -X; fi",
-        "if command -v ipvsadm >/dev/null; then ipvsadm --clear; fi",
-        "true",
-    ])
 
 
 def succeeded(outcome: str) -> bool:
@@ -61,8 +49,6 @@ def succeeded(outcome: str) -> bool:
 def run_reset(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, limit: list[str] | None = None,
               timeout: float = 10) -> dict[str, str]:
     """Reset the limited hosts (default: every control plane and worker); host -> outcome."""
-    from provisioner.engine import Session, UnreachableHosts     # the engine imports the phases, they import us
-
     names = [h.hostname for h in inv.kube_nodes if not limit or h.hostname in limit]
     outcome: dict[str, str] = {}
     for name in limit or []:

@@ -239,7 +239,7 @@ def test_converge_fails_when_up_fails_and_keeps_its_report(tmp_path, standin_up)
 
 def test_the_playbooks_use_options_the_real_cli_has():
     """The argv the shared playbooks build must exist in the real CLI, and up's JSON report carries "changed"."""
-    from provisioner.engine import UpResult
+    from provisioner.uptypes import UpResult
     from provisioner.up_report import to_json
 
     for command, options in {"up": ["--json"], "preflight": ["--accept-new-host-keys", "--format", "-o"],

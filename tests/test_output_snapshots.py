@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from provisioner import report as preflight_report
-from provisioner import up_report
+from provisioner import up_progress, up_report
 from provisioner.hostlist import compress, expand, plural, seconds
 from provisioner.phases import PHASES
 from provisioner.steps import Change
@@ -49,7 +49,7 @@ def render_up(name: str, width: int, tty: bool, mode: str = "") -> str:
     result = up_report.from_dict(load_report(name))
     con, buf = console(width, tty)
     reporter = up_report.make_reporter(con, verbose=mode == "v", quiet=mode == "q")
-    if isinstance(reporter, up_report.LiveReporter):
+    if isinstance(reporter, up_progress.LiveReporter):
         reporter.live.auto_refresh = False       # frames only when the reporter asks: a stable snapshot
     replay(result, reporter)
     reporter.finish(result)
@@ -145,7 +145,7 @@ def test_up_verbose_prints_every_host_and_quiet_only_the_summary():
 def test_live_frame_shows_a_counter_elapsed_time_and_a_spinner_per_running_host():
     con, buf = console(80, True)
     now = [100.0]
-    reporter = up_report.LiveReporter(con, clock=lambda: now[0])
+    reporter = up_progress.LiveReporter(con, clock=lambda: now[0])
     reporter.live.auto_refresh = False
     hosts = [f"node{i}" for i in range(1, 13)]
     reporter.phase_started(PHASE["kube-packages"], hosts)
@@ -154,7 +154,7 @@ def test_live_frame_shows_a_counter_elapsed_time_and_a_spinner_per_running_host(
         reporter.step_started("kube-packages", h, "install kubelet kubeadm kubectl")
     for h in hosts[10:]:
         reporter.host_started("kube-packages", h)
-    reporter.host_done(up_report.HostRun("node1", "kube-packages", "changed", [Change("install x")]))
+    reporter.host_done(up_progress.HostRun("node1", "kube-packages", "changed", [Change("install x")]))
     now[0] = 112.34
     frame, frame_buf = console(80, True)
     frame.print(reporter.render())
@@ -188,12 +188,12 @@ def test_preflight_findings_up_fixes_are_one_line_per_distinct_list():
             for h in ("master1", "master2", "master3", "node1", "node2", "node3")}
     lbs = {h: ["lb.nonlocal_bind (lb)", "name.resolve (prep)", "time.sync (prep)"] for h in ("ha1", "ha2")}
     con, buf = console(80, False)
-    up_report.LineReporter(con).preflight_will_fix({**kube, **lbs})
+    up_progress.LineReporter(con).preflight_will_fix({**kube, **lbs})
     assert buf.getvalue().splitlines() == [
         "preflight: kernel.sysctl (prep), name.resolve (prep), time.sync (prep) on master[1-3], node[1-3] - "
         "this run fixes them",
         "preflight: lb.nonlocal_bind (lb), name.resolve (prep), time.sync (prep) on ha[1-2] - this run fixes them"]
     con, buf = console(80, False)
-    up_report.ConsoleReporter(con).preflight_will_fix(kube)          # -v: one line per host, as before
+    up_progress.ConsoleReporter(con).preflight_will_fix(kube)          # -v: one line per host, as before
     assert buf.getvalue().splitlines()[0] == "preflight: master1: kernel.sysctl (prep), name.resolve (prep), " \
                                              "time.sync (prep) - will fix"

@@ -171,7 +171,7 @@ class _LiveConn:
 
 
 def _session(tmp_path, conn):
-    from provisioner.engine import Session
+    from provisioner.session import Session
     from provisioner.runlog import RunLog
     from provisioner.transport import HostKeys
 
@@ -183,15 +183,15 @@ def _session(tmp_path, conn):
 
 def test_up_session_reads_nothing_more_when_preflight_read_it(tmp_path):
     """`up`'s session takes over preflight's connection; the OS and machine id came in preflight's round trip
-    (engine.SESSION_READ): no first command of its own on the host."""
-    from provisioner import engine
+    (session.SESSION_READ): no first command of its own on the host."""
+    from provisioner import session as S
 
     conn = _LiveConn()
     session = _session(tmp_path, conn)
     session.open(["node1"], {"node1": "debian|12|bookworm||amd64\nmachine-1\n"})
     assert conn.commands == [] and session.os["node1"].distro == "debian"
     assert session.identity["node1"] == "machine-1"
-    assert engine.SESSION_READ.startswith(engine.SESSION_PROBE)
+    assert S.SESSION_READ.startswith(S.SESSION_PROBE)
 
 
 def test_up_session_still_cleans_leftovers_first(tmp_path):
@@ -240,7 +240,7 @@ def test_step_probes_run_alongside_the_facts(tmp_path):
 
 
 def read_facts_locally(commands: list[str], env: dict) -> dict:
-    """What engine.read_commands does over SSH, in a local bash: each command's fact, by command."""
+    """What probes.read_commands does over SSH, in a local bash: each command's fact, by command."""
     script = preflight.gather_script({f"p{i}": c for i, c in enumerate(commands)})
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60).stdout
     facts, _ = preflight.parse_facts(out)

@@ -318,7 +318,7 @@ def test_overlay_probe_says_what_grep_w_says_without_a_program(tmp_path, text):
 def test_session_probe_reads_the_machine_id_without_a_program(tmp_path):
     """The session's first read prints the OS line, then /etc/machine-id's one line (nothing when there is
     none), as `cat /etc/machine-id 2>/dev/null` did - without starting cat."""
-    from provisioner.engine import SESSION_PROBE
+    from provisioner.session import SESSION_PROBE
 
     release = tmp_path / "os-release"
     release.write_text("ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n")

@@ -24,6 +24,8 @@ NETWORK = re.compile(r"\b(curl|kubectl|timeout)\b|/dev/tcp/")
 def _up_probes() -> list[str]:
     import provisioner.engine as E
     from provisioner.phases.base import OsInfo
+    from provisioner.probes import StepBook
+    from provisioner.session import SESSION_READ
     from provisioner.steps import batch_probes
     from provisioner.validation import load_inventory
 
@@ -31,8 +33,8 @@ def _up_probes() -> list[str]:
     ctx = E.build_context(inv, Path(tempfile.mkdtemp()))
     ctx.os = {h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts}
     out: dict[str, None] = {}
-    for commands in E.probe_commands(ctx, E.select_phases(E.UpOptions()), None).values():
-        out.update(dict.fromkeys(batch_probes(commands + [E.SESSION_READ])[0]))
+    for commands in StepBook(ctx).probes(E.select_phases(E.UpOptions()), None).values():
+        out.update(dict.fromkeys(batch_probes(commands + [SESSION_READ])[0]))
     return list(out)
 
 

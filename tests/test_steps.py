@@ -219,7 +219,7 @@ def test_journal_confirming_the_same_inputs_writes_nothing(tmp_path):
 def test_probe_all_reads_every_phase_in_one_round_trip_and_each_command_once():
     """The engine's batching: many phases' probes, one remote command, duplicates run once (run here by bash)."""
     import subprocess
-    from provisioner.engine import probe_all
+    from provisioner.probes import probe_all
     from provisioner.steps import WaitStep
 
     class LocalRemote:          # stands for Remote.run: executes the script with bash, as the host would
@@ -244,7 +244,8 @@ def test_prefetch_uses_what_preflight_carried_and_reads_only_the_rest(tmp_path):
     """One read per step per run: probes preflight already ran in its round trip are not run again; a host
     with some missing gets them in ONE more round trip; an up with every probe carried costs no extra one."""
     import subprocess
-    from provisioner.engine import Engine, UpOptions, build_context, probe_commands
+    from provisioner.engine import Engine, UpOptions, build_context
+    from provisioner.probes import StepBook
     from provisioner.phases.base import OsInfo
     from provisioner.runlog import RunLog
     from provisioner.state import Journal
@@ -261,7 +262,7 @@ def test_prefetch_uses_what_preflight_carried_and_reads_only_the_rest(tmp_path):
     inv = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
     ctx = build_context(inv, tmp_path)
     ctx.os = {h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts}
-    wanted = probe_commands(ctx, PHASES, None)
+    wanted = StepBook(ctx).probes(PHASES, None)
     assert len(wanted["master1"]) > 20 and len(set(wanted["master1"])) == len(wanted["master1"])
     remotes = {name: CountingRemote() for name in wanted}
     session = type("S", (), {"remotes": remotes, "redactor": staticmethod(lambda t: t)})()

@@ -18,7 +18,8 @@ import pytest
 
 from provisioner.checks import NODE_CHECKS
 from provisioner.checks.base import FAIL, SKIP, Node
-from provisioner.preflight import gather_facts, settle
+from provisioner.gate import settle
+from provisioner.preflight import gather_facts
 from provisioner.validation import load_inventory
 
 

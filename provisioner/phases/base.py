@@ -15,6 +15,7 @@ from provisioner.inventory import Host, Inventory
 from provisioner.render import RenderedFile, template_env
 from provisioner.secrets import ClusterSecrets, SecretStore
 from provisioner.state import ClusterState
+from provisioner.steps import CommandStep
 
 q = shlex.quote
 KUBECTL = "kubectl --kubeconfig=/etc/kubernetes/admin.conf"
@@ -85,6 +86,7 @@ class Phase:
     steps: Callable[[UpContext, Host], list]
     serial: bool = False
     journaled: bool = True      # verify always runs: it only reads
+    needs_os: bool = False      # its steps depend on the host's OS: built once the OS is known
 
 
 def sysctl_check(content: str) -> str:
@@ -119,8 +121,6 @@ def file_is(path: str, text: str) -> str:
 
 def keyring_step(name: str, url: str, keyring: str):
     """Fetch an ASCII-armored repository key into /etc/apt/keyrings (binary), once per URL."""
-    from provisioner.steps import CommandStep
-
     source = f"{keyring}.source"
     check = f"[ -s {q(keyring)} ] && {{ {file_is(source, url)}; }}"
     command = (f"install -d -m 0755 /etc/apt/keyrings && curl -fsSL --retry 3 {q(url)} | gpg --batch --yes --dearmor "

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from provisioner.phases.base import CA, q
 from provisioner.phases.curlreads import Read, curl_reads, ok
+from provisioner.render import CRI_SOCKET, KUBEADM_DIR
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
@@ -163,10 +164,22 @@ def join_probe(name: str, control_plane: bool) -> str:
     return _verdict(checks, extra=(f"{PKI}/ca.crt",))
 
 
+# What `kubeadm reset` leaves that the next init/join trips on: the CNI config, our kubeadm files, the rules
+# kube-proxy and the CNI wrote, the admin user's kubeconfig. Shared by the redo below and `provisioner reset`.
+def reset_script(user: str) -> str:
+    home = "/root" if user == "root" else f"$(getent passwd {q(user)} | cut -d: -f6)"
+    return " ; ".join([
+        f"if command -v kubeadm >/dev/null; then kubeadm reset -f --cri-socket {q(CRI_SOCKET)}; fi",
+        f"rm -rf /etc/cni/net.d {q(KUBEADM_DIR)} \"{home}/.kube/config\"",
+        "if command -v iptables >/dev/null; then iptables -F && iptables -t nat -F && iptables -t mangle -F "
+        "&& iptables -X; fi",
+        "if command -v ipvsadm >/dev/null; then ipvsadm --clear; fi",
+        "true",
+    ])
+
+
 def redo(ctx, sctx, host, state: NodeState, done_word: str, again: str) -> None:
     """Say what was found, then ``kubeadm reset -f`` and the cleanup of ``provisioner reset`` on this host only."""
-    from provisioner.reset import reset_script     # reset imports the engine, which imports the phases
-
     line = state.line(host.hostname, done_word, again)
     ctx.say(line)
     if sctx.remote.log:

@@ -70,4 +70,4 @@ def steps(ctx: UpContext, host) -> list:
     ]
 
 
-PHASE = Phase("runtime", "Docker + cri-dockerd", lambda inv: inv.kube_nodes, steps)
+PHASE = Phase("runtime", "Docker + cri-dockerd", lambda inv: inv.kube_nodes, steps, needs_os=True)

@@ -2,8 +2,8 @@
 (:class:`StepBook`), and their probes read in one round trip per host (:func:`read_commands`).
 
 >>> book = StepBook(ctx)                                   # doctest: +SKIP
->>> wanted = book.probes(phases, limit=None)              # doctest: +SKIP   host -> its distinct probes
->>> facts = read_commands(remote, wanted["node1"])        # doctest: +SKIP   probe -> Fact, ONE round trip
+>>> wanted = book.probes(phases, limit=None)              # doctest: +SKIP
+>>> facts = read_commands(remote, wanted["node1"])        # doctest: +SKIP
 """
 
 from __future__ import annotations

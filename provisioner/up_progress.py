@@ -1,8 +1,8 @@
 """How ``up`` talks while it runs: progress per phase and host, then the hosts that changed or failed.
 
->>> reporter = make_reporter(Console(stderr=True))      # doctest: +SKIP   live on a TTY, lines in a CI log
+>>> reporter = make_reporter(Console(stderr=True))      # doctest: +SKIP
 >>> result = run_up(inv, state, keys, options, reporter) # doctest: +SKIP
->>> reporter.finish(result)                             # doctest: +SKIP   the changed and failed hosts
+>>> reporter.finish(result)                             # doctest: +SKIP
 
 Four voices, one per audience:
 

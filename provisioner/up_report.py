@@ -1,7 +1,7 @@
 """What ``up`` says when it is over: the plan with diffs, the summary table and verdict, the JSON report
 (and a report back from its JSON, to render a saved run again).
 
->>> print_summary(result, Console(), "inv.yaml")        # doctest: +SKIP   the per-phase table, the verdict
+>>> print_summary(result, Console(), "inv.yaml")        # doctest: +SKIP
 
 The progress while it runs is :mod:`provisioner.up_progress` (``make_reporter`` is reachable from here too).
 """

@@ -22,7 +22,9 @@ from provisioner.errors import UsageError
 from provisioner.inventory import Inventory
 from provisioner.openssh import openssh_config
 from provisioner.sshconfig import Resolver, SshConfig, parse_hops
-from provisioner.transport import HostKeys, Ssh, _ProxyCommand, fingerprint
+from provisioner.hops import ProxyCommand
+from provisioner.hostkeys import fingerprint
+from provisioner.transport import HostKeys, Ssh
 from tests.support.cli import run_cli
 
 SEED = yaml.safe_load((Path(__file__).resolve().parents[1] / "inventories" / "seed-ha.yaml").read_text())
@@ -176,7 +178,7 @@ def test_proxyjump_and_proxycommand_whichever_comes_first(tmp_path):
 def test_proxycommand_runs_through_the_shell_with_exec(tmp_path, monkeypatch):
     # sshconnect.c ssh_proxy_connect: argv = {$SHELL or _PATH_BSHELL, "-c", "exec " + command}.
     monkeypatch.setenv("SHELL", "/bin/sh")
-    proxy = _ProxyCommand("printf hello")
+    proxy = ProxyCommand("printf hello")
     try:
         assert proxy.cmd == ["/bin/sh", "-c", "exec printf hello"]
         assert proxy.recv(5) == b"hello"

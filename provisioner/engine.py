@@ -54,7 +54,8 @@ from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore
 from provisioner.session import SESSION_READ, Session, UnreachableHosts
 from provisioner.state import ClusterState, Journal
-from provisioner.steps import CommandStep, FileStep, StepContext, WaitStep, batch_probes
+from provisioner.probebatch import batch_probes
+from provisioner.steps import CommandStep, FileStep, StepContext, WaitStep
 from provisioner.transport import HostKeys, Ssh
 from provisioner.uptypes import Failure, HostRun, PhaseRun, UpOptions, UpResult
 from provisioner.validation import require_known_hosts

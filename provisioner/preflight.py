@@ -41,7 +41,7 @@ from provisioner.checks.base import (FAIL, JOINED, Fact, Facts, Node, Result,  #
 from provisioner.inventory import Host, Inventory  # noqa: E402
 from provisioner.derived import derived_reads  # noqa: E402
 from provisioner.checks.runtime import kube_versions_command  # noqa: E402
-from provisioner.steps import UNIT_PROPS, package_probe_names, unit_probe_units  # noqa: E402
+from provisioner.probebatch import UNIT_PROPS, package_probe_names, unit_probe_units  # noqa: E402
 from provisioner.transport import HostKeys, Ssh, Unreachable  # noqa: E402
 
 ALWAYS = {"kube.joined": JOINED}
@@ -212,7 +212,7 @@ SHARED_UNITS = "shared.units"      # fact name of the one systemctl show that fa
 
 def join_unit_reads(commands: dict[str, str], shared: set, side: set) -> Callable[[Facts, dict[str, float]], None]:
     """Answer the facts' unit properties (:func:`~provisioner.checks.base.unit_property`) and the extra
-    commands' service probes (:func:`~provisioner.steps.unit_probe_units`) with ONE ``systemctl show`` for
+    commands' service probes (:func:`~provisioner.probebatch.unit_probe_units`) with ONE ``systemctl show`` for
     the union of their units and properties, not one each: on a node that is 100-200 ms of CPU (systemctl
     connects to the manager each time). Changes ``commands`` (and the sets of names) in place; returns
     ``split``, which cuts the joined answer back into what each command prints on its own: its units, its
@@ -278,7 +278,7 @@ KUBE_VERSIONS = "kube.versions"        # the fact whose dpkg-query up's package 
 
 def join_package_reads(commands: dict[str, str], shared: set, side: set
                        ) -> Callable[[Facts, dict[str, float]], None]:
-    """Answer the extra commands' package probes (:func:`~provisioner.steps.package_probe_names`: a PackagesStep's
+    """Answer the extra commands' package probes (:func:`~provisioner.probebatch.package_probe_names`: a PackagesStep's
     ``dpkg-query`` or the batch of them) from the ONE ``dpkg-query`` of the kube.versions fact, which then asks
     for their packages too (:func:`~provisioner.checks.runtime.kube_versions_command`) - not a second process.
     Changes ``commands`` (and the sets of names) in place; returns ``split``, which cuts dpkg-query's own lines

@@ -15,7 +15,8 @@ from provisioner.inventory import Inventory
 from provisioner.phases.base import OsInfo, Phase, UpContext
 from provisioner.preflight import gather_script, parse_facts, wrap_privileged
 from provisioner.remote import Remote
-from provisioner.steps import Step, batch_probes
+from provisioner.probebatch import batch_probes
+from provisioner.steps import Step
 
 
 def selected_hosts(inv: Inventory, phase: Phase, limit: list[str] | None) -> list:

@@ -250,7 +250,8 @@ def read_facts_locally(commands: list[str], env: dict) -> dict:
 def test_batched_step_probes_read_what_each_probe_reads(tmp_path):
     """up's file, unit and package probes folded into one command per kind (one stat + one sha256sum for
     every file, one systemctl show, one dpkg-query) give each step the fact its own probe gives."""
-    from provisioner.steps import FileStep, PackagesStep, ServiceStep, batch_probes
+    from provisioner.probebatch import batch_probes
+    from provisioner.steps import FileStep, PackagesStep, ServiceStep
 
     (tmp_path / "a.conf").write_text("alpha\n")
     (tmp_path / "b.conf").write_text("beta\n")
@@ -340,7 +341,8 @@ def test_facts_and_service_probes_share_one_systemctl_show(tmp_path, monkeypatch
     with ONE systemctl show, and each gets exactly what its own command prints: its units, its properties,
     nothing for a unit whose file is not installed."""
     from provisioner.checks.base import unit_property
-    from provisioner.steps import ServiceStep, batch_probes
+    from provisioner.probebatch import batch_probes
+    from provisioner.steps import ServiceStep
 
     env = _units_env(tmp_path, monkeypatch)
     batch, _ = batch_probes([ServiceStep(u).probe() for u in ("chrony", "cri-docker.socket", "cri-docker.service",
@@ -369,7 +371,8 @@ def test_facts_and_service_probes_share_one_systemctl_show(tmp_path, monkeypatch
 def test_preflight_script_runs_systemctl_show_once_with_ups_probes():
     """On a node where up probes services, preflight's one command holds one systemctl show, not one for the
     facts and one for the probes (each is 100-200 ms of the node's CPU)."""
-    from provisioner.steps import ServiceStep, batch_probes
+    from provisioner.probebatch import batch_probes
+    from provisioner.steps import ServiceStep
 
     extra, expand = batch_probes([ServiceStep(u).probe() for u in ("chrony", "docker", "cri-docker.service")])
     script = preflight.host_script(INV, INV.host("node1"), extra)
@@ -456,7 +459,8 @@ def test_package_probes_answered_by_the_kube_versions_dpkg_query():
     answered by the kube.versions fact's one dpkg-query - this machine's real dpkg-query and database, installed
     (bash, coreutils) and unknown packages - each exactly as its own command answers, and the fact as before."""
     from provisioner.checks.runtime import kube_versions_command
-    from provisioner.steps import PackagesStep, batch_probes
+    from provisioner.probebatch import batch_probes
+    from provisioner.steps import PackagesStep
 
     batch, _ = batch_probes([PackagesStep({"bash": None}).probe(),
                              PackagesStep({"coreutils": None, "zz-no-such-package": None}).probe()])
@@ -482,7 +486,8 @@ def test_package_probes_answered_by_the_kube_versions_dpkg_query():
 def test_package_probes_share_dpkg_query_only_where_kube_versions_runs():
     """A kube node's preflight script runs dpkg-query once with up's package probes; a load balancer (no
     kube.versions fact) keeps the probes' own."""
-    from provisioner.steps import PackagesStep, batch_probes
+    from provisioner.probebatch import batch_probes
+    from provisioner.steps import PackagesStep
 
     extra, _ = batch_probes([PackagesStep({"chrony": None}).probe(), PackagesStep({"kubelet": "1.37.1"}).probe()])
     assert preflight.host_script(INV, INV.host("node1"), extra).count("dpkg-query") == 1

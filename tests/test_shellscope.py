@@ -26,7 +26,7 @@ def _up_probes() -> list[str]:
     from provisioner.phases.base import OsInfo
     from provisioner.probes import StepBook
     from provisioner.session import SESSION_READ
-    from provisioner.steps import batch_probes
+    from provisioner.probebatch import batch_probes
     from provisioner.validation import load_inventory
 
     inv = load_inventory(ROOT / "inventories/lab.yaml")

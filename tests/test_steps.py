@@ -13,7 +13,8 @@ from provisioner.errors import UsageError
 from provisioner.phases import PHASE_NAMES, PHASES
 from provisioner.phases.material import go_seconds
 from provisioner.checks.kernel import module_present
-from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep, _merge_block
+from provisioner.filestep import _merge_block
+from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
 
 BLOCK = "# BEGIN provisioner cluster lab (managed)\n10.0.0.1 a\n# END provisioner cluster lab\n"
 
@@ -147,7 +148,7 @@ def test_pinned_versions_match_exactly(installed, wanted, matches):
 def test_apt_version_resolution_is_exact():
     """The shell side (apt-cache madison | awk) picks the same version as version_matches."""
     import subprocess
-    from provisioner.steps import AWK_VERSION_MATCH
+    from provisioner.packagestep import AWK_VERSION_MATCH
     madison = (" kubeadm | 1.31.10-1.1 | https://pkgs.k8s.io/core:/stable:/v1.31/deb  Packages\n"
                " kubeadm | 1.31.1-1.1 | https://pkgs.k8s.io/core:/stable:/v1.31/deb  Packages\n"
                "docker-ce | 5:29.1.2-1~debian.12~bookworm | https://download.docker.com/linux/debian bookworm/stable\n")

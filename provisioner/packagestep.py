@@ -1,0 +1,157 @@
+"""Debian packages installed at a version and held (:class:`PackagesStep`), and systemd units enabled
+and running (:class:`ServiceStep`)."""
+
+from __future__ import annotations
+
+import shlex
+
+from provisioner.remote import apt_lock_timeout
+from provisioner.stepbase import Change, Step
+
+q = shlex.quote
+
+
+def version_matches(installed: str, wanted: str) -> bool:
+    """An installed Debian version is the wanted upstream version exactly (epoch and revision aside).
+
+    >>> [version_matches(v, "1.31.1") for v in ("1.31.1-1.1", "1.31.10-1.1", "1:1.31.1-1.1", "1.31.1")]
+    [True, False, True, True]
+    >>> version_matches("0.3.14.3-0.debian-bookworm", "0.3.14"), version_matches("0.3.14-0", "0.3.1")
+    (True, False)
+    """
+    upstream = installed.split(":", 1)[1] if ":" in installed.split("-", 1)[0] else installed
+    return upstream == wanted or (upstream.startswith(wanted) and upstream[len(wanted)] in "-.~+")
+
+
+# The same rule in awk, for resolving the repository's exact version (``apt-cache madison``, field 3).
+AWK_VERSION_MATCH = ("{v = $3; sub(/^[0-9]+:/, \"\", v); "
+                     "if (v == want || (index(v, want) == 1 && index(\"-.~+\", substr(v, length(want) + 1, 1)) > 0))"
+                     " {print $3; exit}}")
+
+
+class ServiceStep(Step):
+    """A systemd unit enabled and running; restarted (or reloaded) when a tag it follows was raised."""
+
+    def __init__(self, unit: str, *, restart_on: tuple[str, ...] = (), reload: bool = False, enabled: bool = True,
+                 started: bool = True):
+        self.unit, self.restart_on, self.reload, self.enabled = unit, tuple(restart_on), reload, enabled
+        self.started = started
+        self.name = f"service {unit}"
+
+    def identity(self) -> str:
+        return f"service {self.unit} {self.restart_on} {self.reload} {self.enabled} {self.started}"
+
+    def probe(self) -> str:
+        # One process for both (systemctl show), not is-enabled + is-active: the probe runs on every host
+        # in every run.
+        return f"systemctl show -p UnitFileState -p ActiveState -- {q(self.unit)} 2>/dev/null"
+
+    @staticmethod
+    def _state(fact) -> tuple[str, str]:
+        """(enabled, active) from ``systemctl show``'s ``Key=value`` lines."""
+        props = dict(line.split("=", 1) for line in (fact.output if fact else "").splitlines() if "=" in line)
+        return props.get("UnitFileState", ""), props.get("ActiveState", "")
+
+    def _commands(self, fact, notified) -> list[str]:
+        enabled, active = self._state(fact)
+        u = q(self.unit)
+        cmds = []
+        if self.enabled and enabled not in ("enabled", "static", "alias", "indirect", "generated"):
+            cmds.append(f"systemctl enable {u}")
+        if not self.started:
+            pass
+        elif active != "active":
+            cmds.append(f"systemctl restart {u}")
+        elif any(tag in notified for tag in self.restart_on):
+            cmds.append(f"systemctl {'reload-or-restart' if self.reload else 'restart'} {u}")
+        return cmds
+
+    def change(self, fact, notified):
+        cmds = self._commands(fact, notified)
+        return Change(f"{self.name}: " + ", ".join(c.split()[1] for c in cmds), cmds) if cmds else None
+
+    def apply(self, ctx):
+        fact = ctx.facts.get(self.name)
+        for cmd in self._commands(fact, ctx.notified):
+            ctx.remote.run(cmd, why=f"{self.unit} did not start - see `journalctl -u {self.unit}` on the host")
+        if not self.started:
+            return
+        ctx.remote.run(f"systemctl is-active --quiet {q(self.unit)} || "
+                       f"{{ sleep 1; systemctl is-active --quiet {q(self.unit)}; }}",
+                       why=f"{self.unit} is not running - see `journalctl -u {self.unit}` on the host")
+
+
+class PackagesStep(Step):
+    """Debian packages installed (at a version prefix when given) and optionally held."""
+
+    def __init__(self, packages: dict[str, str | None], *, hold: bool = False, notify: str | None = None,
+                 debs: dict[str, tuple[str, str]] | None = None):
+        self.packages, self.hold, self.notify = dict(packages), hold, notify
+        self.debs = debs or {}     # package -> (version prefix, URL of a .deb outside any repository)
+        self.name = "packages " + " ".join(f"{p}={v}" if v else p for p, v in self.packages.items())
+
+    def identity(self) -> str:
+        return f"{self.name} hold={self.hold} debs={sorted(self.debs.items())}"
+
+    def probe(self) -> str:
+        names = " ".join(q(p) for p in self.packages)
+        return f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null"
+
+    def _missing(self, fact) -> tuple[list[str], list[str]]:
+        text = fact.output if fact else ""
+        installed, held = {}, set()
+        for line in text.splitlines():
+            parts = line.split()
+            # db:Status-Abbrev: the desired action (i install, h hold - what `apt-mark hold` sets, so no
+            # separate `apt-mark showhold` is needed) + the current state (i = installed) + error flag.
+            if len(parts) >= 3 and parts[2][1:2] == "i":
+                installed[parts[0]] = parts[1]
+                if parts[2][:1] == "h":
+                    held.add(parts[0])
+        missing = [p for p, v in self.packages.items()
+                   if p not in installed or (v and not version_matches(installed[p], v))]
+        unheld = [p for p in self.packages if self.hold and p not in held]
+        return missing, unheld
+
+    def change(self, fact, notified):
+        missing, unheld = self._missing(fact)
+        if not missing and not unheld:
+            return None
+        cmds = []
+        if missing:
+            cmds.append("apt-get install " + " ".join(f"{p}={self.packages[p]}*" if self.packages[p] else p
+                                                      for p in missing))
+        if self.hold:
+            cmds.append("apt-mark hold " + " ".join(self.packages))
+        return Change(f"install {' '.join(missing)}" if missing else f"hold {' '.join(unheld)}", cmds)
+
+    def apply(self, ctx):
+        missing, _ = self._missing(ctx.facts.get(self.name))
+        # Lock timeout: an apt left running by an interrupted earlier run finishes first instead of failing us.
+        apt = (f"DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout={apt_lock_timeout()} "
+               "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef")
+        if missing:
+            specs, fetch = [], []
+            for p in missing:
+                version = self.packages[p]
+                if p in self.debs:
+                    url = self.debs[p][1]
+                    local = f"/var/cache/provisioner/{url.rsplit('/', 1)[1]}"
+                    fetch.append(f"mkdir -p /var/cache/provisioner && curl -fsSL --retry 3 -o {q(local)}.part {q(url)}"
+                                 f" && mv -f {q(local)}.part {q(local)}")
+                    specs.append(q(local))
+                elif version:
+                    # Resolve the exact version (e.g. 1.30.2-1.1) the repository has for this prefix.
+                    var = "v_" + "".join(c if c.isalnum() else "_" for c in p)
+                    fetch.append(f"{var}=$(apt-cache madison {q(p)} | awk -v want={q(version)} "
+                                 f"{q(AWK_VERSION_MATCH)})"
+                                 f" && [ -n \"${var}\" ] || {{ echo '{p} {version} is not in the configured "
+                                 f"repositories' >&2; exit 100; }}")
+                    specs.append(f"{q(p)}=\"${var}\"")
+                else:
+                    specs.append(q(p))
+            script = " && ".join([f"{apt} update"] + fetch +
+                                 [f"{apt} install --allow-change-held-packages {' '.join(specs)}"])
+            ctx.remote.run(script, why="package installation failed", timeout=900)
+        if self.hold:
+            ctx.remote.run("apt-mark hold " + " ".join(q(p) for p in self.packages))

@@ -1,0 +1,49 @@
+"""What every step is (:class:`Step`: probe, change, apply, identity), what it plans (:class:`Change`) and
+what its apply may use (:class:`StepContext`). The steps themselves: :mod:`provisioner.steps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from provisioner.checks.base import Fact
+from provisioner.remote import Remote
+
+
+@dataclass
+class Change:
+    """What a step will do (plan) or did (run) on one host."""
+
+    step: str
+    commands: list[str] = field(default_factory=list)
+    diff: str = ""
+
+
+@dataclass
+class StepContext:
+    """What ``apply`` may use besides the remote: the run's notifications and secret masking."""
+
+    remote: Remote
+    notified: set[str]
+    redact: Callable[[str], str]
+    facts: dict[str, Fact]
+
+
+class Step:
+    """Base: subclasses set ``name`` and implement probe/change/apply."""
+
+    name: str = ""
+    notify: str | None = None       # tag raised when this step changes something
+    counts: bool = True             # False for waits and checks: never reported as a change
+
+    def probe(self) -> str | None:
+        return None
+
+    def identity(self) -> str:
+        return self.name
+
+    def change(self, fact: Fact | None, notified: set[str]) -> Change | None:
+        raise NotImplementedError
+
+    def apply(self, ctx: StepContext) -> None:
+        raise NotImplementedError

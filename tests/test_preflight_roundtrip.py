@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import preflight
+from provisioner import preflight, sharedreads
 from provisioner.checks import cluster as cc
 from provisioner.checks.base import FAIL, PASS, Fact, Facts, Node
 from provisioner.validation import load_inventory
@@ -357,7 +357,7 @@ def test_facts_and_service_probes_share_one_systemctl_show(tmp_path, monkeypatch
 
     log.unlink()
     commands, shared, side = dict(asked), {"runtime.cri", "other.unit", "plain"}, {"extra.0", "extra.1", "extra.2"}
-    split = preflight.join_unit_reads(commands, shared, side)
+    split = sharedreads.join_unit_reads(commands, shared, side)
     script = preflight.gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side))
     out = subprocess.run(["bash", "-c", 'echo "@@PRIV 1"\n' + script], capture_output=True, text=True, env=env,
                          timeout=60).stdout
@@ -390,8 +390,8 @@ def test_shared_unit_read_that_does_not_add_up_answers_no_probe(tmp_path, monkey
     _units_env(tmp_path, monkeypatch)
     commands = {"runtime.cri": unit_property("cri-docker.service", "ExecStart"),
                 "extra.0": ServiceStep("chrony").probe()}
-    split = preflight.join_unit_reads(commands, {"runtime.cri"}, {"extra.0"})
-    facts = Facts({preflight.SHARED_UNITS: Fact("ActiveState=active\nUnitFileState=enabled\n@@PRESENT\n"
+    split = sharedreads.join_unit_reads(commands, {"runtime.cri"}, {"extra.0"})
+    facts = Facts({sharedreads.SHARED_UNITS: Fact("ActiveState=active\nUnitFileState=enabled\n@@PRESENT\n"
                                                 "cri-docker.service", 0)})
     split(facts, {})
     assert "extra.0" not in facts.values and facts.values["runtime.cri"] == Fact("", 1)
@@ -472,7 +472,7 @@ def test_package_probes_answered_by_the_kube_versions_dpkg_query():
     assert alone["extra.1"].rc == 1 and alone["extra.2"].rc == 0 and "bash " in alone["extra.0"].output
 
     commands, shared, side = dict(asked), {"kube.versions"}, {"extra.0", "extra.1", "extra.2"}
-    split = preflight.join_package_reads(commands, shared, side)
+    split = sharedreads.join_package_reads(commands, shared, side)
     assert sorted(commands) == ["kube.versions"] and not side
     script = preflight.gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side))
     assert script.count("dpkg-query") == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import preflight
+from provisioner import gather, preflight, sharedreads
 from provisioner.shellscope import local_names, scoped
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_most_of_ups_probes_run_without_a_subshell():
     scoped_count = sum(local_names(p) is not None for p in PROBES)
     assert scoped_count >= len(PROBES) * 2 // 3, [p[:80] for p in PROBES if local_names(p) is None]
     # what sets a variable by a name it computes, or the shell itself, keeps its subshell
-    assert local_names(preflight.SHARED_UNITS) is not None
+    assert local_names(sharedreads.SHARED_UNITS) is not None
     for command in ("cmd || exit 1", "{ cd /tmp; }", ". /etc/os-release", "sleep 1 & x", "FOO=1 cmd",
                     "read -r X", "read -ra FOO", "printf -v x %s 1", "mapfile -t a < f", "n=$((n+1))",
                     "declare x=1", "eval x=1", "echo ${FOO:=1}", "f() { :; }; f", "command cd /", "set -e"):
@@ -77,7 +77,7 @@ def test_scoped_probe_answers_as_its_subshell_and_sets_nothing(probe):
 def test_gather_script_runs_scoped_probes_as_functions_isolated_from_each_other(monkeypatch):
     """Probes one after the other in ONE lane: the first sets v, the next must not see it (as with subshells); one
     that changes the shell (cd) still gets its subshell."""
-    monkeypatch.setattr(preflight, "SIDE_LANES", 1)
+    monkeypatch.setattr(gather, "SIDE_LANES", 1)
     commands = {"extra.0": "v=leaked; echo set", "extra.1": "echo \"[${v:-}]\"", "extra.2": "cd /; pwd",
                 "extra.3": "pwd"}
     script = preflight.gather_script(commands, alongside=frozenset(commands))

@@ -43,51 +43,9 @@ deferred.defer("invoke")     # paramiko/config.py imports it for `Match exec` on
 import paramiko  # noqa: E402
 
 from provisioner.errors import UsageError  # noqa: E402
+from provisioner.hopspec import CONTROL_RE, HOSTNAME_RE, MAX_HOPS, USER_RE, HopSpec, parse_hops  # noqa: E402
 
-# [user@]host[:port]: no spaces, no leading '-', nothing a shell or ssh would read as an option.
-HOP_RE = re.compile(r"(?:(?P<user>[a-z_][a-z0-9_-]{0,31})@)?"
-                    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
-                    r"(?::(?P<port>\d{1,5}))?")
-USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-MAX_HOPS = 8             # a chain longer than this is a loop in ssh_config, not a network
 DEFAULT_KEYS = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ed25519")   # OpenSSH's, the ones paramiko reads
-
-
-@dataclass(frozen=True)
-class HopSpec:
-    """One ``[user@]host[:port]`` of a ProxyJump list, as written."""
-
-    user: str | None
-    host: str
-    port: int | None
-
-    def __str__(self) -> str:
-        return f"{self.user + '@' if self.user else ''}{self.host}{':' + str(self.port) if self.port else ''}"
-
-
-def parse_hops(spec: str) -> list[HopSpec]:
-    """Split an OpenSSH ``-J`` list; raise ValueError (with the fix) for anything else.
-
-    >>> parse_hops("ops@bastion:2222,inner")
-    [HopSpec(user='ops', host='bastion', port=2222), HopSpec(user=None, host='inner', port=None)]
-    >>> parse_hops("bastion -oProxyCommand=id")
-    Traceback (most recent call last):
-    ...
-    ValueError: 'bastion -oProxyCommand=id' is not a jump host list - write [user@]host[:port] hops joined by commas, like ops@bastion:22,ops@inner
-    """
-    hops = []
-    for part in spec.split(","):
-        m = HOP_RE.fullmatch(part)
-        port = int(m["port"]) if m and m["port"] else None
-        if not m or (port is not None and not 1 <= port <= 65535):
-            raise ValueError(f"{spec!r} is not a jump host list - write [user@]host[:port] hops joined by commas, "
-                             "like ops@bastion:22,ops@inner")
-        hops.append(HopSpec(m["user"], m["host"], port))
-    if len(hops) > MAX_HOPS:
-        raise ValueError(f"{spec!r} has {len(hops)} hops - at most {MAX_HOPS}")
-    return hops
 
 
 @dataclass(frozen=True)

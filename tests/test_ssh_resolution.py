@@ -21,7 +21,8 @@ import yaml
 from provisioner.errors import UsageError
 from provisioner.inventory import Inventory
 from provisioner.openssh import openssh_config
-from provisioner.sshconfig import Resolver, SshConfig, parse_hops
+from provisioner.hopspec import parse_hops
+from provisioner.sshconfig import Resolver, SshConfig
 from provisioner.hops import ProxyCommand
 from provisioner.hostkeys import fingerprint
 from provisioner.transport import HostKeys, Ssh

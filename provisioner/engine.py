@@ -287,7 +287,8 @@ def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOpt
     session = Session(inv, keys, log, redactor, options.timeout, options.parallel, reuse={},
                       command_timeout=options.command_timeout)
     # The steps read the hosts' OS and remotes as the session fills them in.
-    ctx = dataclasses.replace(ctx, os=session.os, remotes=session.remotes, say=reporter.note)
+    ctx = dataclasses.replace(ctx, os=session.os, remotes=session.remotes, say=reporter.note,
+                              logins=session.keys.logins())
     try:
         _run_up(inv, options, reporter, phases, ctx, log, result, session)
     except UnreachableHosts as exc:

@@ -176,7 +176,7 @@ def audit_host(inv: Inventory, host: Host, keys: Ssh | HostKeys, timeout: float,
                              if f"{EXTRA}{i}" in facts.values}
         for name in [n for n in facts.values if n.startswith(EXTRA)]:
             del facts.values[name]
-        node = Node(host, inv, facts, clock_offset=offset)
+        node = Node(host, inv, facts, clock_offset=offset, login=target.user)
     except Exception as exc:  # noqa: BLE001 - a broken session is this host's problem, not the run's
         conn.close()
         report.reachable, report.reason = False, f"session failed: {type(exc).__name__}: {exc}"

@@ -110,22 +110,24 @@ class Ssh:
         return keys if isinstance(keys, Ssh) else cls(keys)
 
     def bind(self, inv) -> "Ssh":
-        """Resolve every host of ``inv`` now (bad ssh_config values fail here, exit 2) and write the
-        resolved user and port back to ``host.ssh``: checks and steps read them (who needs sudo, whose
-        ~/.kube/config)."""
+        """Resolve every host of ``inv`` now: bad ssh_config values fail here (exit 2), before any
+        connection. The inventory is left as it is; the resolved targets are this object's."""
         for host in inv.hosts:
             self.target(host)
         return self
 
     def target(self, host) -> SshTarget:
+        """How ``host`` is reached (resolved once per run): its own frozen object, the login user included."""
         with self._lock:
             target = self._targets.get(host.hostname)
             if target is None:
                 target = self._targets[host.hostname] = self.resolver.target(host)
-                fields = host.ssh.model_fields_set
-                host.ssh = type(host.ssh).model_construct(_fields_set=fields, user=target.user, port=target.port,
-                                                          key=host.ssh.key, proxy_jump=host.ssh.proxy_jump)
             return target
+
+    def logins(self) -> dict[str, str]:
+        """The resolved login user of every host resolved so far, by hostname."""
+        with self._lock:
+            return {name: target.user for name, target in self._targets.items()}
 
     def open(self, target: SshTarget, timeout: float = 10) -> fabric.Connection:
         """Open and return a verified Fabric connection to ``target``, or raise :class:`Unreachable`."""

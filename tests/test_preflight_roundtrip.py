@@ -42,7 +42,8 @@ class _FakeSsh:
         return cls()
 
     def target(self, host):
-        return host
+        from provisioner.sshconfig import SshTarget
+        return SshTarget.of(host)
 
     def open(self, target, timeout=10):
         return _Conn()

@@ -85,10 +85,24 @@ def test_inventory_key_comes_before_identity_files_of_ssh_config(tmp_path):
     assert t.identity_files == ("/k/inv", "/k/config") and t.identities_only
 
 
-def test_bind_writes_the_resolved_login_back_for_checks_and_steps(tmp_path):
+def test_bind_resolves_into_its_own_targets_and_leaves_the_inventory_as_it_is(tmp_path):
+    """The resolved login reaches checks and steps through the targets (Node.login, UpContext.logins), never by
+    rewriting the validated inventory."""
+    from provisioner.checks.base import Facts, Node
+    from provisioner.checks.system import Privilege
+    from provisioner.phases.base import UpContext
+
     inv = inventory()
-    Ssh(HostKeys(tmp_path / "kh"), Resolver(config(tmp_path, "Host *\n  User ops\n  Port 2222\n"))).bind(inv)
-    assert (inv.hosts[0].ssh.user, inv.hosts[0].ssh.port) == ("ops", 2222)
+    before = inv.model_dump()
+    ssh = Ssh(HostKeys(tmp_path / "kh"), Resolver(config(tmp_path, "Host *\n  User ops\n  Port 2222\n"))).bind(inv)
+    host = inv.hosts[0]
+    assert inv.model_dump() == before
+    assert (ssh.target(host).user, ssh.target(host).port) == ("ops", 2222)
+    assert ssh.logins()[host.hostname] == "ops"
+    node = Node(host, inv, Facts(), login=ssh.target(host).user)
+    assert Privilege().evaluate(Facts(privileged=True), node).observed == "ops with sudo -n"
+    ctx = UpContext(inv=inv, secrets=None, store=None, state=None, state_dir=tmp_path, files={}, logins=ssh.logins())
+    assert ctx.login(host) == "ops"
 
 
 # --- ProxyJump: any number of hops, each resolved through its own ssh_config entry -----------------

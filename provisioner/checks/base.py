@@ -73,6 +73,12 @@ class Node:
     inv: Inventory
     facts: Facts
     clock_offset: float | None = None   # seconds, remote minus local, from a dedicated round trip
+    login: str = ""                     # the user we log in as (resolved with ssh_config); "" = the inventory's
+
+    @property
+    def user(self) -> str:
+        """Who the checks run as: the resolved login, else the inventory's (root by default)."""
+        return self.login or self.host.ssh.user or "root"
 
     @property
     def name(self) -> str:

@@ -36,7 +36,7 @@ class Privilege(NodeCheck):
     id, title = "access.sudo", "root or passwordless sudo"
 
     def evaluate(self, f, node):
-        user = node.host.ssh.user
+        user = node.user
         if user == "root":
             return self.passed("root")
         if not node.host.sudo:

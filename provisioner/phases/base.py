@@ -64,7 +64,12 @@ class UpContext:
     remotes: dict = field(default_factory=dict)          # hostname -> Remote, filled by the engine
     replaced: set = field(default_factory=set)           # hosts that came back as other machines (same name)
     say: Callable[[str], None] = field(default=lambda text: None)   # a progress line for the user (the reporter)
+    logins: dict = field(default_factory=dict)           # hostname -> the user we log in as (resolved SSH)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def login(self, host: Host) -> str:
+        """The user ``up`` logs in to ``host`` as: resolved with ssh_config, else the inventory's."""
+        return self.logins.get(host.hostname) or host.ssh.user or "root"
 
     def file(self, host: Host, path: str) -> RenderedFile:
         return self.files[host.hostname][path]

@@ -113,8 +113,7 @@ def fetch_admin_step(ctx: UpContext) -> FuncStep:
                     identity=f"fetch admin.conf to {local}")
 
 
-def user_kubeconfig_step(host) -> CommandStep:
-    user = host.ssh.user or "root"
+def user_kubeconfig_step(user: str) -> CommandStep:
     home = "/root" if user == "root" else f"$(getent passwd {q(user)} | cut -d: -f6)"
     dest = f"{home}/.kube/config"
     # The probe finds the home with bash's own ~user (getpwnam, as getent does) instead of a $(getent | cut)
@@ -145,7 +144,7 @@ def steps(ctx: UpContext, host) -> list:
         # kubectl and every join use the endpoint: wait until the load balancer marks the API up too.
         WaitStep(f"API answers through {endpoint(ctx.inv, host)}", endpoint_healthy(ctx.inv, host), timeout=120),
         fetch_admin_step(ctx),
-        user_kubeconfig_step(host),
+        user_kubeconfig_step(ctx.login(host)),
     ]
 
 

@@ -143,7 +143,7 @@ class Engine:
                 # Something changed since the start (here or on another host): read this host again now.
                 facts = probe_all(remote, {phase.name: steps})[phase.name]
             notified: set[str] = set()
-            sctx = StepContext(remote, notified, self.redact, facts)
+            sctx = StepContext(remote, notified, self.redact)
             applied = False
             for step in steps:
                 if self.stop.is_set():
@@ -166,7 +166,7 @@ class Engine:
                 if isinstance(step, CommandStep) and run.changes and not step.still_needed(remote, notified):
                     continue
                 self.reporter.step_started(phase.name, host.hostname, change.step)
-                step.apply(sctx)
+                step.apply(sctx, change)
                 applied = True
                 if step.counts:
                     self.dirty.set()
@@ -191,20 +191,16 @@ class Engine:
             run.seconds = time.monotonic() - start
         return run
 
-    def wait_for(self, future):
-        """Wait in the main thread for a host's work; the first Ctrl-C stops the run (re-raised once the
-        hosts finished their current step), a second one ends the process at once."""
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            if not self.interrupted:
-                second_interrupt_exits(self.log)       # first: a second Ctrl-C may come at any moment now
-                self.interrupted = True
-                self.stop.set()
-                self.reporter.note("interrupted: each host finishes the step it is in, then the run stops "
-                                   "(Ctrl-C again to stop at once)")
-                self.log.note("-", "interrupted (SIGINT): finishing the steps in progress")
-            raise
+    def interrupted_now(self) -> None:
+        """The first Ctrl-C: stop starting work, say so; from now on a second one ends the process at once.
+        Wherever the main thread was when it came (waiting for a host, or handing one to the pool)."""
+        if not self.interrupted:
+            second_interrupt_exits(self.log)       # first: a second Ctrl-C may come at any moment now
+            self.interrupted = True
+            self.stop.set()
+            self.reporter.note("interrupted: each host finishes the step it is in, then the run stops "
+                               "(Ctrl-C again to stop at once)")
+            self.log.note("-", "interrupted (SIGINT): finishing the steps in progress")
 
     def run_phase(self, phase: Phase) -> PhaseRun:
         prun = PhaseRun(phase.name, phase.summary)
@@ -237,11 +233,12 @@ class Engine:
                 for host in hosts:
                     if self.stop.is_set():
                         break
-                    self.wait_for(pool.submit(work, host))
+                    pool.submit(work, host).result()
             else:
                 for future in [pool.submit(work, h) for h in hosts]:
-                    self.wait_for(future)
+                    future.result()
         except KeyboardInterrupt:
+            self.interrupted_now()
             pool.shutdown(wait=True, cancel_futures=True)      # the hosts finish their step first
             prun.seconds = time.monotonic() - start
             self.partial = prun                                # the report shows the interrupted phase too

@@ -145,9 +145,8 @@ class FileStep(Step):
             text = f"--- {self.path} (on host)\n+++ {self.path} (provisioner)\n@@ secret values differ (masked) @@\n"
         return text
 
-    def apply(self, ctx: StepContext) -> None:
-        fact = ctx.facts.get(self.name)
-        content = self.desired(fact)
+    def apply(self, ctx: StepContext, change: Change) -> None:
+        content = self.content
         if self.block:   # re-read right before writing: merge into what is there now
             content = _merge_block(ctx.remote.read(self.path) or "", self.content)
         ctx.remote.put(self.path, content, mode=self.mode, owner=self.owner, group=self.group,

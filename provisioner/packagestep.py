@@ -70,9 +70,8 @@ class ServiceStep(Step):
         cmds = self._commands(fact, notified)
         return Change(f"{self.name}: " + ", ".join(c.split()[1] for c in cmds), cmds) if cmds else None
 
-    def apply(self, ctx):
-        fact = ctx.facts.get(self.name)
-        for cmd in self._commands(fact, ctx.notified):
+    def apply(self, ctx, change):
+        for cmd in change.commands:     # what change() chose, from the same fact and notifications
             ctx.remote.run(cmd, why=f"{self.unit} did not start - see `journalctl -u {self.unit}` on the host")
         if not self.started:
             return
@@ -123,10 +122,11 @@ class PackagesStep(Step):
                                                       for p in missing))
         if self.hold:
             cmds.append("apt-mark hold " + " ".join(self.packages))
-        return Change(f"install {' '.join(missing)}" if missing else f"hold {' '.join(unheld)}", cmds)
+        return Change(f"install {' '.join(missing)}" if missing else f"hold {' '.join(unheld)}", cmds,
+                      plan=tuple(missing))
 
-    def apply(self, ctx):
-        missing, _ = self._missing(ctx.facts.get(self.name))
+    def apply(self, ctx, change):
+        missing = change.plan
         # Lock timeout: an apt left running by an interrupted earlier run finishes first instead of failing us.
         apt = (f"DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout={apt_lock_timeout()} "
                "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef")

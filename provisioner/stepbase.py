@@ -4,7 +4,7 @@ what its apply may use (:class:`StepContext`). The steps themselves: :mod:`provi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from provisioner.checks.base import Fact
 from provisioner.remote import Remote
@@ -17,6 +17,9 @@ class Change:
     step: str
     commands: list[str] = field(default_factory=list)
     diff: str = ""
+    # What ``change`` found that ``apply`` acts on (e.g. the packages missing, a node's half-done state):
+    # the plan is the value apply consumes, never a second read nor a closure's memory.
+    plan: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -26,7 +29,6 @@ class StepContext:
     remote: Remote
     notified: set[str]
     redact: Callable[[str], str]
-    facts: dict[str, Fact]
 
 
 class Step:
@@ -45,5 +47,6 @@ class Step:
     def change(self, fact: Fact | None, notified: set[str]) -> Change | None:
         raise NotImplementedError
 
-    def apply(self, ctx: StepContext) -> None:
+    def apply(self, ctx: StepContext, change: Change) -> None:
+        """Do ``change`` (what :meth:`change` returned for this host, just now)."""
         raise NotImplementedError

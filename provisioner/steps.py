@@ -39,7 +39,7 @@ class AbsentStep(Step):
     def change(self, fact, notified):
         return None if fact and fact.rc == 0 else Change(self.name, [f"rm -f {self.path}"])
 
-    def apply(self, ctx):
+    def apply(self, ctx, change):
         ctx.remote.run(f"rm -f {q(self.path)}")
 
 
@@ -76,7 +76,7 @@ class CommandStep(Step):
             return True
         return not remote.run(self.check, check=False, quiet=True).ok
 
-    def apply(self, ctx):
+    def apply(self, ctx, change):
         ctx.remote.run(self.command, why=self.why or self.name, timeout=self.timeout)
 
 
@@ -108,7 +108,7 @@ class WaitStep(Step):
     def waiting(self) -> Change:
         return Change(self.name, [f"until {self.command}; do sleep {self.interval}; done (max {self.timeout:g}s)"])
 
-    def apply(self, ctx):
+    def apply(self, ctx, change):
         # One remote loop, not one SSH round trip per poll.
         loop = (f"end=$(( $(date +%s) + {int(self.timeout)} )); "
                 f"until {self.command}; do [ $(date +%s) -ge $end ] && exit 124; sleep {self.interval}; done")
@@ -120,7 +120,7 @@ class FuncStep(Step):
     """A step whose decision and action need Python (kubeadm init/join, fetching files)."""
 
     def __init__(self, name: str, probe: str | None, needed: Callable[[Fact | None], Change | None],
-                 action: Callable[[StepContext], None], *, identity: str = "", notify: str | None = None):
+                 action: Callable[[StepContext, Change], None], *, identity: str = "", notify: str | None = None):
         self.name, self._probe, self._needed, self._action = name, probe, needed, action
         self._identity, self.notify = identity or name, notify
 
@@ -133,8 +133,8 @@ class FuncStep(Step):
     def change(self, fact, notified):
         return self._needed(fact)
 
-    def apply(self, ctx):
-        self._action(ctx)
+    def apply(self, ctx, change):
+        self._action(ctx, change)
 
 
 __all__ = ["AbsentStep", "Change", "CommandStep", "FileStep", "FuncStep", "PackagesStep", "ServiceStep",

@@ -34,7 +34,7 @@ CHILD = textwrap.dedent("""
     class Say(Reporter):
         def note(self, text): print(text, flush=True)
 
-    def slow(sctx):
+    def slow(sctx, change):
         (out / (sctx.remote.name + ".started")).write_text("")
         print("STEP-STARTED", sctx.remote.name, flush=True)
         time.sleep(seconds)                       # a kubeadm join in progress

@@ -35,11 +35,9 @@ def init_step(ctx: UpContext, host) -> FuncStep:
     """kubeadm init, when the node is not initialised - and first ``kubeadm reset -f`` when a run was killed
     inside ``kubeadm init`` (see :mod:`provisioner.phases.halfdone` for what "initialised" means)."""
     ours = _sha(ctx.secrets.ca_cert_pem)
-    found: dict = {}
 
     def needed(fact):
         state = NodeState.parse(fact.output if fact else "")
-        found["state"] = state
         if state.kind != "fresh" and state.ca_sha and state.ca_sha != ours:
             raise ProvisionerError(
                 f"{host.hostname}: already runs a cluster whose CA is not this cluster's "
@@ -49,7 +47,7 @@ def init_step(ctx: UpContext, host) -> FuncStep:
             return None
         init = [f"install CA into /etc/kubernetes/pki", f"kubeadm init --config {INIT_CONFIG} --upload-certs"]
         if state.kind == "fresh":
-            return Change("kubeadm init", init)
+            return Change("kubeadm init", init, plan=state)
         if Journal(ctx.state_dir).done_at(host.hostname, "init"):
             # Built by an earlier run and now not answering: never wipe a cluster because it is down.
             raise ProvisionerError(
@@ -57,12 +55,12 @@ def init_step(ctx: UpContext, host) -> FuncStep:
                 "built control plane; check the kubelet, etcd and the API server there, or `provisioner reset` "
                 "to start over")
         return Change(f"kubeadm reset -f, then kubeadm init again: {state.why('initialized')}",
-                      ["kubeadm reset -f"] + init)
+                      ["kubeadm reset -f"] + init, plan=state)
 
-    def action(sctx):
+    def action(sctx, change):
         r, cfg = sctx.remote, init_files(ctx, host)
-        state = found.get("state")
-        if state is not None and state.kind == "half":
+        state = change.plan
+        if state.kind == "half":
             redo(ctx, sctx, host, state, "initialized", "initializing again")
         r.put(CA, cfg["ca.crt"].content, mode=0o644)
         r.put("/etc/kubernetes/pki/ca.key", cfg["ca.key"].content, mode=0o600)
@@ -106,7 +104,7 @@ def fetch_admin_step(ctx: UpContext) -> FuncStep:
             return None
         return Change(f"fetch {ADMIN_CONF} to {local} (0600)")
 
-    def action(sctx):
+    def action(sctx, change):
         write_private(local, sctx.remote.fetch(ADMIN_CONF).decode())
 
     return FuncStep("fetch admin kubeconfig", f"sha256sum < {ADMIN_CONF}", needed, action,

@@ -23,28 +23,26 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
     """kubeadm join, when the node has not joined - and first ``kubeadm reset -f`` when a run was killed
     inside ``kubeadm join`` (see :mod:`provisioner.phases.halfdone` for what "joined" means)."""
     phase = "join-control-planes" if control_plane else "join-workers"
-    found: dict = {}
-
     def needed(fact):
         state = NodeState.parse(fact.output if fact else "")
-        found["state"] = state
         if state.kind == "done":
             return None
         join = [f"kubeadm join --config {JOIN_CONFIG}"]
         what = "kubeadm join" + (" as a control plane" if control_plane else "")
         if state.kind == "fresh":
-            return Change(what, join)
+            return Change(what, join, plan=state)
         if Journal(ctx.state_dir).done_at(host.hostname, phase):
             # Joined in an earlier run and now not answering: never wipe a node because the cluster is down.
             raise ProvisionerError(
                 f"{host.hostname}: joined in an earlier run, but now: {state.problems} - not resetting a built "
                 f"node; check the cluster's API (and etcd on control planes), or `provisioner reset --limit "
                 f"{host.hostname}` to rebuild it")
-        return Change(f"kubeadm reset -f, then {what} again: {state.why('joined')}", ["kubeadm reset -f"] + join)
+        return Change(f"kubeadm reset -f, then {what} again: {state.why('joined')}", ["kubeadm reset -f"] + join,
+                      plan=state)
 
-    def action(sctx):
-        state = found.get("state")
-        if state is not None and state.kind == "half":
+    def action(sctx, change):
+        state = change.plan
+        if state.kind == "half":
             redo(ctx, sctx, host, state, "joined", "joining again")
         if host.hostname in ctx.replaced:
             # Another machine under a known name: its old Node object is stale, and kubeadm refuses to

@@ -67,7 +67,7 @@ def hosts_conflicts_step(ctx: UpContext, host) -> FuncStep:
                       [f"prefix line {c.lineno} with '{hostsfile.MARKER.format(names=', '.join(c.names))}'"
                        for c in found])
 
-    def action(sctx):
+    def action(sctx, change):
         current = sctx.remote.read("/etc/hosts") or ""
         fixed = hostsfile.comment_out(current, wanted, own)
         if fixed != current:

@@ -26,6 +26,7 @@ import yaml
 
 from provisioner.validation import load_inventory
 from tests.support.cli import REPO, run_cli
+from tests.support.skips import skip_or_fail
 
 IN_CI = os.environ.get("CI") == "true"
 BIN = Path(sys.executable).parent
@@ -39,7 +40,7 @@ def _need(tool: str, how: str) -> str:
     if not path:
         if IN_CI:
             pytest.fail(f"{tool} is not installed - {how}")
-        pytest.skip(f"{tool} not installed ({how})")
+        skip_or_fail(f"{tool} not installed ({how})")
     return path
 
 

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from provisioner.phases.verify import nodes_ready
+from tests.lab.util import LabError, wait_for
 from tests.support.cli import REPO, run_cli
 from tests.support.lab_inventory import lab_cli_args
 
@@ -75,6 +76,27 @@ def wait_status(lab, cp: str, node: str, ready: str, timeout: float = 60, saying
         time.sleep(1)
 
 
+def wait_nodes(lab, cp: str, want: dict, timeout: float = 120) -> dict:
+    """Poll until every node's (Ready status, message) - or only its status where ``want`` gives a string - is
+    what ``want`` says: Ready flips node by node, so one read right after ``up`` may see a node still False."""
+    def now():
+        st = node_status(lab, cp)
+        got = {n: (s if isinstance(want.get(n), tuple) else s[0]) for n, s in st.items()}
+        return st if got == want else None
+    try:
+        return wait_for(now, timeout=timeout, interval=1, what=f"nodes {want}")
+    except LabError as exc:
+        raise AssertionError(f"{exc}: last read {node_status(lab, cp)}") from None
+
+
+def vip_holder(lab, names: tuple, timeout: float = 60) -> str:
+    """The node that holds the VIP, polled: keepalived may still be moving it."""
+    def holder():
+        return next((n for n in names if f" {lab.vip}/" in lab.nodes[n].exec(
+            ["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout), None)
+    return wait_for(holder, timeout=timeout, interval=0.5, what=f"a VIP holder among {names}")
+
+
 def flanneld_args(lab, cp: str) -> list:
     """The kube-flannel container's args in the manifest the product applied."""
     with lab.ssh(cp) as s:
@@ -115,9 +137,8 @@ def test_single_mode_flannel_every_node_ready(cni_lab, tmp_path):
     inv = inventory(lab, tmp_path, "single", "none", ["master1"], ["node1"])
     r = up(lab, inv, tmp_path / "state")
     assert r.returncode == 0, "up failed (a node NotReady?): " + r.stderr[-3000:]
-    st = node_status(lab, "master1")
-    assert st == {"master1": ("True", "kubelet is posting ready status"),
-                  "node1": ("True", "kubelet is posting ready status")}, st
+    wait_nodes(lab, "master1", {"master1": ("True", "kubelet is posting ready status"),
+                                "node1": ("True", "kubelet is posting ready status")})
     assert flanneld_args(lab, "master1") == ["--ip-masq", "--kube-subnet-mgr", "--iface=eth0"]
     with lab.ssh("master1") as s:     # the lab's kubectl is the real one (tests/standins/real_kubectl.py)
         assert s.run("head -c 4 /usr/bin/kubectl | od -An -c").stdout.split() == ["177", "E", "L", "F"]
@@ -129,7 +150,7 @@ def test_single_mode_flannel_every_node_ready(cni_lab, tmp_path):
         status, message = wait_status(lab, "master1", "master1", "False", saying="flanneld")
         print(f"master1 with --iface-can-reach: {message}")
         assert "interface lo (loopback" in message
-        assert node_status(lab, "master1")["node1"][0] == "True"     # node1 routes to master1 over eth0
+        wait_status(lab, "master1", "node1", "True")                 # node1 routes to master1 over eth0
         with lab.ssh("master1") as s:                                 # what verify prints when it times out
             r = s.sudo(f"bash -c {shlex.quote(nodes_ready(2))}")    # up runs every step under bash (remote.py)
         assert r.rc != 0 and "node master1 not Ready: " in r.stderr and "loopback" in r.stderr, r.stderr
@@ -144,11 +165,8 @@ def test_colocated_mode_flannel_every_node_ready(cni_lab, tmp_path):
     inv = inventory(lab, tmp_path, "colo", "colocated", ["master2", "master3", "ha1"], ["node2"])
     r = up(lab, inv, tmp_path / "state")
     assert r.returncode == 0, "up failed (a node NotReady?): " + r.stderr[-3000:]
-    st = node_status(lab, "master2")
-    assert {n: s[0] for n, s in st.items()} == {"master2": "True", "master3": "True", "ha1": "True",
-                                                "node2": "True"}, st
-    holder = next(n for n in ("master2", "master3", "ha1")
-                  if f" {lab.vip}/" in lab.nodes[n].exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout)
+    wait_nodes(lab, "master2", {"master2": "True", "master3": "True", "ha1": "True", "node2": "True"})
+    holder = vip_holder(lab, ("master2", "master3", "ha1"))
     break_with_iface_can_reach(lab, "master2", lab.vip)
     try:
         status, message = wait_status(lab, "master2", holder, "False", saying="flanneld")
@@ -202,8 +220,7 @@ def test_calico_from_the_lab_mirror(cni_lab, tmp_path):
                                 "service_cidr": "10.96.0.0/12"})
     r = up(lab, inv, tmp_path / "state")
     assert r.returncode == 0, r.stderr[-3000:]
-    st = node_status(lab, "ha2")
-    assert {n: s[0] for n, s in st.items()} == {"ha2": "True", "node3": "True"}, st
+    wait_nodes(lab, "ha2", {"ha2": "True", "node3": "True"})
     with lab.ssh("ha2") as s:
         assert s.sudo(f"{KUBECTL} get installation default").rc == 0
     # The run's log: the manifests came from the lab mirror; the Installation waited for the CRDs.

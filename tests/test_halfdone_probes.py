@@ -23,8 +23,14 @@ import pytest
 
 from provisioner.phases.halfdone import NodeState, init_probe, join_probe
 from tests.test_probes_cheap import _kubeconfig, _pki, tls_server
+from tests.support.skips import need_tool
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (as every node has)")
+
+@pytest.fixture(autouse=True)
+def _curl():
+    need_tool("curl", "every node has it: apt-get install curl")
+
+
 CP_LABEL = "node-role.kubernetes.io/control-plane"
 
 

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.lab.config import REPO_ROOT
 from tests.lab.util import wait_for
+from tests.support.skips import skip_or_fail
 
 # Stand-in kube-apiserver for the masters: TLS on :6443, answers any GET
 # (haproxy's /healthz check included) with 200 and the node's hostname.
@@ -56,7 +56,7 @@ STANDIN_UNIT = "lab-apiserver-standin"
 def render(tmp_path: Path, inventory: Path) -> Path:
     """Run ``provisioner render`` (skip if the product is not importable yet)."""
     if importlib.util.find_spec("provisioner") is None:
-        pytest.skip("provisioner is not importable yet (render CLI not wired)")
+        skip_or_fail("provisioner is not importable yet (render CLI not wired)")
     out, state = tmp_path / "out", tmp_path / "state"
     cmd = [sys.executable, "-m", "provisioner", "render", "-i", str(inventory),
            "-o", str(out), "--state-dir", str(state)]

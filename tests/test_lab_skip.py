@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.lab import fixtures, requirements
+from tests.support import skips
 
 
 def test_not_root_is_a_clear_reason(monkeypatch):
@@ -31,3 +32,27 @@ def test_missing_tool_is_named(monkeypatch):
                         lambda tool: None if tool == "systemd-nspawn" else "/bin/true")
     reasons = requirements.missing_requirements()
     assert any("systemd-container" in r for r in reasons), reasons
+
+
+def test_every_conditional_skip_follows_the_one_rule(monkeypatch):
+    """A missing tool skips a unit test on a developer's machine and fails it under CI=true (tests.support.skips)."""
+    monkeypatch.setattr(skips.shutil, "which", lambda tool: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="curl not installed"):
+        skips.need_tool("curl", "apt-get install curl")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI: curl not installed"):
+        skips.need_tool("curl", "apt-get install curl")
+
+
+def test_no_test_skips_outside_the_rule():
+    """No bare pytest.skip / skipif / importorskip in the tests: each goes through tests.support.skips."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent
+    bare = re.compile(r"pytest\.(skip\(|mark\.skipif|importorskip)")
+    offenders = [f"{p.relative_to(root)}:{n}" for p in root.rglob("*.py") if "standins" not in p.parts
+                 and p.name != "skips.py" and p != Path(__file__)
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if bare.search(line)]
+    assert offenders == []

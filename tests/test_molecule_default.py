@@ -26,6 +26,7 @@ import yaml
 from provisioner.validation import load_inventory
 from tests.lab import config as lab_config
 from tests.support.cli import REPO, run_cli
+from tests.support.skips import skip_or_fail
 
 SCENARIO = REPO / "molecule/default"
 LAB_PY = SCENARIO / "lab.py"
@@ -37,7 +38,7 @@ def _need(tool: str) -> None:
     if not shutil.which(tool, path=f"{BIN}:{os.environ.get('PATH', '')}"):
         if IN_CI:
             pytest.fail(f"{tool} is not installed - pip install -e '.[test]'")
-        pytest.skip(f"{tool} not installed (pip install -e '.[test]')")
+        skip_or_fail(f"{tool} not installed (pip install -e '.[test]')")
 
 
 def _env(tmp_path: Path, **extra) -> dict:
@@ -175,7 +176,7 @@ def test_holder_lets_go_when_the_lab_is_removed_behind_its_back(holder, monkeypa
     start, workdir, lock = holder
     state = state_dir_for("moltest")
     if os.geteuid() != 0 or state.exists():
-        pytest.skip("needs root to create a stand-in lab state dir (and no real lab named moltest)")
+        skip_or_fail("needs root to create a stand-in lab state dir (and no real lab named moltest)")
     state.mkdir(parents=True)
     try:
         (state / "state.json").write_text("{}")

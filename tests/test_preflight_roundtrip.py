@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+from tests.support.skips import need_tool
 
 from provisioner import preflight, sharedreads
 from provisioner.checks import cluster as cc
@@ -454,11 +454,11 @@ def test_chrony_runs_once_per_host_when_up_probes_ride_along(tmp_path):
     assert facts.values["extra.1"].rc == 1
 
 
-@pytest.mark.skipif(not shutil.which("dpkg-query"), reason="needs dpkg-query (Debian)")
 def test_package_probes_answered_by_the_kube_versions_dpkg_query():
     """up's package probes (one PackagesStep's, and the batch of several) riding in preflight's round trip are
     answered by the kube.versions fact's one dpkg-query - this machine's real dpkg-query and database, installed
     (bash, coreutils) and unknown packages - each exactly as its own command answers, and the fact as before."""
+    need_tool("dpkg-query", "Debian: apt-get install dpkg")
     from provisioner.checks.runtime import kube_versions_command
     from provisioner.probebatch import batch_probes
     from provisioner.steps import PackagesStep
@@ -513,11 +513,11 @@ def test_facts_read_changing_proc_files_at_once():
                     assert statement.lstrip().startswith("mapfile "), (host.hostname, name, command)
 
 
-@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
 @pytest.mark.parametrize("fact", ["hw.nproc", "hw.meminfo"])
 def test_proc_facts_take_one_read_and_say_what_the_kernel_says(fact):
     """The fact's shell reads the file in one read to EOF (strace), no seek back between lines - and says what
     nproc and /proc/meminfo's own first line say, without a process of its own."""
+    need_tool("strace", "apt-get install strace")
     command = preflight.fact_commands(INV, INV.host("master1"))[fact]
     path = {"hw.nproc": "/proc/self/status", "hw.meminfo": "/proc/meminfo"}[fact]
     traced = subprocess.run(["strace", "-f", "-e", "trace=openat,read,lseek", "bash", "-c", command],

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.support.skips import need_tool
 
 from provisioner.phases.base import ADMIN_CONF, CA, api_read, file_is, sysctl_check
 from provisioner.phases.halfdone import _traces
@@ -213,8 +214,8 @@ def _kubeconfig(path: Path, server: str, user: dict) -> Path:
     return path
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (as every node has)")
 def test_api_read_uses_inline_and_file_credentials_and_fails_on_what_it_does_not_understand(api, tmp_path):
+    need_tool("curl", "every node has it: apt-get install curl")
     pki, server, seen = api
     run = lambda probe: bash(probe.replace(CA, str(pki["ca"])), path="/usr/bin:/bin")    # noqa: E731
     inline = _kubeconfig(tmp_path / "admin.conf", server, {
@@ -239,10 +240,10 @@ def test_api_read_uses_inline_and_file_credentials_and_fails_on_what_it_does_not
     assert run(api_read(str(tmp_path / "missing"), "/api/v1/nodes/n1")).returncode != 0
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (as every node has)")
 def test_nodes_ready_reads_the_node_list_with_one_curl_not_kubectl(api, tmp_path):
     """verify's Ready count (runs in every up) asks the API with curl and reads the JSON with python3: kubectl
     does not run. A node without python3, or an API read that fails, still gets kubectl's answer."""
+    need_tool("curl", "every node has it: apt-get install curl")
     pki, server, seen = api
     admin = _kubeconfig(tmp_path / "admin.conf", server, {
         "client-certificate-data": base64.b64encode(pki["cli_cert"]).decode(),

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.skips import skip_or_fail
 
 from provisioner.checks import reachability as r
 from provisioner.checks.base import FAIL, PASS, SKIP, WARN, Fact, Facts, Node
@@ -221,7 +222,7 @@ def netns():
     if os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("ip"):
         if os.environ.get("CI") == "true":
             pytest.fail("needs root, ip and nft - .ci/setup installs nftables")
-        pytest.skip("needs root, ip and nft (apt-get install nftables)")
+        skip_or_fail("needs root, ip and nft (apt-get install nftables)")
     subprocess.run(["ip", "netns", "add", NS], check=True)
     try:
         subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)

@@ -17,6 +17,7 @@ from provisioner.secrets import SecretStore
 from provisioner.validation import load_inventory
 from tests.support import checkers
 from tests.support.fixed_secrets import GOLDEN, fixed_secrets
+from tests.support.skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = ["seed-ha", "colocated", "single", "lab", "vagrant", "bastion"]
@@ -27,7 +28,7 @@ def _need(tool: str) -> None:
     if not checkers.have(tool):
         if IN_CI:
             pytest.fail(f"{tool} is not installed - .ci/run must install it")
-        pytest.skip(f"{tool} not installed (apt-get install {tool})")
+        skip_or_fail(f"{tool} not installed (apt-get install {tool})")
 
 
 @pytest.fixture(scope="module", params=EXAMPLES)

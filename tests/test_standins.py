@@ -27,6 +27,7 @@ import pytest
 from tests.lab.util import wait_for
 from tests.standins import build
 from tests.support.cli import REPO, run_cli
+from tests.support.skips import skip_or_fail
 
 GOLDEN = REPO / "tests" / "golden"
 KV = build.KUBE_VERSIONS[0]
@@ -40,7 +41,7 @@ MINOR_INFO = build.MINOR_DEFAULTS[int(KV.split(".")[1])]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     if not build.shutil.which("dpkg-deb"):
-        pytest.skip("dpkg-deb not installed (apt-get install dpkg)")
+        skip_or_fail("dpkg-deb not installed (apt-get install dpkg)")
     return build.build_all(tmp_path_factory.mktemp("debs"))
 
 
@@ -320,7 +321,7 @@ def cluster(install, tmp_path):
     """cp1 initialised with the golden CA (as the product pushes its own); every
     host made here is reset afterwards."""
     if os.geteuid() != 0:
-        pytest.skip("kubeadm's preflight requires root (IsPrivilegedUser)")
+        skip_or_fail("kubeadm's preflight requires root (IsPrivilegedUser)")
     port = free_port()
     made: list[Host] = []
 
@@ -834,7 +835,7 @@ GOOD = dict(ver="v1beta4", key="a" * 64, adv="127.0.0.1", cri="unix:///run/cri-d
 ])
 def test_kubeadm_init_refuses_what_upstream_refuses(host, args, changes, message):
     if build.KUBE_VERSIONS[0].split(".")[1] != "37":
-        pytest.skip("rows written for kubeadm 1.37")
+        skip_or_fail("rows written for kubeadm 1.37")
     cfg = host.write("/root/init.yaml", KA_INIT.format(kv=KV, **{**GOOD, **changes}))
     r = host.run("kubeadm", "init", "--config", str(host.path(cfg)), *args)
     assert r.returncode == 1, (r.stdout, r.stderr)

@@ -20,6 +20,7 @@ import urllib.request
 import pytest
 import yaml
 
+from tests.lab.util import wait_for
 from tests.support.cli import REPO, run_cli, spawn_cli
 from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
 from tests.support.lab_inventory import standin_calls as calls
@@ -425,7 +426,7 @@ def test_failover_is_measured_and_restored(cluster):
     fo = report["failover"]
     assert fo["holder"] == "ha1" and fo["new_holder"] == "ha2" and fo["restored"]
     print(f"failover: API back through the VIP after {fo['seconds']:.2f}s (probe from {fo['probe']})")
-    assert _vip_holder(lab) == "ha1"
+    wait_for(lambda: _vip_holder(lab) == "ha1", timeout=60, interval=0.5, what="the VIP back on ha1")
 
 
 def _vip_holder(lab):

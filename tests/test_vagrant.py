@@ -29,6 +29,7 @@ from provisioner.vagrant import DEFAULT_BOX, machine_specs, render_vagrantfile, 
 from provisioner.validation import load_inventory
 from tests.support.cli import REPO, run_cli
 from tests.support.fixed_secrets import fixed_secrets
+from tests.support.skips import skip_or_fail
 
 IN_CI = os.environ.get("CI") == "true"
 VAGRANT_INV = REPO / "inventories/vagrant.yaml"
@@ -38,14 +39,14 @@ def _need(tool: str, package: str) -> None:
     if not shutil.which(tool):
         if IN_CI:
             pytest.fail(f"{tool} is not installed - .ci/setup must install {package}")
-        pytest.skip(f"{tool} not installed (apt-get install {package})")
+        skip_or_fail(f"{tool} not installed (apt-get install {package})")
 
 
 def _need_root() -> None:
     if os.geteuid() != 0:
         if IN_CI:
             pytest.fail("this test needs root (namespaces)")
-        pytest.skip("needs root (namespaces)")
+        skip_or_fail("needs root (namespaces)")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def _need_libvirt_plugin(home: Path) -> None:
     if "vagrant-libvirt" not in plugins.stdout:
         if IN_CI:
             pytest.fail("the vagrant-libvirt plugin is not installed - .ci/setup must install vagrant-libvirt")
-        pytest.skip("vagrant-libvirt not installed (apt-get install vagrant-libvirt)")
+        skip_or_fail("vagrant-libvirt not installed (apt-get install vagrant-libvirt)")
 
 
 def _vagrant_env(home: Path, provider: str = "libvirt", **extra) -> dict:

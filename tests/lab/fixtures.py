@@ -37,13 +37,12 @@ from .bastion import bastion_lab
 from .faults import Faults
 from .lab import Lab, state_dir_for
 from .requirements import missing_requirements
+from tests.support import skips
 
 
 def skip_or_fail(reason: str) -> None:
-    """Skip the test, or fail it when CI=true (CI must run lab tests)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"lab cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(f"lab: {reason}")
+    """Skip the test, or fail it when CI=true (CI must run lab tests): tests.support.skips' rule."""
+    skips.skip_or_fail(f"lab: {reason}")
 
 
 def require_lab() -> None:

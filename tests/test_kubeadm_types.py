@@ -16,8 +16,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kubeadm_types import REGISTRY, SOURCES, check_document, check_stream, parse_go_duration  # noqa: E402
-from kubeadm_types import kubeadm_v1beta3, kubeadm_v1beta4  # noqa: E402
-from kubeadm_types.shapes import ListOf, MapOf  # noqa: E402
+from kubeadm_types import kubeadm_v1beta4  # noqa: E402
+from kubeadm_types.shapes import ListOf  # noqa: E402
 
 CA_HASH = "sha256:" + "ab" * 32
 TOKEN = "abcdef.0123456789abcdef"
@@ -272,75 +272,6 @@ V1BETA4_JOIN_WORKER_FILE_DISCOVERY = y(
     """
 )
 
-V1BETA3_CONTROL_PLANE = y(
-    f"""
-    apiVersion: kubeadm.k8s.io/v1beta3
-    kind: InitConfiguration
-    bootstrapTokens:
-      - token: "{TOKEN}"
-        ttl: 24h0m0s
-    nodeRegistration:
-      name: cp-1
-      criSocket: unix:///run/containerd/containerd.sock
-      kubeletExtraArgs:
-        node-ip: 10.0.0.11
-        v: "2"
-      taints: []
-    localAPIEndpoint:
-      advertiseAddress: 10.0.0.11
-      bindPort: 6443
-    certificateKey: "{CERT_KEY}"
-    ---
-    apiVersion: kubeadm.k8s.io/v1beta3
-    kind: ClusterConfiguration
-    kubernetesVersion: v1.30.6
-    controlPlaneEndpoint: api.lab.example:6443
-    networking:
-      podSubnet: 10.244.0.0/16
-      serviceSubnet: 10.96.0.0/12
-    etcd:
-      external:
-        endpoints: [https://10.0.0.21:2379, https://10.0.0.22:2379]
-        caFile: /etc/kubernetes/pki/etcd/ca.crt
-        certFile: /etc/kubernetes/pki/apiserver-etcd-client.crt
-        keyFile: /etc/kubernetes/pki/apiserver-etcd-client.key
-    apiServer:
-      timeoutForControlPlane: 4m0s
-      certSANs: [api.lab.example]
-      extraArgs:
-        audit-log-path: /var/log/kubernetes/audit.log
-      extraVolumes:
-        - name: audit
-          hostPath: /var/log/kubernetes
-          mountPath: /var/log/kubernetes
-    controllerManager:
-      extraArgs:
-        bind-address: 0.0.0.0
-    scheduler: {{}}
-    dns:
-      imageTag: v1.11.1
-    featureGates:
-      PublicKeysECDSA: false
-    ---
-    apiVersion: kubeadm.k8s.io/v1beta3
-    kind: JoinConfiguration
-    nodeRegistration:
-      name: cp-2
-      kubeletExtraArgs:
-        node-ip: 10.0.0.12
-    discovery:
-      bootstrapToken:
-        apiServerEndpoint: api.lab.example:6443
-        token: "{TOKEN}"
-        caCertHashes: ["{CA_HASH}"]
-      timeout: 5m0s
-    controlPlane:
-      localAPIEndpoint:
-        advertiseAddress: 10.0.0.12
-      certificateKey: "{CERT_KEY}"
-    """
-)
-
 # Upstream's own "fully populated example" from cmd/kubeadm/app/apis/kubeadm/v1beta4/doc.go
 # @ bbf0c2eeeaee8a82c7d2a29e070138c4453d0a17, transcribed (comments dropped).
 UPSTREAM_V1BETA4_DOC_EXAMPLE = y(
@@ -465,7 +396,6 @@ UPSTREAM_V1BETA4_DOC_EXAMPLE = y(
         pytest.param(V1BETA4_CONTROL_PLANE, id="v1beta4-init+cluster+kubelet+kubeproxy"),
         pytest.param(V1BETA4_JOIN_CONTROL_PLANE, id="v1beta4-join-control-plane"),
         pytest.param(V1BETA4_JOIN_WORKER_FILE_DISCOVERY, id="v1beta4-join-worker-file-discovery"),
-        pytest.param(V1BETA3_CONTROL_PLANE, id="v1beta3-init+cluster+join"),
         pytest.param(UPSTREAM_V1BETA4_DOC_EXAMPLE, id="upstream-v1beta4-doc.go-example"),
     ],
 )
@@ -474,15 +404,12 @@ def test_good_streams_pass(stream):
 
 
 def test_good_documents_pass_one_by_one():
-    for doc in yaml.safe_load_all(V1BETA4_CONTROL_PLANE + "---\n" + V1BETA3_CONTROL_PLANE):
+    for doc in yaml.safe_load_all(V1BETA4_CONTROL_PLANE):
         assert check_document(doc) == [], doc["kind"]
 
 
 def test_registry_covers_every_kind_with_a_named_source():
     assert set(REGISTRY) == {
-        ("kubeadm.k8s.io/v1beta3", "InitConfiguration"),
-        ("kubeadm.k8s.io/v1beta3", "ClusterConfiguration"),
-        ("kubeadm.k8s.io/v1beta3", "JoinConfiguration"),
         ("kubeadm.k8s.io/v1beta4", "InitConfiguration"),
         ("kubeadm.k8s.io/v1beta4", "ClusterConfiguration"),
         ("kubeadm.k8s.io/v1beta4", "JoinConfiguration"),
@@ -496,11 +423,8 @@ def test_registry_covers_every_kind_with_a_named_source():
 # --------------------------------------------------------------------------- the data itself
 
 
-def test_extra_args_shape_differs_between_v1beta3_and_v1beta4():
-    b3, b4 = kubeadm_v1beta3, kubeadm_v1beta4
-    for struct in (b3.ControlPlaneComponent, b3.APIServer, b3.LocalEtcd):
-        assert isinstance(struct.fields["extraArgs"].shape, MapOf)
-    assert isinstance(b3.NodeRegistrationOptions.fields["kubeletExtraArgs"].shape, MapOf)
+def test_extra_args_are_lists_of_name_value_in_v1beta4():
+    b4 = kubeadm_v1beta4
     for struct in (b4.ControlPlaneComponent, b4.APIServer, b4.LocalEtcd):
         shape = struct.fields["extraArgs"].shape
         assert isinstance(shape, ListOf) and shape.item is b4.Arg
@@ -509,12 +433,9 @@ def test_extra_args_shape_differs_between_v1beta3_and_v1beta4():
 
 
 def test_timeouts_moved_in_v1beta4():
-    b3, b4 = kubeadm_v1beta3, kubeadm_v1beta4
-    assert "timeoutForControlPlane" in b3.APIServer.fields
+    b4 = kubeadm_v1beta4
     assert "timeoutForControlPlane" not in b4.APIServer.fields
-    assert "timeout" in b3.Discovery.fields
     assert "timeout" not in b4.Discovery.fields
-    assert "timeouts" not in b3.InitConfiguration.fields
     assert b4.InitConfiguration.fields["timeouts"].shape is b4.Timeouts
     assert b4.JoinConfiguration.fields["timeouts"].shape is b4.Timeouts
     assert set(b4.Timeouts.fields) == {
@@ -529,14 +450,12 @@ def test_timeouts_moved_in_v1beta4():
 
 
 def test_v1beta4_only_cluster_fields():
-    b3, b4 = kubeadm_v1beta3, kubeadm_v1beta4
     for name in ("encryptionAlgorithm", "proxy", "certificateValidityPeriod", "caCertificateValidityPeriod"):
-        assert name in b4.ClusterConfiguration.fields
-        assert name not in b3.ClusterConfiguration.fields
+        assert name in kubeadm_v1beta4.ClusterConfiguration.fields
 
 
 def test_required_fields_recorded():
-    for m in (kubeadm_v1beta3, kubeadm_v1beta4):
+    for m in (kubeadm_v1beta4,):
         assert m.JoinConfiguration.fields["discovery"].required
         assert m.BootstrapTokenDiscovery.fields["token"].required
         assert m.FileDiscovery.fields["kubeConfigPath"].required
@@ -587,23 +506,6 @@ def test_kubelet_extra_args_map_in_v1beta4_is_rejected():
     ]
 
 
-def test_v1beta4_style_extra_args_list_in_v1beta3_is_rejected():
-    errs = errors_of(
-        """
-        apiVersion: kubeadm.k8s.io/v1beta3
-        kind: ClusterConfiguration
-        etcd:
-          local:
-            extraArgs:
-              - name: listen-metrics-urls
-                value: http://0.0.0.0:2381
-        """
-    )
-    assert errs[0].startswith(
-        "ClusterConfiguration.etcd.local.extraArgs: expected map string->string in kubeadm.k8s.io/v1beta3, got list"
-    )
-
-
 def test_arg_value_must_be_a_string():
     errs = errors_of(
         """
@@ -640,13 +542,13 @@ def test_unknown_field_is_rejected_with_its_path():
 def test_unknown_top_level_field_and_wrong_case():
     errs = errors_of(
         """
-        apiVersion: kubeadm.k8s.io/v1beta3
+        apiVersion: kubeadm.k8s.io/v1beta4
         kind: ClusterConfiguration
         metadata: {name: x}
         apiserver: {}
         """
     )
-    assert 'ClusterConfiguration.metadata: unknown field "metadata" in kubeadm.k8s.io/v1beta3 ClusterConfiguration' in errs
+    assert 'ClusterConfiguration.metadata: unknown field "metadata" in kubeadm.k8s.io/v1beta4 ClusterConfiguration' in errs
     assert any(e.startswith("ClusterConfiguration.apiserver: unknown field") and 'did you mean "apiServer"' in e for e in errs)
 
 
@@ -661,18 +563,6 @@ def test_field_that_moved_between_versions_explains_where():
     )
     assert errs[0].startswith('ClusterConfiguration.apiServer.timeoutForControlPlane: unknown field "timeoutForControlPlane"')
     assert "timeouts.controlPlaneComponentHealthCheck" in errs[0]
-
-    errs = errors_of(
-        f"""
-        apiVersion: kubeadm.k8s.io/v1beta3
-        kind: JoinConfiguration
-        timeouts: {{discovery: 5m0s}}
-        discovery:
-          bootstrapToken: {{token: "{TOKEN}", caCertHashes: ["{CA_HASH}"]}}
-        """
-    )
-    assert errs[0].startswith('JoinConfiguration.timeouts: unknown field "timeouts" in kubeadm.k8s.io/v1beta3')
-    assert "v1beta4" in errs[0]
 
 
 @pytest.mark.parametrize(
@@ -697,7 +587,7 @@ def test_wrong_types_are_rejected(snippet, path, expected):
 
 
 def test_missing_discovery_is_rejected():
-    for version in ("v1beta3", "v1beta4"):
+    for version in ("v1beta4",):
         errs = errors_of(
             f"""
             apiVersion: kubeadm.k8s.io/{version}
@@ -753,7 +643,7 @@ def test_token_discovery_requires_ca_pinning_and_never_skips_it():
     ]
     errs = errors_of(
         f"""
-        apiVersion: kubeadm.k8s.io/v1beta3
+        apiVersion: kubeadm.k8s.io/v1beta4
         kind: JoinConfiguration
         discovery:
           bootstrapToken: {{token: "{TOKEN}", caCertHashes: []}}
@@ -785,7 +675,7 @@ def test_missing_and_malformed_tokens():
     ]
     errs = errors_of(
         """
-        apiVersion: kubeadm.k8s.io/v1beta3
+        apiVersion: kubeadm.k8s.io/v1beta4
         kind: InitConfiguration
         bootstrapTokens:
           - token: ABCDEF.0123456789abcdef
@@ -794,7 +684,7 @@ def test_missing_and_malformed_tokens():
         """
     )
     assert errs[0].startswith("InitConfiguration.bootstrapTokens[0].token: expected bootstrap token string")
-    assert errs[1] == 'InitConfiguration.bootstrapTokens[0]: "ttl" and "expires" are mutually exclusive in kubeadm.k8s.io/v1beta3 BootstrapToken'
+    assert errs[1] == 'InitConfiguration.bootstrapTokens[0]: "ttl" and "expires" are mutually exclusive in kubeadm.k8s.io/v1beta4 BootstrapToken'
 
 
 @pytest.mark.parametrize(
@@ -868,7 +758,7 @@ def test_unknown_kind_and_apiversion_are_rejected():
     assert errs == ["ClusterConfiguration.apiVersion: kubeadm.k8s.io/v1beta2 is not supported (removed in kubeadm v1.27)"]
 
     errs = check_document(one("apiVersion: kubeadm.k8s.io/v1beta5\nkind: ClusterConfiguration\n"))
-    assert len(errs) == 1 and "unknown apiVersion" in errs[0] and "kubeadm.k8s.io/v1beta3" in errs[0]
+    assert len(errs) == 1 and "unknown apiVersion" in errs[0] and "kubeadm.k8s.io/v1beta4" in errs[0]
 
     errs = check_document(one("apiVersion: v1\nkind: ConfigMap\n"))
     assert len(errs) == 1 and "unknown apiVersion/kind v1/ConfigMap" in errs[0]
@@ -985,13 +875,13 @@ def test_stream_edge_cases():
 
 # --------------------------------------------------------------------------- per-minor data (minors.py)
 
-def test_v1beta3_is_refused_for_1_37_and_read_by_1_33_to_1_36():
-    """kubeadm 1.37 removed kubeadm.k8s.io/v1beta3 (CHANGELOG-1.37, PR #136016)."""
-    for minor in (33, 34, 35, 36):
-        assert check_stream(V1BETA3_CONTROL_PLANE, minor=minor) == [], minor
-    errs = check_stream(V1BETA3_CONTROL_PLANE, minor=37)
-    assert errs and all("is not read by Kubernetes 1.37" in e for e in errs if "kubeadm.k8s.io/v1beta3" in e)
-    assert any("use kubeadm.k8s.io/v1beta4" in e for e in errs)
+def test_v1beta3_is_refused_the_product_renders_v1beta4_only():
+    """kubeadm 1.37 removed kubeadm.k8s.io/v1beta3 (CHANGELOG-1.37, PR #136016) and the product renders v1beta4 for
+    every minor (provisioner/versions.py kubeadm_api_version): a v1beta3 document is refused, whatever the minor."""
+    for minor in (None, 33, 37):
+        errs = check_document(one("apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n"), minor=minor)
+        assert errs == ["InitConfiguration.apiVersion: kubeadm.k8s.io/v1beta3 is not supported (removed in kubeadm "
+                        "1.37, PR #136016; provisioner renders kubeadm.k8s.io/v1beta4)"], errs
 
 
 def test_v1beta4_is_read_by_every_accepted_minor():

@@ -3,7 +3,6 @@
 kubeadm cannot run in the test environment, so each document we render is checked
 against a transcription of the upstream types for its apiVersion/kind:
 
-    kubeadm_v1beta3.py     kubeadm.k8s.io/v1beta3        Init/Cluster/JoinConfiguration
     kubeadm_v1beta4.py     kubeadm.k8s.io/v1beta4        Init/Cluster/JoinConfiguration
     kubelet_v1beta1.py     kubelet.config.k8s.io/v1beta1 KubeletConfiguration
     kubeproxy_v1alpha1.py  kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration

@@ -2,8 +2,8 @@
 
     check_document(doc)  -> list of error strings for one parsed document (a dict)
     check_stream(text)   -> list of error strings for a multi-document YAML string
-    ... minor=37         -> also what Kubernetes 1.37 does not read (minors.py: v1beta3 in 1.37,
-                            fields and values newer than that minor)
+    ... minor=37         -> also what Kubernetes 1.37 does not read (minors.py: fields and values newer
+                            than that minor)
 
 Error strings look like
     ClusterConfiguration.apiServer.extraArgs: expected list of {name,value} in kubeadm.k8s.io/v1beta4, got mapping -- ...
@@ -17,11 +17,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from . import kubeadm_v1beta3, kubeadm_v1beta4, kubelet_v1beta1, kubeproxy_v1alpha1
+from . import kubeadm_v1beta4, kubelet_v1beta1, kubeproxy_v1alpha1
 from .minors import minor_errors
 from .shapes import Context, Struct, describe_value
 
-TYPE_MODULES = (kubeadm_v1beta3, kubeadm_v1beta4, kubelet_v1beta1, kubeproxy_v1alpha1)
+TYPE_MODULES = (kubeadm_v1beta4, kubelet_v1beta1, kubeproxy_v1alpha1)
 
 # (apiVersion, kind) -> Struct
 REGISTRY: dict[tuple[str, str], Struct] = {
@@ -33,6 +33,7 @@ SOURCES: dict[str, str] = {m.API_VERSION: m.SOURCE for m in TYPE_MODULES}
 _RETIRED = {
     "kubeadm.k8s.io/v1beta1": "removed in kubeadm v1.22",
     "kubeadm.k8s.io/v1beta2": "removed in kubeadm v1.27",
+    "kubeadm.k8s.io/v1beta3": "removed in kubeadm 1.37, PR #136016; provisioner renders kubeadm.k8s.io/v1beta4",
 }
 
 

@@ -2,13 +2,11 @@
 
 The type modules describe the newest shape of each API; this table says which minor first
 read a field or value, and which config API versions each minor's kubeadm reads at all.
-``check_stream(text, minor=37)`` applies it: a document a 1.37 kubeadm would refuse (v1beta3)
-or a field a 1.35 kubelet would ignore is an error for that minor.
+``check_stream(text, minor=35)`` applies it: a field a 1.35 kubelet would ignore is an error for
+that minor. (kubeadm.k8s.io/v1beta3, which kubeadm 1.37 no longer reads, is refused for every minor
+by checker.py: the product renders v1beta4 only.)
 
 Sources:
-  * kubeadm.k8s.io/v1beta3 removed in kubeadm 1.37: kubernetes/kubernetes CHANGELOG/CHANGELOG-1.37.md
-    (v1.37.0-alpha.1, PR #136016); 1.33-1.36 still read it (deprecated since v1beta4 became the
-    default in 1.31; cmd/kubeadm/app/apis/kubeadm/v1beta3/doc.go says "removed in ... 1.34 or later").
   * encryptionAlgorithm "ECDSA-P384": kubeadm 1.34 (kubernetes/kubernetes#131677).
   * KubeletConfiguration tlsCurvePreferences, draManagerReconcilePeriod, memoryReservationPolicy:
     present in the v1.37-era staging tree @ 001332b0 and absent from the v1.33/1.34-era tree
@@ -26,12 +24,11 @@ MINORS = (33, 34, 35, 36, 37)
 
 # apiVersion -> the minors whose kubeadm/kubelet/kube-proxy read it.
 API_VERSION_MINORS: dict[str, tuple[int, ...]] = {
-    "kubeadm.k8s.io/v1beta3": (33, 34, 35, 36),
     "kubeadm.k8s.io/v1beta4": MINORS,
     "kubelet.config.k8s.io/v1beta1": MINORS,
     "kubeproxy.config.k8s.io/v1alpha1": MINORS,
 }
-API_VERSION_GONE = {"kubeadm.k8s.io/v1beta3": "removed in kubeadm 1.37 (PR #136016) - use kubeadm.k8s.io/v1beta4"}
+API_VERSION_GONE: dict[str, str] = {}     # apiVersion -> why a minor no longer reads it (none among ours today)
 
 # (apiVersion, kind, top-level field) -> first minor that reads it.
 FIELD_SINCE: dict[tuple[str, str, str], int] = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from provisioner.checks.base import Fact
+from provisioner.factdata import Fact
 from provisioner.checks.network import CHRONY_TRACKING      # what preflight's time.sync check reads
 # What verify waits for: chronyc's "Leap status : Normal" line (chrony client.c process_cmd_tracking prints
 # "Leap status     : %L"; Normal once the clock is synchronised). Its exit code is grep's.

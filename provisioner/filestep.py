@@ -8,7 +8,8 @@ import hashlib
 import shlex
 from typing import Callable
 
-from provisioner.checks.base import Fact
+from provisioner.factdata import Fact
+from provisioner.facts import FileBodyProbe, FileProbe
 from provisioner.stepbase import Change, Step, StepContext
 
 q = shlex.quote
@@ -95,10 +96,8 @@ class FileStep(Step):
         return f"file {self.path} {self.mode:o} {self.owner}:{self.group} {digest} {self.block}"
 
     def probe(self) -> str:
-        p = q(self.path)
-        head = f"if [ -e {p} ]; then stat -c '%a %U %G' {p}; "
-        body = f"echo @@CONTENT; cat {p}; " if self.block else f"sha256sum < {p}; "    # "HASH  -"
-        return head + body + "else echo absent; fi"
+        # the whole content for a managed block (it is merged into what is there), else its hash
+        return FileBodyProbe(self.path) if self.block else FileProbe(self.path)
 
     def desired(self, fact: Fact | None) -> str:
         if not self.block:
@@ -107,26 +106,27 @@ class FileStep(Step):
 
     @staticmethod
     def _current(fact: Fact | None) -> str | None:
-        if fact is None or fact.output.startswith("absent"):
-            return None
-        _, _, body = fact.output.partition("@@CONTENT\n")
-        return body if body or "@@CONTENT" in fact.output else None
+        """The content a block probe read (None: absent or not read)."""
+        read = FileBodyProbe.parse(fact)
+        return read[1] if read else None
 
     def change(self, fact: Fact | None, notified: set[str]) -> Change | None:
-        text = fact.output if fact else "absent"
-        if text.startswith("absent"):
-            what = "create"
+        want = [f"{self.mode:o}", self.owner, self.group]
+        if self.block:
+            read = FileBodyProbe.parse(fact)
+            meta = read[0] if read else None
+            desired = self.desired(fact)
+            same = read is not None and (read[1].rstrip("\n") + "\n" == desired or read[1] == desired)
         else:
-            first, _, rest = text.partition("\n")
-            meta_ok = first.split() == [f"{self.mode:o}", self.owner, self.group]
-            if self.block:
-                current, desired = self._current(fact) or "", self.desired(fact)
-                same = current.rstrip("\n") + "\n" == desired or current == desired
-            else:
-                same = rest.split()[:1] == [hashlib.sha256(self.content.encode()).hexdigest()]
-            if same and meta_ok:
-                return None
-            what = "update" if not same else f"fix owner/mode ({first.strip()} -> {self.mode:o} {self.owner} {self.group})"
+            state = FileProbe.parse(fact)
+            meta = [state.mode, state.owner, state.group] if state else None
+            same = state is not None and state.sha256 == hashlib.sha256(self.content.encode()).hexdigest()
+        if meta is None:
+            what = "create"
+        elif same and meta == want:
+            return None
+        else:
+            what = "update" if not same else f"fix owner/mode ({' '.join(meta)} -> {' '.join(want)})"
         return Change(f"{what} {self.path}", [f"install {self.path} (mode {self.mode:o}, {self.owner}:{self.group})"])
 
     def diff(self, current: str | None, fact: Fact | None, redact: Callable[[str], str]) -> str:

@@ -12,7 +12,7 @@ import re
 import shlex
 
 from provisioner import shellscope
-from provisioner.checks.base import Fact, Facts
+from provisioner.factdata import Fact, Facts
 
 
 # What could end the gathering shell or change it for the facts after: such a command runs in a subshell.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 
+from provisioner.facts import PackagesProbe, UnitProbe
 from provisioner.remote import apt_lock_timeout
 from provisioner.stepbase import Change, Step
 
@@ -44,16 +45,11 @@ class ServiceStep(Step):
     def probe(self) -> str:
         # One process for both (systemctl show), not is-enabled + is-active: the probe runs on every host
         # in every run.
-        return f"systemctl show -p UnitFileState -p ActiveState -- {q(self.unit)} 2>/dev/null"
-
-    @staticmethod
-    def _state(fact) -> tuple[str, str]:
-        """(enabled, active) from ``systemctl show``'s ``Key=value`` lines."""
-        props = dict(line.split("=", 1) for line in (fact.output if fact else "").splitlines() if "=" in line)
-        return props.get("UnitFileState", ""), props.get("ActiveState", "")
+        return UnitProbe(self.unit)
 
     def _commands(self, fact, notified) -> list[str]:
-        enabled, active = self._state(fact)
+        state = UnitProbe.parse(fact)
+        enabled, active = state.file_state, state.active
         u = q(self.unit)
         cmds = []
         if self.enabled and enabled not in ("enabled", "static", "alias", "indirect", "generated"):
@@ -93,23 +89,15 @@ class PackagesStep(Step):
         return f"{self.name} hold={self.hold} debs={sorted(self.debs.items())}"
 
     def probe(self) -> str:
-        names = " ".join(q(p) for p in self.packages)
-        return f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null"
+        return PackagesProbe(self.packages)
 
     def _missing(self, fact) -> tuple[list[str], list[str]]:
-        text = fact.output if fact else ""
-        installed, held = {}, set()
-        for line in text.splitlines():
-            parts = line.split()
-            # db:Status-Abbrev: the desired action (i install, h hold - what `apt-mark hold` sets, so no
-            # separate `apt-mark showhold` is needed) + the current state (i = installed) + error flag.
-            if len(parts) >= 3 and parts[2][1:2] == "i":
-                installed[parts[0]] = parts[1]
-                if parts[2][:1] == "h":
-                    held.add(parts[0])
+        # db:Status-Abbrev: the desired action (i install, h hold - what `apt-mark hold` sets, so no separate
+        # `apt-mark showhold` is needed) + the current state (i = installed) + error flag.
+        found = {name: s for name, s in PackagesProbe.parse(fact).items() if s.installed}
         missing = [p for p, v in self.packages.items()
-                   if p not in installed or (v and not version_matches(installed[p], v))]
-        unheld = [p for p in self.packages if self.hold and p not in held]
+                   if p not in found or (v and not version_matches(found[p].version, v))]
+        unheld = [p for p in self.packages if self.hold and not (p in found and found[p].held)]
         return missing, unheld
 
     def change(self, fact, notified):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from provisioner.checks.base import Fact
+from provisioner.factdata import Fact
 from provisioner.inventory import Inventory
 from provisioner.phases.base import OsInfo, Phase, UpContext
 from provisioner.preflight import gather_script, parse_facts, wrap_privileged

@@ -9,9 +9,11 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from provisioner.checks.base import Fact, Facts, unit_file_exists, unit_property_of
+from provisioner.checks.base import unit_file_exists, unit_property_of
+from provisioner.factdata import Fact, Facts
 from provisioner.checks.runtime import kube_versions_command
-from provisioner.probebatch import UNIT_PROPS, package_probe_names, unit_probe_units
+from provisioner.facts import UNIT_PROPS
+from provisioner.probebatch import package_probe_names, unit_probe_units
 
 
 SHARED_UNITS = "shared.units"      # fact name of the one systemctl show that facts and extra commands share

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from provisioner.checks.base import Fact
+from provisioner.factdata import Fact
 from provisioner.remote import Remote
 
 

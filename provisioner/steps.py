@@ -17,7 +17,7 @@ from __future__ import annotations
 import shlex
 from typing import Callable
 
-from provisioner.checks.base import Fact
+from provisioner.factdata import Fact
 from provisioner.filestep import FileStep
 from provisioner.packagestep import PackagesStep, ServiceStep, version_matches
 from provisioner.remote import Remote, StepFailed

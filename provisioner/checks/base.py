@@ -14,10 +14,10 @@ of a host in one SSH command, then every check judges them::
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
+from provisioner.factdata import Fact, Facts  # noqa: F401 - Fact: the checks read both from here
 from provisioner.inventory import Host, Inventory
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -38,31 +38,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.status in (PASS, WARN, SKIP)
-
-
-@dataclass
-class Fact:
-    output: str
-    rc: int
-
-
-@dataclass
-class Facts:
-    """The outputs of one host's fact commands, by name."""
-
-    values: dict[str, Fact] = field(default_factory=dict)
-    privileged: bool = True
-
-    def text(self, name: str) -> str:
-        fact = self.values.get(name)
-        return fact.output.strip() if fact else ""
-
-    def rc(self, name: str) -> int:
-        fact = self.values.get(name)
-        return fact.rc if fact else 127
-
-    def lines(self, name: str) -> list[str]:
-        return [line for line in self.text(name).splitlines() if line.strip()]
 
 
 @dataclass
@@ -155,26 +130,33 @@ def unit_file_exists(unit: str) -> str:
     return "{ " + " || ".join(f"[ -e {d}/{unit} ]" for d in UNIT_DIRS) + "; }"
 
 
+class UnitProperty(str):
+    """A fact command (the str itself) printing one property's value(s) of a unit, only when its unit file is
+    installed; it knows which unit and property it reads, so preflight can answer it from the one
+    ``systemctl show`` it shares with ``up``'s unit probes."""
+
+    unit: str
+    prop: str
+
+    def __new__(cls, unit: str, prop: str):
+        self = super().__new__(cls, unit_file_exists(unit) + f" && systemctl show -p {prop} --value {unit} 2>/dev/null; true")
+        self.unit, self.prop = unit, prop
+        return self
+
+
 def unit_property(unit: str, prop: str) -> str:
     """A fact command printing one property's value(s) of ``unit`` (``systemctl show -p PROP --value``), only
-    when its unit file is installed; preflight answers it from the one ``systemctl show`` it shares with
-    ``up``'s service probes (see :func:`unit_property_of`).
+    when its unit file is installed (see :class:`UnitProperty`).
 
     >>> unit_property_of(unit_property("cri-docker.service", "ExecStart"))
     ('cri-docker.service', 'ExecStart')
     """
-    return unit_file_exists(unit) + f" && systemctl show -p {prop} --value {unit} 2>/dev/null; true"
-
-
-_UNIT_PROPERTY = re.compile(r"^\{ .* \} && systemctl show -p (\w+) --value ([\w@.:-]+) 2>/dev/null; true$")
+    return UnitProperty(unit, prop)
 
 
 def unit_property_of(command: str) -> tuple[str, str] | None:
-    """(unit, property) when ``command`` is exactly what :func:`unit_property` builds, else None."""
-    m = _UNIT_PROPERTY.match(command)
-    if not m or command != unit_property(m.group(2), m.group(1)):
-        return None
-    return m.group(2), m.group(1)
+    """(unit, property) when ``command`` is a :class:`UnitProperty` fact, else None."""
+    return (command.unit, command.prop) if isinstance(command, UnitProperty) else None
 
 
 # Already part of a cluster? (kubelet.conf or admin.conf present) - `ls`'s output, without ls.

@@ -6,6 +6,7 @@ import re
 import shlex
 
 from provisioner.checks.base import NodeCheck, unit_property
+from provisioner.facts import PACKAGE_FORMAT      # dpkg-query -W -f, as up's package probes
 from provisioner.compat import CRI_SOCKET       # not from render: that would pull in jinja2 for one string
 from provisioner.versions import pause_version
 
@@ -40,7 +41,6 @@ class RuntimeConsistent(NodeCheck):
                            "re-run `provisioner up --only runtime` to render daemon.json and cri-docker.service")
 
 
-PACKAGE_FORMAT = "${Package} ${Version} ${db:Status-Abbrev}\\n"      # dpkg-query -W -f, as up's package probes
 
 
 def kube_versions_command(also: list[str] | tuple = ()) -> str:

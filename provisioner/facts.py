@@ -68,18 +68,25 @@ class FileState:
     sha256: str
 
 
-class FileProbe(Probe):
-    """Mode, owner, group and SHA-256 of one file (``absent`` when it does not exist)."""
+class _PathProbe(Probe):
+    """Mode, owner and group of one file, then what ``READ`` prints of it; ``absent`` when it does not exist."""
 
-    batchable = True
+    READ: ClassVar[str]
     path: str
 
     def __new__(cls, path: str):
         p = q(path)
-        self = super().__new__(cls, f"if [ -e {p} ]; then stat -c '%a %U %G' {p}; sha256sum < {p}; "
+        self = super().__new__(cls, f"if [ -e {p} ]; then stat -c '%a %U %G' {p}; {cls.READ.format(p=p)}; "
                                     "else echo absent; fi")
         self.path = path
         return self
+
+
+class FileProbe(_PathProbe):
+    """Mode, owner, group and SHA-256 of one file (``absent`` when it does not exist)."""
+
+    batchable = True
+    READ = "sha256sum < {p}"
 
     @staticmethod
     def parse(fact: Fact | None) -> FileState | None:
@@ -109,17 +116,10 @@ class FileProbe(Probe):
                 for p in batch.members}
 
 
-class FileBodyProbe(Probe):
+class FileBodyProbe(_PathProbe):
     """Mode, owner and group of one file and its whole content (what a managed block is merged into)."""
 
-    path: str
-
-    def __new__(cls, path: str):
-        p = q(path)
-        self = super().__new__(cls, f"if [ -e {p} ]; then stat -c '%a %U %G' {p}; echo @@CONTENT; cat {p}; "
-                                    "else echo absent; fi")
-        self.path = path
-        return self
+    READ = "echo @@CONTENT; cat {p}"
 
     @staticmethod
     def parse(fact: Fact | None) -> tuple[list[str], str] | None:

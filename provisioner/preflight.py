@@ -202,7 +202,7 @@ def audit_host(inv: Inventory, host: Host, keys: Ssh | HostKeys, timeout: float,
 
 
 def run_preflight(inv: Inventory, keys: Ssh | HostKeys, hosts: list[str] | None = None, parallel: int = 32,
-                  timeout: float = 10, inventory_path: str = "", on_host_done=None, strict: bool = False,
+                  timeout: float = 10, inventory_path: str = "", strict: bool = False,
                   keep_connections: dict | None = None, extra: dict[str, list[str]] | None = None) -> Report:
     """Audit the selected hosts (all by default) with at most ``parallel`` at once, then compare them.
 
@@ -216,7 +216,7 @@ def run_preflight(inv: Inventory, keys: Ssh | HostKeys, hosts: list[str] | None 
     ssh = Ssh.of(keys).bind(inv)      # one resolution and one jump pool for every host of the run
     if ssh is not keys and keep_connections is None:
         try:
-            return run_preflight(inv, ssh, hosts, parallel, timeout, inventory_path, on_host_done, strict,
+            return run_preflight(inv, ssh, hosts, parallel, timeout, inventory_path, strict,
                                  keep_connections, extra)
         finally:
             ssh.close()
@@ -231,8 +231,6 @@ def run_preflight(inv: Inventory, keys: Ssh | HostKeys, hosts: list[str] | None 
             reports[report.host] = report
             if node:
                 nodes.append(node)
-            if on_host_done:
-                on_host_done(report)
     nodes.sort(key=lambda n: [h.hostname for h in selected].index(n.name))
     for check, concerned in cluster_checks.CLUSTER_CHECKS:
         for node, verdict in zip(concerned(nodes), check(nodes)):

@@ -1,6 +1,6 @@
 """One host's shell for ``up`` and ``reset``: privileged commands and atomic file writes.
 
->>> r = Remote(target, open_connection(target, keys), log)      # doctest: +SKIP
+>>> r = Remote(target, ssh.open(target), log)                   # doctest: +SKIP
 >>> r.run("systemctl is-active haproxy", check=False).stdout    # doctest: +SKIP
 'active'
 >>> r.put("/etc/haproxy/haproxy.cfg", text, mode=0o600, validate="haproxy -c -f %s")  # doctest: +SKIP

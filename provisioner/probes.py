@@ -63,7 +63,12 @@ class StepBook:
         out: dict[str, list[str]] = {}
         for phase in phases:
             for host in selected_hosts(self.ctx.inv, phase, limit):
-                built = self.steps(phase, host) if build else self._built.get((phase.name, host.hostname), (0, []))[1]
+                if build:
+                    built = self.steps(phase, host)
+                elif (phase.name, host.hostname) in self._built:
+                    built = self._built[phase.name, host.hostname][1]
+                else:
+                    continue            # not guessed: the OS it needs is not known yet
                 commands = out.setdefault(host.hostname, [])
                 commands.extend(c for c in (step.probe() for step in built) if c and c not in commands)
         return out

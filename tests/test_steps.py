@@ -278,3 +278,35 @@ def test_prefetch_uses_what_preflight_carried_and_reads_only_the_rest(tmp_path):
     assert sent(wanted["node2"][0]) in remotes["node2"].calls[0]
     assert sent(wanted["node2"][1]) not in remotes["node2"].calls[0]
     assert set(engine.prefetched["master1"]) == set(wanted["master1"])
+
+
+def test_steps_are_built_once_per_host_and_os(tmp_path):
+    """StepBook: the guess for preflight (the OS each host ran last time) is reused when the session reads the
+    same OS; a host that came back with another OS gets its steps built again, once. A phase that needs the OS
+    is not guessed for a host never seen."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from provisioner.phases.base import OsInfo, Phase
+    from provisioner.probes import StepBook
+
+    built = []
+    hosts = [SimpleNamespace(hostname=n) for n in ("a", "b", "c")]
+
+    def steps(ctx, host):
+        built.append((host.hostname, ctx.os.get(host.hostname)))
+        return [CommandStep(f"x on {host.hostname}", f"test -e /x-{ctx.os[host.hostname].distro}", "true")]
+
+    phase = Phase("p", "needs the OS", lambda inv: hosts, steps, needs_os=True)
+    bookworm, noble = OsInfo("debian", "12", "bookworm", "", "amd64"), OsInfo("ubuntu", "24.04", "noble", "debian", "amd64")
+    ctx = dataclasses.make_dataclass("Ctx", ["inv", "os"])(None, {})      # what StepBook reads of UpContext
+    book = StepBook(ctx)
+    guessed = book.guess({"a": bookworm, "b": bookworm}, [phase], None)
+    assert sorted(guessed) == ["a", "b"] and len(built) == 2          # c: never seen, its OS unknown
+    ctx.os.update({"a": bookworm, "b": noble, "c": bookworm})           # what the session read
+    wanted = book.probes([phase], None)
+    assert built == [("a", bookworm), ("b", bookworm), ("b", noble), ("c", bookworm)]
+    assert wanted["b"] == ["test -e /x-ubuntu"]
+    for host in hosts:
+        book.steps(phase, host)
+    assert len(built) == 4                                               # the run itself builds nothing again

@@ -1,6 +1,6 @@
 """Run the phases of ``up`` over SSH: read the state of every step, change what differs, journal progress.
 
->>> result = run_up(inv, options, reporter)              # doctest: +SKIP
+>>> result = run_up(inv, state_dir, ssh, options, reporter)   # doctest: +SKIP
 >>> result.changed, result.ok                             # doctest: +SKIP
 (0, True)
 
@@ -9,9 +9,9 @@ trusted it would call a drifted host "done"). Reads are made cheap instead:
 
 1. before changing anything, the probes of every step of every phase a host
    takes part in are read: in the same round trip as ``up``'s own preflight
-   (built for the OS the host had last run; they run on the host alongside
-   the facts), with the session's own first read (OS, machine id, leftovers:
-   :data:`SESSION_READ`), and in one more round trip per host only for what
+   (built once, by :class:`~provisioner.probes.StepBook`, for the OS the host
+   had last run; they run on the host alongside the facts), with the session's own first read (OS, machine id, leftovers:
+   :data:`~provisioner.session.SESSION_READ`), and in one more round trip per host only for what
    that did not cover (first run, another OS, --plan);
 2. per phase, per host (in parallel, or one at a time for serial phases),
    the steps are asked, in order, what differs; the prefetched facts serve

@@ -9,10 +9,11 @@ trusted it would call a drifted host "done"). Reads are made cheap instead:
 
 1. before changing anything, the probes of every step of every phase a host
    takes part in are read: in the same round trip as ``up``'s own preflight
-   (built once, by :class:`~provisioner.probes.StepBook`, for the OS the host
-   had last run; they run on the host alongside the facts), with the session's own first read (OS, machine id, leftovers:
-   :data:`~provisioner.session.SESSION_READ`), and in one more round trip per host only for what
-   that did not cover (first run, another OS, --plan);
+   (the steps built once, by :class:`~provisioner.probes.StepBook`, for the OS
+   the host had last run; they run on the host alongside the facts), with the
+   session's own first read (OS, machine id, leftovers:
+   :data:`~provisioner.session.SESSION_READ`), and in one more round trip per
+   host only for what that did not cover (first run, another OS, --plan);
 2. per phase, per host (in parallel, or one at a time for serial phases),
    the steps are asked, in order, what differs; the prefetched facts serve
    until the run changes something, after which each (host, phase) is probed

@@ -6,6 +6,8 @@ answers exactly what it answers in a clean subshell, and leaves every variable a
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import subprocess
 import tempfile
@@ -31,7 +33,7 @@ def _up_probes() -> list[str]:
 
     inv = load_inventory(ROOT / "inventories/lab.yaml")
     ctx = E.build_context(inv, Path(tempfile.mkdtemp()))
-    ctx.os = {h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts}
+    ctx = dataclasses.replace(ctx, os={h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts})
     out: dict[str, None] = {}
     for commands in StepBook(ctx).probes(E.select_phases(E.UpOptions()), None).values():
         out.update(dict.fromkeys(batch_probes(commands + [SESSION_READ])[0]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -262,7 +263,7 @@ def test_prefetch_uses_what_preflight_carried_and_reads_only_the_rest(tmp_path):
 
     inv = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
     ctx = build_context(inv, tmp_path)
-    ctx.os = {h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts}
+    ctx = dataclasses.replace(ctx, os={h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts})
     wanted = StepBook(ctx).probes(PHASES, None)
     assert len(wanted["master1"]) > 20 and len(set(wanted["master1"])) == len(wanted["master1"])
     remotes = {name: CountingRemote() for name in wanted}

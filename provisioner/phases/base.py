@@ -50,9 +50,11 @@ class OsInfo:
         return cls(*parts)
 
 
-@dataclass
+@dataclass(frozen=True)
 class UpContext:
-    """Everything the step functions may read. Rendering happened already; nothing here touches a host."""
+    """Everything the step functions may read; never reassigned. Rendering happened already. What the run
+    learns as it goes - each host's OS, its remote, whether it was replaced - fills the session's own maps,
+    which ``os``, ``remotes`` and ``replaced`` are (the engine hands them over once, with ``dataclasses.replace``)."""
 
     inv: Inventory
     secrets: ClusterSecrets

@@ -108,6 +108,11 @@ def _pattern(regex: str, what: str, fix: str):
     return check
 
 
+def Matching(regex: str, what: str, fix: str):
+    """Text that must fully match ``regex``; otherwise "VALUE is not WHAT - FIX"."""
+    return Annotated[Text, AfterValidator(_pattern(regex, what, fix))]
+
+
 def _go_duration(value: str) -> str:  # fullmatch: re's '$' would also match before a final newline
     if not re.fullmatch(r"(\d+h)?(\d+m)?(\d+s)?", value) or value == "":
         raise ValueError(f"{show_value(value)} is not a duration - write it like 24h0m0s, 2h or 30m")
@@ -142,15 +147,9 @@ IPv4Net = Annotated[ipaddress.IPv4Network, BeforeValidator(_net_text)]
 DnsName = Annotated[Text, AfterValidator(_dns_name)]
 Label = Annotated[Text, AfterValidator(_label)]
 Port = Annotated[int, Field(ge=1, le=65535)]
-NicName = Annotated[
-    Text,
-    AfterValidator(_pattern(r"[A-Za-z0-9_.-]{1,13}", "a network interface name",
-                            "use the NIC's name as `ip link` shows it (up to 13 characters)")),
-]
-UserName = Annotated[
-    Text,
-    AfterValidator(_pattern(r"[a-z_][a-z0-9_-]{0,31}", "a login name", "use a POSIX user name such as ops or root")),
-]
+NicName = Matching(r"[A-Za-z0-9_.-]{1,13}", "a network interface name",
+                   "use the NIC's name as `ip link` shows it (up to 13 characters)")
+UserName = Matching(r"[a-z_][a-z0-9_-]{0,31}", "a login name", "use a POSIX user name such as ops or root")
 # --- URL templates (package_mirrors) ---------------------------------------------------------
 #
 # `up` fills some mirror URLs with str.format: kube_packages.repo_url ({minor}),
@@ -231,16 +230,12 @@ def UrlTemplate(field: str):
 
 
 Url = UrlTemplate("apt")   # an http(s) URL, no placeholders
-ImageRepository = Annotated[
-    Text,
-    AfterValidator(_pattern(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*", "an image repository",
-                            "write it like registry.k8s.io or registry.example.org:5000/google_containers")),
-]
-Timezone = Annotated[
-    Text,
-    AfterValidator(_pattern(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", "a timezone name",
-                            "use a tz database name such as UTC or Asia/Shanghai")),
-]
+ImageRepository = Matching(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*", "an image repository",
+                           "write it like registry.k8s.io or registry.example.org:5000/google_containers")
+Timezone = Matching(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", "a timezone name",
+                    "use a tz database name such as UTC or Asia/Shanghai")
+
+
 def _jump_hosts(value: str) -> str:
     """OpenSSH's -J syntax: ``[user@]host[:port]`` hops joined by commas (see provisioner.sshconfig)."""
     from provisioner.sshconfig import parse_hops

@@ -10,118 +10,19 @@ shapes are right, the cluster rules below check how the values fit together.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import typing
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from provisioner.errors import InventoryError, Problem
-from provisioner.inventory import Inventory, show_value
+from provisioner.inventory import Inventory
+from provisioner.inventory_shapes import Finding, shape_findings
 from provisioner.versions import LATEST_PATCH, eol_warning, is_supported, support_of, KubeVersion
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
-Finding = tuple[tuple[str | int, ...], str, bool]  # (path, message, is_warning)
 MAX_PROBLEMS = 100   # problems listed at most (then one line counting the rest)
-
-
-# --- pass 1: shapes, via pydantic ------------------------------------------------------
-
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model whose fields live at ``loc`` (for did-you-mean hints)."""
-    model: type[BaseModel] | None = Inventory
-    for part in loc:
-        if model is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        model = _first_model(field.annotation)
-    return model
-
-
-def _first_model(annotation) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _first_model(arg)
-        if found:
-            return found
-    return None
-
-
-def _input_loc(loc: tuple, data) -> tuple:
-    """``loc`` without pydantic's own entries (union tags like ``function-after[...]``).
-
-    A part is kept when it indexes the input: a key the file wrote may hold '[' too.
-    """
-    out = []
-    for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        elif isinstance(part, str) and ("[" in part or "(" in part):
-            continue
-        else:
-            data = None
-        out.append(part)
-    return tuple(out)
-
-
-def _describe(error: dict, data=None, numbers: dict | None = None) -> tuple[tuple, str]:
-    loc = _input_loc(tuple(error["loc"]), data)
-    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = loc[-1]
-        model = _model_at(loc[:-1])
-        known = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-        return loc, f"unknown key {key!r} - {hint}"
-    if kind == "missing":
-        return loc, "required - add this key"
-    if kind == "value_error":
-        return loc, str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        return loc, f"{show_value(value)} is not one of {ctx.get('expected')} - pick one of them"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return loc, f"{show_value(value)} is not a whole number - write a number without quotes or decimals"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        return loc, f"{show_value(value)} is out of range ({error['msg'].lower()}) - pick a value in range"
-    if kind == "too_short":
-        return loc, "is empty - list at least one entry"
-    if kind in ("bool_parsing", "bool_type"):
-        return loc, f"{show_value(value)} is not true or false - write true or false"
-    if kind in ("ip_v4_address", "ip_any_address"):
-        return loc, f"{show_value(value)} is not an IPv4 address - write it like 10.0.0.101"
-    if kind in ("ip_v4_network", "ip_any_network"):
-        return loc, f"{show_value(value)} is not an IPv4 network - write it like 10.244.0.0/16, with no host bits set"
-    if kind in ("string_type",):
-        written = (numbers or {}).get(loc)
-        if written is not None:
-            return loc, f"{written} is read by YAML as a number - write it in quotes: \"{written}\""
-        return loc, f"expected text, got {type(value).__name__} {show_value(value)} - quote it or write a name"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return loc, f"expected a mapping of keys, got {type(value).__name__} - see `provisioner inventory schema`"
-    if kind == "list_type":
-        return loc, f"expected a list, got {type(value).__name__} - write it as a YAML list"
-    return loc, f"{error['msg']} - see `provisioner inventory schema`"
-
-
-def _shape_findings(exc: ValidationError, data=None, numbers: dict | None = None) -> list[Finding]:
-    seen: set = set()
-    out: list[Finding] = []
-    for error in exc.errors():
-        loc, message = _describe(error, data, numbers)
-        if (loc, message) not in seen:
-            seen.add((loc, message))
-            out.append((loc, message, False))
-    return out
 
 
 # --- pass 2: cluster rules --------------------------------------------------------------
@@ -385,7 +286,7 @@ def check_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem]]:
         inv = Inventory.model_validate(data)
     except ValidationError as exc:
         said = {f[0] for f in early}
-        shapes = [f for f in _shape_findings(exc, data, doc.numbers) if f[0] not in said]
+        shapes = [f for f in shape_findings(exc, data, doc.numbers) if f[0] not in said]
         return None, _capped(doc.file, [problem(f) for f in early + shapes])
     return inv, _capped(doc.file, [problem(f) for f in early + cluster_findings(inv)])
 

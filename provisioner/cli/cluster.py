@@ -264,14 +264,31 @@ def ssh_command(
 
 
 @app.command()
-def kubeconfig(inventory: InventoryOpt = None, state_dir_opt: StateDirOpt = None) -> None:
-    """Print the path of the admin kubeconfig `up` fetched (mode 0600).
+def kubeconfig(
+    inventory: InventoryOpt = None,
+    state_dir_opt: StateDirOpt = None,
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="Also merge it into ~/.kube/config as context <cluster_name> (made current).")] = False,
+) -> None:
+    """Write a kubeconfig for this machine from the admin.conf `up` fetched and print its path (mode 0600).
+    Its server is the endpoint's address unless the endpoint's name resolves here; its cluster,
+    user and context are named after the cluster.
 
     Example: export KUBECONFIG=$(provisioner kubeconfig -i inventory.yaml)
     """
+    from provisioner.kubeconfig import for_admin_machine, merge_into, write_kubeconfig
+
     path, inv = load(inventory)
-    conf = state_dir(inv, state_dir_opt, record=False) / "admin.conf"
-    if not conf.exists():
-        err.print(f"{conf}: no admin kubeconfig yet - run `provisioner up -i {path}` first")
+    state = state_dir(inv, state_dir_opt, record=False)
+    admin = state / "admin.conf"
+    if not admin.exists():
+        err.print(f"{admin}: no admin kubeconfig yet - run `provisioner up -i {path}` first")
         raise typer.Exit(1)
-    out.print(str(conf))
+    doc = for_admin_machine(admin.read_text(), inv, str(admin))
+    local = state / "kubeconfig"
+    write_kubeconfig(local, doc)
+    if merge:
+        target = Path.home() / ".kube" / "config"
+        merge_into(target, doc)
+        err.print(f"merged into {target} as context {inv.cluster_name} (current); server {doc['clusters'][0]['cluster']['server']}")
+    out.print(str(local))

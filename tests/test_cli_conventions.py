@@ -83,7 +83,7 @@ def test_every_bad_output_path_is_one_line_exit_2(tmp_path, args, words):
 def test_version_short_help_and_bare_command():
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("provisioner "), version.stderr
-    for args in (["-h"], [], ["up", "-h"], ["inventory", "schema", "-h"]):
+    for args in (["-h"], [], ["inventory"], ["up", "-h"], ["inventory", "schema", "-h"]):
         result = run_cli(*args)
         assert result.returncode == 0 and result.stdout.startswith("Usage:"), (args, result.stderr)
     helptext = run_cli("up", "-h").stdout

@@ -15,8 +15,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-inventory_app = typer.Typer(help="Inventory helpers (schema for editors).", no_args_is_help=True)
+inventory_app = typer.Typer(help="Inventory helpers (schema for editors).")
 app.add_typer(inventory_app, name="inventory")
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    """A group run without a command prints its help and exits 0 (asking for help is no error)."""
+    if ctx.invoked_subcommand is None:
+        out.print(ctx.get_help())
+        raise typer.Exit(0)
 
 
 def version() -> str:
@@ -42,6 +49,10 @@ def root(
                                                help="Print the version and exit.")] = False,
 ) -> None:
     """Build highly available kubeadm clusters over SSH."""
-    if ctx.invoked_subcommand is None:
-        out.print(ctx.get_help())
-        raise typer.Exit(0)
+    _help_when_bare(ctx)
+
+
+@inventory_app.callback(invoke_without_command=True)
+def inventory_group(ctx: typer.Context) -> None:
+    """Inventory helpers (schema for editors)."""
+    _help_when_bare(ctx)

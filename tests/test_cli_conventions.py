@@ -101,7 +101,10 @@ def test_one_host_selection_option_everywhere(tmp_path):
         for option in ("--limit", "--host"):
             line = _one_line_exit_2(run_cli(*command, "-i", SEED, option, "node[1-4]", *state))
             assert line.startswith(f"{'--limit'}: unknown host node4 - choose from master1"), (command, line)
-    assert "cannot read" in _one_line_exit_2(run_cli("up", "-i", SEED, "--limit", "node[a-c]", *state))
+    for bad in ("node[a-c]", "node[3-1]"):
+        assert "cannot read" in _one_line_exit_2(run_cli("up", "-i", SEED, "--limit", bad, *state))
+    for empty in ("", ","):       # never "every host"
+        assert "names no host" in _one_line_exit_2(run_cli("reset", "-i", SEED, "--yes", "--limit", empty, *state))
 
 
 def test_completion_offers_phases_formats_and_the_inventorys_hosts(tmp_path):

@@ -131,7 +131,7 @@ def up(
 
 
 @app.command()
-@ssh_options(accept_keys=True)
+@ssh_options()
 def reset(
     inventory: InventoryOpt = None,
     limit: LimitOpt = None,

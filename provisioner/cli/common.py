@@ -37,7 +37,9 @@ def hosts(inv: "Inventory", values: list[str] | None, option: str = "--limit") -
         names = [n for v in values or [] for n in expand(v)]
     except ValueError:
         raise UsageError(f"{option}: cannot read {', '.join(values or [])} - write names, commas and "
-                         "ranges like node[1-3]") from None
+                         "ranges like node[1-3] (low to high)") from None
+    if values and not names:       # `--limit ''` must never mean "every host"
+        raise UsageError(f"{option}: names no host - write names, commas and ranges like node[1-3]")
     require_known_hosts(inv, names, option)
     return list(dict.fromkeys(names)) or None
 

@@ -58,3 +58,43 @@ def test_init_never_replaces_an_inventory_without_force(tmp_path):
     assert result.returncode == 2 and "exists - pass --force" in result.stderr
     assert (tmp_path / "inventory.yaml").read_text() == "mine\n"
     assert run_cli("init", "--control-planes", "10.0.0.11", "--force", cwd=tmp_path, env=NO_ENV).returncode == 0
+
+
+def _answer(master: int, prompts: list[tuple[str, str]], proc, timeout: float = 60) -> str:
+    """Read the pty until each prompt shows, then type its answer; everything read."""
+    import os
+    import select
+    import time
+
+    seen, deadline = "", time.monotonic() + timeout
+    for prompt, answer in prompts:
+        while prompt not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, f"no prompt {prompt!r}: {seen!r}"
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 4096).decode()
+        seen = seen.split(prompt, 1)[1]
+        os.write(master, (answer + "\n").encode())
+    return seen
+
+
+def test_init_asks_on_a_terminal(tmp_path):
+    """No --control-planes on a TTY: init asks for the addresses, then the VIP, and writes a valid starter."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "provisioner", "init", "-o", str(tmp_path / "inventory.yaml")],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, close_fds=True,
+                            env={**os.environ, **NO_ENV})
+    os.close(slave)
+    try:
+        _answer(master, [("Control-plane addresses", "10.0.0.11,10.0.0.12,10.0.0.13"), ("Worker addresses", "10.0.0.21"),
+                         ("Load-balancer addresses", ""), ("Virtual IP", "10.0.0.10")], proc)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    data = yaml.safe_load((tmp_path / "inventory.yaml").read_text())
+    assert data["load_balancer"]["mode"] == "colocated" and data["control_plane_endpoint"]["address"] == "10.0.0.10"
+    assert [h["address"] for h in data["hosts"]] == ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.21"]

@@ -53,7 +53,7 @@ def preflight(
     path, inv = load(inventory)
     only = hosts(inv, limit)
     _check_report_path(output, "-o")
-    state = state_dir(inv, state_dir_opt)
+    state = state_dir(inv, state_dir_opt, record=False)     # read-only: checked, not claimed
     result = run_preflight(inv, open_ssh(inv, state, ssh), hosts=only, parallel=parallel, timeout=ssh.timeout,
                            inventory_path=str(path), strict=strict)
     if format == "table":
@@ -253,7 +253,7 @@ def ssh_command(
 
     _, inv = load(inventory)
     hosts(inv, [host], "HOST")
-    state = state_dir(inv, state_dir_opt)
+    state = state_dir(inv, state_dir_opt, record=False)
     keys = open_ssh(inv, state, ssh)
     if shutil.which("ssh") is None:
         raise UsageError("provisioner ssh: OpenSSH's ssh client is not installed - install openssh-client")

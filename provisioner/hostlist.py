@@ -71,6 +71,8 @@ def expand(text: str) -> list[str]:
             continue
         for item in m.group(2).split(","):
             lo, _, hi = item.partition("-")
+            if int(hi or lo) < int(lo):
+                raise ValueError(f"{part}: the range {item} runs backwards")
             width = len(lo) if lo.startswith("0") else 0
             names.extend(f"{m.group(1)}{n:0{width}d}" if width else f"{m.group(1)}{n}"
                          for n in range(int(lo), int(hi or lo) + 1))

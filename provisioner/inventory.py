@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from provisioner import compat
 from provisioner.compat import DEFAULT_CRI_DOCKERD, DEFAULT_DOCKER
 from provisioner.hopspec import parse_hops
-from provisioner.versions import (DEFAULT_VERSION, EOL_MINORS, MAINTAINED_MINORS, KubeVersion, is_supported, refusal,
+from provisioner.versions import (DEFAULT_VERSION, EOL_MINORS, MAINTAINED_MINORS, KubeVersion, LATEST_PATCH, is_supported, refusal,
                                   supported_range)
 
 # --- constrained scalar types ---------------------------------------------------------
@@ -124,6 +124,10 @@ def _kube_version(value: str) -> str:
     try:
         version = KubeVersion.parse(value)
     except ValueError:
+        minor = value.strip().removeprefix("v").removeprefix("1.")
+        if minor.isdigit() and int(minor) in LATEST_PATCH:      # "1.37": say which patch to write
+            raise ValueError(f"{show_value(value)} is not a full version - write 1.{int(minor)}."
+                             f"{LATEST_PATCH[int(minor)]} (the newest 1.{int(minor)} patch this release knows)") from None
         raise ValueError(f"{show_value(value)} is not a full version - write it like {DEFAULT_VERSION}") from None
     if not is_supported(version):
         raise ValueError(refusal(version))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 # cryptography (x509: ~15 ms to import) is imported by the two functions that use it: `validate` and
-# `preflight` need only default_state_dir from here.
+# `preflight` need only write_private from here.
 
 from provisioner.errors import ProvisionerError
 
@@ -171,9 +171,3 @@ def redact(text: str, secrets: ClusterSecrets | None) -> str:
         if value:
             text = text.replace(value, "<redacted>")
     return text
-
-
-def default_state_dir(cluster_name: str) -> Path:
-    """``$PROVISIONER_STATE_DIR/<cluster>`` or ``~/.local/state/provisioner/<cluster>``."""
-    base = os.environ.get("PROVISIONER_STATE_DIR") or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "provisioner"
-    return Path(base) / cluster_name

@@ -14,11 +14,15 @@
 - ``cluster.json``: when the bootstrap token was issued and the control-plane
   certificates were last uploaded, so later joins know whether the join
   material is still valid (certificates: 2 hours; token: the inventory's TTL).
+- ``cluster-id.json``: which cluster the directory belongs to (name, endpoint, first control
+  plane and their fingerprint): a command run with another cluster's inventory stops (exit 2)
+  instead of sharing its CA, token, journal and known_hosts.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import threading
@@ -30,6 +34,55 @@ from provisioner.errors import ProvisionerError
 from provisioner.secrets import write_private
 
 JOURNAL_VERSION = 2
+IDENTITY_FILE = "cluster-id.json"
+
+
+def cluster_identity(inv) -> dict:
+    """What makes a cluster itself: its name, its endpoint and the control plane that holds its CA.
+    Workers and further control planes are left out: adding them keeps the cluster (and its state)."""
+    ident = {"cluster": inv.cluster_name, "endpoint": f"{inv.endpoint_name} {inv.control_plane_endpoint.address}",
+             "first_control_plane": f"{inv.first_control_plane.hostname} {inv.first_control_plane.address}"}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    return {**ident, "fingerprint": digest[:12]}
+
+
+def default_state_dir(inv) -> Path:
+    """``$PROVISIONER_STATE_DIR`` (else ``$XDG_STATE_HOME/provisioner``, else ``~/.local/state/provisioner``)
+    ``/<cluster>-<fingerprint>``: two inventories with the same cluster name never share a directory."""
+    base = os.environ.get("PROVISIONER_STATE_DIR") or Path(
+        os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "provisioner"
+    return Path(base) / f"{inv.cluster_name}-{cluster_identity(inv)['fingerprint'][:8]}"
+
+
+class StateMismatch(ProvisionerError):
+    """The state directory belongs to another cluster."""
+
+    exit_code = 2
+
+
+def claim_state(state_dir: Path, inv, record: bool = True) -> Path:
+    """Check that ``state_dir`` holds this inventory's cluster (or nothing yet) and, with ``record``, say so
+    in it. A directory of another cluster stops the command: its CA, token and journal are not ours."""
+    state_dir = Path(state_dir)
+    mine = cluster_identity(inv)
+    path = state_dir / IDENTITY_FILE
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        found = None
+    except (OSError, ValueError) as exc:
+        raise StateMismatch(f"{path}: unreadable ({exc}) - remove it if this directory is cluster "
+                            f"{inv.cluster_name}'s, or pass --state-dir DIR") from None
+    if found is not None and found.get("fingerprint") != mine["fingerprint"]:
+        raise StateMismatch(
+            f"{state_dir}: holds the state of cluster {found.get('cluster')} (endpoint {found.get('endpoint')}, "
+            f"first control plane {found.get('first_control_plane')}), not of this inventory's cluster "
+            f"{inv.cluster_name} (endpoint {mine['endpoint']}, first control plane {mine['first_control_plane']}) "
+            "- pass --state-dir DIR (a new directory) or set another cluster_name")
+    if found is None and record:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(path, json.dumps(mine, indent=1, sort_keys=True) + "\n")
+    return state_dir
 
 
 class Journal:

@@ -221,11 +221,3 @@ def render_vagrantfile(inv: Inventory, machines: list[Machine], source: str = ""
     # The source path lands in a Ruby comment: keep it on one printable line.
     source = re.sub(r"[^\x20-\x7e]", "?", source)
     return _env().get_template(TEMPLATE).render(inv=inv, machines=machines, source=source)
-
-
-def write_vagrantfile(text: str, output: Path) -> None:
-    """Write atomically (a half-written Vagrantfile breaks every vagrant command in that directory)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, output)

@@ -10,115 +10,19 @@ shapes are right, the cluster rules below check how the values fit together.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import typing
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from provisioner.errors import InventoryError, Problem
-from provisioner.inventory import Inventory, show_value
-from provisioner.versions import eol_warning, support_of
+from provisioner.inventory import Inventory
+from provisioner.inventory_shapes import Finding, shape_findings
+from provisioner.versions import LATEST_PATCH, eol_warning, is_supported, support_of, KubeVersion
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
-Finding = tuple[tuple[str | int, ...], str, bool]  # (path, message, is_warning)
-MAX_PROBLEMS = 100   # shape problems listed at most (then one line counting the rest)
-
-
-# --- pass 1: shapes, via pydantic ------------------------------------------------------
-
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model whose fields live at ``loc`` (for did-you-mean hints)."""
-    model: type[BaseModel] | None = Inventory
-    for part in loc:
-        if model is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        model = _first_model(field.annotation)
-    return model
-
-
-def _first_model(annotation) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _first_model(arg)
-        if found:
-            return found
-    return None
-
-
-def _input_loc(loc: tuple, data) -> tuple:
-    """``loc`` without pydantic's own entries (union tags like ``function-after[...]``).
-
-    A part is kept when it indexes the input: a key the file wrote may hold '[' too.
-    """
-    out = []
-    for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        elif isinstance(part, str) and ("[" in part or "(" in part):
-            continue
-        else:
-            data = None
-        out.append(part)
-    return tuple(out)
-
-
-def _describe(error: dict, data=None) -> tuple[tuple, str]:
-    loc = _input_loc(tuple(error["loc"]), data)
-    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = loc[-1]
-        model = _model_at(loc[:-1])
-        known = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-        return loc, f"unknown key {key!r} - {hint}"
-    if kind == "missing":
-        return loc, "required - add this key"
-    if kind == "value_error":
-        return loc, str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        return loc, f"{show_value(value)} is not one of {ctx.get('expected')} - pick one of them"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return loc, f"{show_value(value)} is not a whole number - write a number without quotes or decimals"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        return loc, f"{show_value(value)} is out of range ({error['msg'].lower()}) - pick a value in range"
-    if kind == "too_short":
-        return loc, "is empty - list at least one entry"
-    if kind in ("bool_parsing", "bool_type"):
-        return loc, f"{show_value(value)} is not true or false - write true or false"
-    if kind in ("ip_v4_address", "ip_any_address"):
-        return loc, f"{show_value(value)} is not an IPv4 address - write it like 10.0.0.101"
-    if kind in ("ip_v4_network", "ip_any_network"):
-        return loc, f"{show_value(value)} is not an IPv4 network - write it like 10.244.0.0/16, with no host bits set"
-    if kind in ("string_type",):
-        return loc, f"expected text, got {type(value).__name__} {show_value(value)} - quote it or write a name"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return loc, f"expected a mapping of keys, got {type(value).__name__} - see `provisioner inventory schema`"
-    if kind == "list_type":
-        return loc, f"expected a list, got {type(value).__name__} - write it as a YAML list"
-    return loc, f"{error['msg']} - see `provisioner inventory schema`"
-
-
-def _shape_findings(exc: ValidationError, data=None) -> list[Finding]:
-    seen: set = set()
-    out: list[Finding] = []
-    for error in exc.errors():
-        loc, message = _describe(error, data)
-        if (loc, message) not in seen:
-            seen.add((loc, message))
-            out.append((loc, message, False))
-    return out
+MAX_PROBLEMS = 100   # problems listed at most (then one line counting the rest)
 
 
 # --- pass 2: cluster rules --------------------------------------------------------------
@@ -254,6 +158,15 @@ def _roles_fit_mode(inv: Inventory) -> Iterator[Finding]:
         yield ("hosts",), "colocated mode supports up to 9 control planes (keepalived priorities) - use mode pair", False
 
 
+def _workloads(inv: Inventory) -> Iterator[Finding]:
+    # Control planes without the worker role keep kubeadm's NoSchedule taint: no pod of a user would run.
+    if inv.control_planes and not inv.workers:
+        first = next(i for i, h in enumerate(inv.hosts) if h.has("control-plane"))
+        yield (("hosts", first, "roles"),
+               "no host has the role worker, so no node can run workloads (control planes keep their NoSchedule "
+               "taint) - add a worker, or write roles: [control-plane, worker] on the control planes", True)
+
+
 def _ports(inv: Inventory) -> Iterator[Finding]:
     lb = inv.load_balancer
     if lb.mode == "none":
@@ -313,7 +226,7 @@ def _cni_sources(inv: Inventory) -> Iterator[Finding]:
 
 
 RULES = (_version, _unique_hosts, _addresses_in_host_network, _endpoint, _networks_disjoint, _network_sizes,
-         _roles_fit_mode, _ports, _registry, _runtime, _runtime_versions, _cni_sources)
+         _roles_fit_mode, _workloads, _ports, _registry, _runtime, _runtime_versions, _cni_sources)
 
 
 def cluster_findings(inv: Inventory) -> list[Finding]:
@@ -327,25 +240,55 @@ def cluster_findings(inv: Inventory) -> list[Finding]:
 
 # --- entry points ----------------------------------------------------------------------
 
+def _version_number(doc: YamlDocument, data: dict) -> tuple[dict, list[Finding]]:
+    """``kubernetes_version: 1.37`` (a YAML number) read as the user meant it: the newest patch of that
+    minor this release knows, said in a warning. Anything else written as a number gets one message."""
+    path = ("kubernetes_version",)
+    written = doc.numbers.get(path)
+    if written is None:
+        return data, []
+    major, dot, minor = written.partition(".")
+    if dot and major == "1" and minor.isdigit() and int(minor) in LATEST_PATCH \
+            and is_supported(KubeVersion(1, int(minor), LATEST_PATCH[int(minor)])):
+        full = f"1.{int(minor)}.{LATEST_PATCH[int(minor)]}"
+        return {**data, "kubernetes_version": full}, [(path, f"{written} is a YAML number: read as {full}, the newest "
+                                                             f"1.{int(minor)} patch this release knows - write "
+                                                             f"\"{full}\" (in quotes) to say so", True)]
+    from provisioner.versions import DEFAULT_VERSION
+    return data, [(path, f"{written} is read by YAML as a number and is no Kubernetes version this release supports "
+                         f"- write a full version in quotes, like \"{DEFAULT_VERSION}\"", False)]
+
+
+def _capped(file: str, problems: list[Problem]) -> list[Problem]:
+    """Sorted by line (problems without one last); at most MAX_PROBLEMS, then one line counting the rest:
+    a 1 MiB list of bad entries would print 100,000 lines, and the first ones say what to fix."""
+    problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = problems[MAX_PROBLEMS:]
+    return problems[:MAX_PROBLEMS] + [Problem(file, (), f"{len(rest)} more problems not shown - fix the ones above "
+                                                        "and validate again", warning=all(p.warning for p in rest))]
+
+
 def check_document(doc: YamlDocument) -> tuple[Inventory | None, list[Problem]]:
     """Validate parsed YAML; returns the inventory (None when invalid) and all findings."""
+    top = min(doc.lines.values(), default=1)      # a missing top-level key: the line the mapping starts on
+
     def problem(finding: Finding) -> Problem:
         path, message, warning = finding
-        return Problem(doc.file, path, message, doc.line_of(path), warning)
+        return Problem(doc.file, path, message, doc.line_of(path) or top, warning)
 
     if not isinstance(doc.data, dict):
-        return None, [Problem(doc.file, (), "expected a mapping with cluster keys and a hosts list - see inventories/seed-ha.yaml", 1)]
+        return None, [Problem(doc.file, (), "expected a mapping with cluster keys and a hosts list - see "
+                                            "`provisioner init` or docs/inventory.md", 1)]
+    data, early = _version_number(doc, doc.data)
     try:
-        inv = Inventory.model_validate(doc.data)
+        inv = Inventory.model_validate(data)
     except ValidationError as exc:
-        findings = _shape_findings(exc, doc.data)
-        shown = [problem(f) for f in findings[:MAX_PROBLEMS]]
-        if len(findings) > MAX_PROBLEMS:
-            # A 1 MiB list of bad entries would print 100,000 lines: the first ones say what to fix.
-            shown.append(Problem(doc.file, (), f"{len(findings) - MAX_PROBLEMS} more problems not shown "
-                                               "- fix the ones above and validate again"))
-        return None, shown
-    return inv, [problem(f) for f in cluster_findings(inv)]
+        said = {f[0] for f in early}
+        shapes = [f for f in shape_findings(exc, data, doc.numbers) if f[0] not in said]
+        return None, _capped(doc.file, [problem(f) for f in early + shapes])
+    return inv, _capped(doc.file, [problem(f) for f in early + cluster_findings(inv)])
 
 
 def check_inventory(path: str | Path) -> tuple[Inventory | None, list[Problem]]:

@@ -54,6 +54,8 @@ class YamlDocument:
     file: str
     data: Any
     lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+    # The text of every value YAML read as a number (1.30 is the float 1.3: messages show "1.30").
+    numbers: dict[tuple[str | int, ...], str] = field(default_factory=dict)
 
     def line_of(self, path: tuple[str | int, ...]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -216,6 +218,37 @@ def _index(node: yaml.Node, path: KeyPath, lines: dict, checked: set[int], dupli
             _index(item, path + (i,), lines, checked, duplicates)
 
 
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _number_texts(root: yaml.Node) -> dict[KeyPath, str]:
+    """Key path -> written text of each plain scalar YAML resolved as a number (merged keys left out)."""
+    found: dict[KeyPath, str] = {}
+    stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag in _NUMBER_TAGS:
+            found[path] = node.value
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((v, path + (k.value,)) for k, v in node.value
+                         if isinstance(k, yaml.ScalarNode) and k.tag != _MERGE_TAG)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, path + (i,)) for i, v in enumerate(node.value))
+    return found
+
+
+def _tab_hint(text: str, line: int | None) -> str:
+    """A fix for a syntax error on a line holding a tab: YAML indents with spaces only."""
+    lines = text.splitlines()
+    if line and 0 < line <= len(lines) and "\t" in lines[line - 1]:
+        return " - YAML indents with spaces, not tabs: replace the tab on this line with spaces"
+    return " - fix the syntax at this line"
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -229,6 +262,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         loader = _BoundedLoader(text)   # the reader checks the characters here
         node = loader.get_single_node()
         lines: dict = {}
+        numbers: dict = {}
         if node is not None:
             _measure(node, loader.alias_uses)
             duplicates: list[Problem] = []
@@ -237,6 +271,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
                 raise InventoryError([Problem(file, p.path, p.message, p.line)
                                       for p in sorted(duplicates, key=lambda p: p.line or 0)])
             data = loader.construct_document(node)
+            numbers = _number_texts(node)
         else:
             data = None
     except _Refused as exc:
@@ -248,7 +283,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
             reason = f"{exc.context} (line {exc.context_mark.line + 1}): {reason}"
         raise InventoryError(
-            [Problem(file, (), f"YAML syntax error: {_one_line(reason)} - fix the syntax at this line", line)]
+            [Problem(file, (), f"YAML syntax error: {_one_line(reason)}{_tab_hint(text, line)}", line)]
         ) from None
     except yaml.reader.ReaderError as exc:
         # A control character in the text itself (YAML allows none but tab and newlines).
@@ -261,7 +296,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
     finally:
         if loader is not None:
             loader.dispose()
-    return YamlDocument(file, data, lines)
+    return YamlDocument(file, data, lines, numbers)
 
 
 def _too_big(file: str, size: int) -> Problem:
@@ -289,7 +324,13 @@ def load_yaml_file(path: str | Path) -> YamlDocument:
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InventoryError([Problem(name, (), "file not found - check the path given with -i")]) from None
+    except IsADirectoryError:
+        raise InventoryError([Problem(name, (), "is a directory, not an inventory file - give the YAML file "
+                                                "with -i (e.g. DIR/inventory.yaml)")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InventoryError([Problem(name, (), f"cannot read the file ({reason}) - check its permissions and encoding")]) from None
+    if not text.strip():
+        raise InventoryError([Problem(name, (), "the file is empty - write the inventory into it "
+                                                "(`provisioner init` writes a starter one)")])
     return load_yaml_text(text, name)

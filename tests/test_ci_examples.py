@@ -261,7 +261,9 @@ def test_cluster_facts_writes_an_ssh_config_openssh_reads(tmp_path):
     facts = json.loads(result.stdout)
     assert [h["name"] for h in facts["hosts"]] == ["cp1", "cp2", "cp3"]
     assert facts["keys"] == [f"{tmp_path}/.ssh/provisioner_molecule_ed25519"]
-    assert facts["known_hosts"] == f"{tmp_path}/state/molecule-vagrant/known_hosts"
+    state = Path(facts["state_dir"])         # the cluster's own directory: <cluster>-<fingerprint>
+    assert state.parent == tmp_path / "state" and state.name.startswith("molecule-vagrant-")
+    assert facts["known_hosts"] == f"{state}/known_hosts"
     resolved = subprocess.run(["ssh", "-G", "-F", str(config), "cp2"], capture_output=True, text=True, env=env)
     assert resolved.returncode == 0, resolved.stderr
     options = dict(line.split(" ", 1) for line in resolved.stdout.splitlines() if " " in line)

@@ -19,9 +19,26 @@ def test_validate_good_example():
     assert "valid - cluster seed: 8 hosts (3 control planes, 3 workers, 2 load balancers" in result.stdout
 
 
-def test_validate_default_is_the_embedded_lab_example():
-    result = run_cli("validate")
-    assert result.returncode == 0 and "cluster lab" in result.stdout
+def test_no_inventory_given_is_one_line_naming_every_way(tmp_path):
+    """Without -i, $PROVISIONER_INVENTORY or ./inventory.yaml no command falls back to an example
+    (the lab's addresses): validate, render, up and reset --yes stop before reading anything."""
+    env = {"PROVISIONER_INVENTORY": "", "PROVISIONER_STATE_DIR": str(tmp_path / "state")}
+    for args in (["validate"], ["render", "-o", str(tmp_path / "out")], ["up", "--plan"], ["reset", "--yes"]):
+        result = run_cli(*args, cwd=tmp_path, env=env)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            "no inventory: pass -i FILE, set PROVISIONER_INVENTORY, or create ./inventory.yaml here "
+            "(`provisioner init` writes one)"], args
+    assert not (tmp_path / "state").exists()
+
+
+def test_inventory_from_the_environment_then_the_current_directory(tmp_path):
+    env = {"PROVISIONER_INVENTORY": str(REPO / "inventories/seed-ha.yaml")}
+    result = run_cli("validate", cwd=tmp_path, env=env)
+    assert result.returncode == 0 and "cluster seed" in result.stdout, result.stderr
+    (tmp_path / "inventory.yaml").write_text((REPO / "inventories/seed-ha.yaml").read_text())
+    result = run_cli("validate", cwd=tmp_path, env={"PROVISIONER_INVENTORY": ""})
+    assert result.returncode == 0 and result.stdout.startswith("inventory.yaml: valid - cluster seed"), result.stderr
 
 
 def test_validate_bad_inventory_exits_2_with_one_line_per_problem(tmp_path):
@@ -103,7 +120,7 @@ def test_render_refuses_a_directory_it_did_not_make(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    result = run_cli("render", "-o", str(out), "--state-dir", str(tmp_path / "s"))
+    result = run_cli("render", "-i", "inventories/seed-ha.yaml", "-o", str(out), "--state-dir", str(tmp_path / "s"))
     assert result.returncode == 2 and "is not a provisioner render" in result.stderr
     assert (out / "notes.txt").read_text() == "keep me"
 

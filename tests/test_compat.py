@@ -126,11 +126,11 @@ def test_docker_deb_version_format():
 
 
 def test_readme_table_is_the_data():
-    """The README's Docker/cri-dockerd table says what provisioner/compat.py says (no stale copy)."""
+    """docs/inventory.md's Docker/cri-dockerd table says what provisioner/compat.py says (no stale copy)."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs/inventory.md").read_text()
     rows = {}
     for line in readme.splitlines():
         m = re.match(r"\| (\d+\.\d+)\.x[^|]*\| ([\d.]+)-([\d.]+) \| ([^|]+) \|$", line)

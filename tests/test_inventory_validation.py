@@ -45,7 +45,8 @@ CASES = [
     ("bad-hostname", {"hosts.0.hostname": "master_1"}, "hosts[0].hostname", "is not an RFC 1123 name", False),
     ("unknown-key", {"hosts.2.adress": "10.0.0.1"}, "hosts[2].adress", "unknown key 'adress' - did you mean 'address'?", False),
     ("unknown-top-key", {"kubernetes_verison": "1.37.1"}, "kubernetes_verison", "did you mean 'kubernetes_version'?", False),
-    ("version-not-full", {"kubernetes_version": "1.37"}, "kubernetes_version", "not a full version - write it like 1.37.1", False),
+    ("version-not-full", {"kubernetes_version": "1.37"}, "kubernetes_version", "not a full version - write 1.37.1 (the newest 1.37 patch this release knows)", False),
+    ("version-not-full-unknown-minor", {"kubernetes_version": "1.99"}, "kubernetes_version", "not a full version - write it like 1.37.1", False),
     # Refused: every minor below the end-of-life window (1.32 went EOL 2026-02-28), one line naming the supported minors.
     ("version-too-old", {"kubernetes_version": "1.32.1"}, "kubernetes_version",
      "1.32.1 is older than any version we accept - use a maintained minor: 1.35, 1.36 or 1.37 (default 1.37.1)", False),

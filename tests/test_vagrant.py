@@ -326,7 +326,7 @@ def test_relative_key_paths_become_absolute(tmp_path, monkeypatch):
 
 
 def test_cli_writes_the_file_and_reports_bad_input_in_one_line(tmp_path):
-    out = tmp_path / "sub/Vagrantfile"
+    out = tmp_path / "Vagrantfile"        # a missing parent is an error (tests/test_cli_conventions.py)
     result = run_cli("vagrantfile", "-i", "inventories/vagrant.yaml", "-o", str(out), "--box", "rocky-9")
     assert result.returncode == 0, result.stderr
     assert "bento/rockylinux-9" in out.read_text() and f"wrote {out} (8 machines)" in result.stderr

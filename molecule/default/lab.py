@@ -8,7 +8,7 @@ create boots INV's hosts as lab nodes and writes what the other steps need
 into DIR (molecule's ephemeral directory):
 
     DIR/inventory.yaml              INV with the lab's SSH key (PROVISIONER_INVENTORY)
-    DIR/state/<cluster>/known_hosts the lab's host keys (PROVISIONER_STATE_DIR=DIR/state,
+    DIR/state/<cluster>-<id>/known_hosts the lab's host keys (PROVISIONER_STATE_DIR=DIR/state,
                                     so provisioner's default --known-hosts is this file)
     DIR/lab.json                    key, known_hosts, nodes (for molecule's instance config)
 
@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
+from provisioner.state import default_state_dir  # noqa: E402
+from provisioner.validation import load_inventory  # noqa: E402
 
 # The lock tests.lab.fixtures.session_lock takes (same path). MOLECULE_LAB_LOCK_PATH is for
 # tests/test_molecule_default.py only: a lab booted under another lock is not protected.
@@ -191,8 +192,8 @@ def create(name: str, inventory: Path, workdir: Path) -> int:
     if reasons:
         raise SystemExit("molecule lab: this machine cannot boot the lab: " + "; ".join(reasons))
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = yaml.safe_load(inventory.read_text()).get("cluster_name", "kubernetes")
-    state = workdir / "state" / cluster
+    os.environ["PROVISIONER_STATE_DIR"] = str(workdir / "state")
+    state = default_state_dir(load_inventory(inventory))     # where provisioner looks by default
     shutil.rmtree(state, ignore_errors=True)   # a fresh lab: no journal, secrets or host keys of an old one
     lease = workdir / "lab.lease"
     lease.write_text(f"booting {os.getpid()}\n")

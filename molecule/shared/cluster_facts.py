@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from provisioner.secrets import default_state_dir
+from provisioner.state import default_state_dir
 from provisioner.validation import load_inventory
 
 
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--known-hosts")
     args = parser.parse_args(argv)
     inv = load_inventory(args.inventory)
-    state_dir = default_state_dir(inv.cluster_name)
+    state_dir = default_state_dir(inv)
     known_hosts = args.known_hosts or str(state_dir / "known_hosts")
     hosts = [{"name": h.hostname, "address": str(h.address), "port": h.ssh.port, "user": h.ssh.user,
               "key": os.path.expanduser(h.ssh.key) if h.ssh.key else None, "proxy_jump": h.ssh.proxy_jump}

@@ -51,8 +51,25 @@ def main(argv) -> int:
                                                    "reason": "NetworkPluginNotReady",
                                                    "message": "stand-in runtime: no CNI"}]}}, indent=2))
     elif cmd == "ps":
-        out("CONTAINER           IMAGE               CREATED             STATE               NAME                "
-            "ATTEMPT             POD ID              POD")
+        # The static pods the stand-in kubelet runs (/run/standins/static-pods.json); --name is a regular
+        # expression matched against the container name, -q prints the IDs only (crictl's ps.go).
+        g, names, _ = parse_flags(pos[1:], {"name": "str", "quiet": "bool", "state": "str", "all": "bool",
+                                           "output": "str"}, {"q": "quiet", "a": "all", "o": "output"})
+        try:
+            pods = json.loads(read_file("/run/standins/static-pods.json"))
+        except (OSError, ValueError):
+            pods = {}
+        want = re.compile(g.get("name") or "")
+        hits = [(n, p["id"]) for n, p in sorted(pods.items()) if want.search(n)]
+        if f.get("quiet") or g.get("quiet"):
+            for _, cid in hits:
+                out(cid)
+        else:
+            out("CONTAINER           IMAGE               CREATED             STATE               NAME                "
+                "ATTEMPT             POD ID              POD")
+            for n, cid in hits:
+                out(f"{cid[:13]:<20}{'sha256:' + cid[13:26]:<20}{'Less than a second ago':<20}{'Running':<20}"
+                    f"{n:<20}{'0':<20}{cid[26:39]:<20}{n}")
     elif cmd == "images":
         out("IMAGE               TAG                 IMAGE ID            SIZE")
     elif cmd == "pods":

@@ -1123,13 +1123,17 @@ class EtcdAPI:
         if self.api.cluster is not None:
             with self.api.cluster.lock:
                 return json.loads(json.dumps(self.api.cluster.s.get("etcd") or {}))
+        return self.ask("members")["members"]
+
+    def ask(self, what: str) -> dict:
+        """GET /standin/v1/etcd/WHAT from the first control plane (which holds the state)."""
         ident = Identity("kube-apiserver-etcd-client", {"system:masters", "system:authenticated"})
-        code, data = https_request(self.api.upstream, "GET", "/standin/v1/etcd/members", ca_pem=self.api.ca_pem,
+        code, data = https_request(self.api.upstream, "GET", f"/standin/v1/etcd/{what}", ca_pem=self.api.ca_pem,
                                    cert_pem=self.api.proxy_cert, key_pem=self.api.proxy_key,
                                    headers={"X-Standin-Identity": ident.to_json()}, timeout=5)
         if code != 200:
-            raise ConnError(f"member list: HTTP {code}")
-        return json.loads(data)["members"]
+            raise ConnError(f"etcd {what}: HTTP {code}")
+        return json.loads(data)
 
     def db(self) -> tuple:
         """(revision, kvs) of the cluster's state: the stand-in etcd's keyspace."""
@@ -1137,13 +1141,7 @@ class EtcdAPI:
             with self.api.cluster.lock:
                 s = json.loads(json.dumps(self.api.cluster.s))
             return s.get("rv", 1), etcd_kvs(s)
-        ident = Identity("kube-apiserver-etcd-client", {"system:masters", "system:authenticated"})
-        code, data = https_request(self.api.upstream, "GET", "/standin/v1/etcd/db", ca_pem=self.api.ca_pem,
-                                   cert_pem=self.api.proxy_cert, key_pem=self.api.proxy_key,
-                                   headers={"X-Standin-Identity": ident.to_json()}, timeout=5)
-        if code != 200:
-            raise ConnError(f"db: HTTP {code}")
-        doc = json.loads(data)
+        doc = self.ask("db")
         return doc["revision"], [tuple(kv) for kv in doc["kvs"]]
 
     def handle(self, method: str, raw_path: str, headers, body: bytes, peer):

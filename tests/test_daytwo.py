@@ -99,3 +99,24 @@ def test_snapshot_refuses_an_existing_output_before_connecting(tmp_path, capsys)
     out.write_text("keep")
     assert etcd.etcd_snapshot_command(tmp_path / "no-inventory.yaml", output=out) == 2
     assert "exists already" in capsys.readouterr().err and out.read_text() == "keep"
+
+
+class _Node:
+    """A control plane that answers one command with a fixed output (the parsing path only)."""
+
+    def __init__(self, stdout: str, rc: int = 0):
+        self.name, self.stdout, self.rc = "master1", stdout, rc
+
+    def run(self, command, **kw):
+        from provisioner.remote import CommandResult
+        assert command == certs.CHECK
+        return CommandResult(command, self.rc, self.stdout, "", 0.1)
+
+
+def test_expiry_warnings_for_verify():
+    text = (GOLDEN / "kubeadm-certs-check-expiration.txt").read_text()
+    warnings = certs.expiry_warnings(_Node(text))        # today's clock: both are under 30 days or expired
+    assert all(w.startswith("master1: ") for w in warnings)
+    assert any(w.startswith("master1: apiserver ") for w in warnings)
+    assert any(w.startswith("master1: etcd-server EXPIRED") for w in warnings)
+    assert certs.expiry_warnings(_Node("", rc=1)) == [f"master1: {certs.CHECK} failed (exit 1)"]

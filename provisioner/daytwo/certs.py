@@ -98,6 +98,18 @@ def check(cps: ControlPlanes) -> tuple[list[CertRow], dict[str, str]]:
     return rows, failed
 
 
+def expiry_warnings(remote: Remote, warn_days: int = WARN_DAYS) -> list[str]:
+    """One control plane's certificate warnings, for ``verify``/``preflight`` on a built cluster: lines like
+    "master1: apiserver expires in 9 days (...), under 30"; the failure itself when the check fails."""
+    res = remote.run(CHECK, check=False, timeout=120, quiet=True)
+    if not res.ok:
+        return [f"{remote.name}: {CHECK} failed (exit {res.rc})"]
+    try:
+        return [w for w in (r.warning(warn_days) for r in parse_check_expiration(res.stdout, remote.name)) if w]
+    except ParseError as exc:
+        return [str(exc)]
+
+
 def renew_one(remote: Remote, address: str) -> None:
     remote.run(RENEW, why="kubeadm certs renew all failed", timeout=300)
     remote.run(restart_script(), why="restarting the control-plane static pods failed", timeout=RESTART_SECONDS + 60)

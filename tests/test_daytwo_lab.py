@@ -105,7 +105,7 @@ def test_renew_clears_it_one_control_plane_at_a_time(built, capsys):
         assert (enddate(lab, cp) - dt.datetime.now(dt.timezone.utc)).days == 364
     # One at a time: a control plane's renewal starts after the previous one's pods were back.
     log = {cp: calls(lab, cp) for cp in CPS}
-    renew_at = {cp: next(c["time_ns"] for c in log[cp] if c["prog"] == "kubeadm" and c["argv"][:3] ==
+    renew_at = {cp: next(c["time_ns"] for c in log[cp] if c["prog"] == "kubeadm" and c["argv"][1:4] ==
                          ["certs", "renew", "all"]) for cp in CPS}
     for prev, nxt in zip(CPS, CPS[1:]):
         last_crictl = max(c["time_ns"] for c in log[prev] if c["prog"] == "crictl" and "ps" in c["argv"])

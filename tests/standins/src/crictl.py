@@ -22,7 +22,8 @@ def endpoint(f: dict) -> str:
 
 def main(argv) -> int:
     spec = {"runtime-endpoint": "str", "image-endpoint": "str", "config": "str", "timeout": "str", "debug": "bool",
-            "version": "bool", "help": "bool", "output": "str", "quiet": "bool", "all": "bool"}
+            "version": "bool", "help": "bool", "output": "str", "quiet": "bool", "all": "bool", "name": "str",
+            "state": "str"}
     f, pos, _ = flags_or_exit(argv, spec, {"r": "runtime-endpoint", "i": "image-endpoint", "c": "config",
                                            "t": "timeout", "D": "debug", "v": "version", "h": "help",
                                            "o": "output", "q": "quiet", "a": "all"}, 'level=fatal msg="{exc}"')
@@ -51,8 +52,23 @@ def main(argv) -> int:
                                                    "reason": "NetworkPluginNotReady",
                                                    "message": "stand-in runtime: no CNI"}]}}, indent=2))
     elif cmd == "ps":
-        out("CONTAINER           IMAGE               CREATED             STATE               NAME                "
-            "ATTEMPT             POD ID              POD")
+        # The static pods the stand-in kubelet runs (/run/standins/static-pods.json); --name is a regular
+        # expression matched against the container name, -q prints the IDs only (crictl's ps.go).
+        try:
+            pods = json.loads(read_file("/run/standins/static-pods.json"))
+        except (OSError, ValueError):
+            pods = {}
+        want = re.compile(f.get("name") or "")
+        hits = [(n, p["id"]) for n, p in sorted(pods.items()) if want.search(n)]
+        if f.get("quiet"):
+            for _, cid in hits:
+                out(cid)
+        else:
+            out("CONTAINER           IMAGE               CREATED             STATE               NAME                "
+                "ATTEMPT             POD ID              POD")
+            for n, cid in hits:
+                out(f"{cid[:13]:<20}{'sha256:' + cid[13:26]:<20}{'2 minutes ago':<20}{'Running':<20}"
+                    f"{n:<20}{'0':<20}{cid[26:39]:<20}{n}")
     elif cmd == "images":
         out("IMAGE               TAG                 IMAGE ID            SIZE")
     elif cmd == "pods":

@@ -869,6 +869,8 @@ class API:
                 self.bump()
                 return 200, {"result": "deleted"}
             return not_found(data.get("kind", "").lower(), data.get("name", ""))
+        if sub == "etcd/db" and method == "GET":
+            return 200, {"revision": s.get("rv", 1), "kvs": etcd_kvs(s)}
         if sub == "etcd/members":
             if method == "GET":
                 return 200, {"members": s["etcd"]}
@@ -1121,24 +1123,57 @@ class EtcdAPI:
         if self.api.cluster is not None:
             with self.api.cluster.lock:
                 return json.loads(json.dumps(self.api.cluster.s.get("etcd") or {}))
+        return self.ask("members")["members"]
+
+    def ask(self, what: str) -> dict:
+        """GET /standin/v1/etcd/WHAT from the first control plane (which holds the state)."""
         ident = Identity("kube-apiserver-etcd-client", {"system:masters", "system:authenticated"})
-        code, data = https_request(self.api.upstream, "GET", "/standin/v1/etcd/members", ca_pem=self.api.ca_pem,
+        code, data = https_request(self.api.upstream, "GET", f"/standin/v1/etcd/{what}", ca_pem=self.api.ca_pem,
                                    cert_pem=self.api.proxy_cert, key_pem=self.api.proxy_key,
                                    headers={"X-Standin-Identity": ident.to_json()}, timeout=5)
         if code != 200:
-            raise ConnError(f"member list: HTTP {code}")
-        return json.loads(data)["members"]
+            raise ConnError(f"etcd {what}: HTTP {code}")
+        return json.loads(data)
+
+    def db(self) -> tuple:
+        """(revision, kvs) of the cluster's state: the stand-in etcd's keyspace."""
+        if self.api.cluster is not None:
+            with self.api.cluster.lock:
+                s = json.loads(json.dumps(self.api.cluster.s))
+            return s.get("rv", 1), etcd_kvs(s)
+        doc = self.ask("db")
+        return doc["revision"], [tuple(kv) for kv in doc["kvs"]]
 
     def handle(self, method: str, raw_path: str, headers, body: bytes, peer):
-        if urllib.parse.urlsplit(raw_path).path != "/v3/cluster/member/list" or method != "POST":
+        path = urllib.parse.urlsplit(raw_path).path
+        calls = ("/v3/cluster/member/list", "/v3/maintenance/snapshot", "/v3/maintenance/status")
+        if path not in calls or method != "POST":
             return 404, "404 page not found\n"
         try:
             members = self.members()
+            revision, kvs = self.db() if path != calls[0] else (0, [])
         except (ConnError, ValueError, KeyError) as exc:
             return 503, {"error": f"etcdserver: request timed out ({exc})", "code": 14}
 
         def ident(text: str) -> str:
             return str(int(hashlib.sha256(text.encode()).hexdigest()[:15], 16))
+
+        header = {"cluster_id": ident("cluster"), "revision": str(revision), "raft_term": "2"}
+        if path == calls[1]:
+            # Maintenance.Snapshot (rpc.proto: post "/v3/maintenance/snapshot", a stream): one message here
+            blob = etcd_snapshot_bytes(kvs, revision)
+            return 200, {"result": {"header": header, "remaining_bytes": "0", "blob": b64(blob)}}
+        if path == calls[2]:
+            # Maintenance.Status: the leader is the member on the first control plane (the state holder)
+            leader = next((n for n, m in sorted(members.items()) if m.get("leader")), None) or \
+                next((n for n, m in sorted(members.items()) if m.get("state") == "started"), "")
+            peer_of = {n: (m.get("peerURL") or n) for n, m in members.items()}
+            size = len(etcd_snapshot_bytes(kvs, revision)) - 32
+            return 200, {"header": {**header, "member_id": ident(peer_of.get(self.node_name, self.node_name))},
+                         "version": STANDIN_BUILD["etcd_version"].split("-")[0], "dbSize": str(size),
+                         "leader": ident(peer_of.get(leader, leader)) if leader else "0",
+                         "raftIndex": str(revision + 3), "raftTerm": "2", "raftAppliedIndex": str(revision + 3),
+                         "dbSizeInUse": str(size)}
 
         out = []
         for name, m in sorted(members.items()):

@@ -1947,11 +1947,188 @@ def cmd_version(argv) -> int:
     return 0
 
 
+# `kubeadm certs check-expiration` / `renew`: the renewal manager's certificates (cmd/kubeadm/app/phases/
+# certs/renewal/manager.go, listed sorted by name) - name: (file, CA, long name). A name ending in .conf is
+# the client certificate embedded in that kubeconfig under /etc/kubernetes.
+RENEWABLE = {
+    "admin.conf": ("admin.conf", "ca", "certificate embedded in the kubeconfig file for the admin to use and for "
+                                       "kubeadm itself"),
+    "apiserver": ("apiserver", "ca", "certificate for serving the Kubernetes API"),
+    "apiserver-etcd-client": ("apiserver-etcd-client", "etcd-ca", "certificate the apiserver uses to access etcd"),
+    "apiserver-kubelet-client": ("apiserver-kubelet-client", "ca",
+                                 "certificate for the API server to connect to kubelet"),
+    "controller-manager.conf": ("controller-manager.conf", "ca",
+                                "certificate embedded in the kubeconfig file for the controller manager to use"),
+    "etcd-healthcheck-client": ("etcd/healthcheck-client", "etcd-ca",
+                                "certificate for liveness probes to healthcheck etcd"),
+    "etcd-peer": ("etcd/peer", "etcd-ca", "certificate for etcd nodes to communicate with each other"),
+    "etcd-server": ("etcd/server", "etcd-ca", "certificate for serving etcd"),
+    "front-proxy-client": ("front-proxy-client", "front-proxy-ca", "certificate for the front proxy client"),
+    "scheduler.conf": ("scheduler.conf", "ca",
+                       "certificate embedded in the kubeconfig file for the scheduler manager to use"),
+    "super-admin.conf": ("super-admin.conf", "ca", "certificate embedded in the kubeconfig file for the super-admin"),
+}
+CA_FILES = {"ca": "ca", "etcd-ca": "etcd/ca", "front-proxy-ca": "front-proxy-ca"}
+
+
+def renewable() -> list:
+    return [n for n in sorted(RENEWABLE) if n != "super-admin.conf" or KUBE_MINOR >= 29]
+
+
+def short_human_duration(seconds: float) -> str:
+    """k8s.io/apimachinery/pkg/util/duration ShortHumanDuration (RESIDUAL TIME)."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    hours = s // 3600
+    if hours < 24:
+        return f"{hours}h"
+    if hours < 24 * 365:
+        return f"{hours // 24}d"
+    return f"{hours // 24 // 365}y"
+
+
+def tabwrite(rows: list) -> list:
+    """text/tabwriter.NewWriter(out, 10, 4, 3, ' ', 0) over one block: every cell but a row's last is padded
+    to its column's width (widest cell + 3, at least 10)."""
+    widths: dict = {}
+    for r in rows:
+        for i, c in enumerate(r[:-1]):
+            widths[i] = max(widths.get(i, 10), len(c) + 3)
+    return ["".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1])) + r[-1] for r in rows]
+
+
+def cert_of(name: str):
+    """(certificate dict, path) of a renewable name, or (None, path) when missing."""
+    rel = RENEWABLE[name][0]
+    if rel.endswith(".conf"):
+        path = f"/etc/kubernetes/{rel}"
+        if not exists(path):
+            return None, path
+        pem_ = load_kubeconfig(P(path)).get("cert_pem")
+        return (load_cert_pem(pem_) if pem_ else None), path
+    path = f"{PKI}/{rel}.crt"
+    return (load_cert_pem(read_file(path)) if exists(path) else None), path
+
+
+def expires(c: dict) -> str:
+    return c["not_after"].strftime("%b %d, %Y %H:%M UTC")
+
+
+def cluster_config_banner(prefix: str, kubeconfig: str | None) -> None:
+    """getInternalCfg (cmd/kubeadm/app/cmd/certs.go): the kubeadm-config ConfigMap, else the defaults."""
+    try:
+        kc = admin_kubeconfig(kubeconfig)
+        code, _ = kc_request(kc, "GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config", timeout=5)
+    except (Fatal, OSError, ValueError, YAMLError, ConnError):
+        code = 0
+    if code == 200:
+        out(f'[{prefix}] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+        out(f"[{prefix}] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
+        out("")
+    else:
+        out(f"[{prefix}] Error reading configuration from the Cluster. Falling back to default configuration\n")
+
+
+def cmd_check_expiration(argv) -> int:
+    f, pos, _ = parse_flags(argv, {"config": "str", "cert-dir": "str", "kubeconfig": "str", "output": "str",
+                                   "allow-missing-template-keys": "bool", "show-managed-fields": "bool", **GLOBAL},
+                            {**SHORT, "o": "output"})
+    if pos:
+        raise Fatal(f'unknown command "{pos[0]}" for "kubeadm certs check-expiration"')
+    if f.get("output") not in (None, "text"):
+        raise Fatal("stand-in kubeadm: only the text output of check-expiration is implemented")
+    cluster_config_banner("check-expiration", f.get("kubeconfig"))
+    now = time.time()
+    ca_keys = {n: exists(f"{PKI}/{rel}.key") for n, rel in CA_FILES.items()}
+    rows = [["CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"]]
+    for name in renewable():
+        c, _ = cert_of(name)
+        ca = RENEWABLE[name][1]
+        if c is None:
+            rows.append([f"!MISSING! {name}", "", "", "", ""])
+            continue
+        rows.append([name, expires(c), short_human_duration(c["not_after"].timestamp() - now), ca,
+                     f"{'no' if ca_keys[ca] else 'yes':<8}"])
+    cas = [["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"]]
+    for name, rel in CA_FILES.items():
+        if not exists(f"{PKI}/{rel}.crt"):
+            cas.append([f"!MISSING! {name}", "", "", ""])
+            continue
+        c = load_cert_pem(read_file(f"{PKI}/{rel}.crt"))
+        cas.append([name, expires(c), short_human_duration(c["not_after"].timestamp() - now),
+                    f"{'no' if ca_keys[name] else 'yes':<8}"])
+    for line in tabwrite(rows) + [""] + tabwrite(cas):
+        out(line)
+    return 0
+
+
+def reissue(name: str, days: float) -> bool:
+    """Sign name's certificate again by its CA (new key, same subject, SANs and usages), valid for days;
+    False when the CA's key is missing (an external CA)."""
+    c, path = cert_of(name)
+    ca_pair = load_pair(CA_FILES[RENEWABLE[name][1]])
+    if ca_pair is None:
+        return False
+    eku = c["exts"].get(OID_EKU, b"")
+    key = new_ec_key()
+    cert = make_cert(c["subject"]["CN"][0], key, orgs=c["subject"].get("O", []), issuer_cert=ca_pair[0],
+                     issuer_key=ca_pair[1], server=d_oid(OID_SERVER_AUTH) in eku,
+                     client=d_oid(OID_CLIENT_AUTH) in eku, dns=c["dns"], ips=c["ips"], days=days)
+    if path.endswith(".conf"):
+        kc = load_kubeconfig(P(path))
+        write_file(path, make_kubeconfig(kc["server"], kc["ca_pem"], kc["user"], kc["cluster"], cert_pem=cert,
+                                         key_pem=key_pem(key)), 0o600)
+    else:
+        write_pair(RENEWABLE[name][0], cert, key)
+    return True
+
+
+def cmd_renew(argv) -> int:
+    """`kubeadm certs renew all|NAME` (certs.go getRenewSubCommands/renewCert): a new key and certificate
+    valid for a year (ClusterConfiguration certificateValidityPeriod's default), signed by the local CA."""
+    f, pos, _ = parse_flags(argv, {"config": "str", "cert-dir": "str", "kubeconfig": "str", **GLOBAL}, SHORT)
+    names = renewable()
+    if len(pos) != 1 or (pos[0] != "all" and pos[0] not in names):
+        raise Fatal('"kubeadm certs renew" needs one of: all, ' + ", ".join(names))
+    todo = names if pos[0] == "all" else [pos[0]]
+    if exists("/etc/kubernetes/admin.conf"):
+        out("[renew] Reading configuration from the cluster...")
+        out("[renew] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'")
+        out("")
+    else:
+        out("[renew] Error reading configuration from the Cluster. Falling back to default configuration\n")
+    for name in todo:
+        long_name = RENEWABLE[name][2]
+        if cert_of(name)[0] is None:
+            out(f"MISSING! {long_name}")
+        elif not reissue(name, 365):
+            out(f"Detected external {RENEWABLE[name][1]}, {long_name} can't be renewed")
+        else:
+            out(f"{long_name} renewed")
+    if pos[0] == "all":
+        out("\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, "
+            "kube-scheduler and etcd, so that they can use the new certificates.")
+    else:
+        out(f"\nCertificate for {name} renewed")
+    return 0
+
+
 def cmd_certs(argv) -> int:
     if argv[:1] == ["certificate-key"]:
         out(secrets.token_hex(32))
         return 0
-    raise Fatal("stand-in kubeadm: only 'kubeadm certs certificate-key' is implemented")
+    if argv[:1] == ["check-expiration"]:
+        return cmd_check_expiration(argv[1:])
+    if argv[:1] == ["renew"]:
+        return cmd_renew(argv[1:])
+    raise Fatal("stand-in kubeadm: only 'kubeadm certs certificate-key|check-expiration|renew' are implemented")
 
 
 def cmd_config(argv) -> int:
@@ -1990,6 +2167,10 @@ def cmd_config(argv) -> int:
 def cmd_standin(argv) -> int:
     """Hidden helpers for tests: `kubeadm standin expire uploaded-certs|tokens`, `kubeadm standin state`."""
     f, pos, _ = parse_flags(argv, {"kubeconfig": "str", **GLOBAL}, SHORT)
+    if pos[:1] == ["reissue"] and len(pos) == 3:      # a test's short-lived certificate: reissue NAME DAYS
+        if pos[1] not in RENEWABLE or cert_of(pos[1])[0] is None or not reissue(pos[1], float(pos[2])):
+            raise Fatal(f"cannot reissue {pos[1]}")
+        return 0
     kc = admin_kubeconfig(f.get("kubeconfig"))
     if pos[:1] == ["expire"] and len(pos) == 2:
         code, body = api(kc, "POST", "/standin/v1/expire", {"what": pos[1]})

@@ -55,6 +55,56 @@ def serving_cert(node: str) -> tuple:
     return P(crt), P(key)
 
 
+STATIC = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+PODS_FILE = "/run/standins/static-pods.json"
+APISERVER_UNIT = "/etc/systemd/system/standin-apiserver.service"
+
+
+class StaticPods:
+    """The static pods of /etc/kubernetes/manifests, as the kubelet's file source sees them: a pod whose
+    manifest goes away is stopped, one whose manifest comes back is started again (the restart
+    kubernetes.io's "Certificate Management with kubeadm" describes: move the manifest out, wait, move it
+    back). Only kube-apiserver has a process here (standin-apiserver.service, which kubeadm started); the
+    others are bookkeeping. What runs is in PODS_FILE (`crictl ps` reads it). The real kubelet looks every
+    fileCheckFrequency (20 s); this one every second."""
+
+    def __init__(self):
+        self.running = {}
+        for name in STATIC:
+            if exists(f"/etc/kubernetes/manifests/{name}.yaml"):
+                self.running[name] = self.new_id()
+        self.stopped: set = set()
+        self.save()
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_hex(32)
+
+    def save(self) -> None:
+        write_file(PODS_FILE, json.dumps({n: {"id": i} for n, i in sorted(self.running.items())}), 0o644)
+
+    def sync(self) -> None:
+        changed = False
+        for name in STATIC:
+            present = exists(f"/etc/kubernetes/manifests/{name}.yaml")
+            if present and name not in self.running:
+                if name == "kube-apiserver" and name in self.stopped and exists(APISERVER_UNIT):
+                    systemctl("start", "standin-apiserver.service")
+                self.stopped.discard(name)
+                self.running[name] = self.new_id()
+                klog("I", f'"static pod started" pod="kube-system/{name}"')
+                changed = True
+            elif not present and name in self.running:
+                if name == "kube-apiserver" and exists(APISERVER_UNIT):
+                    systemctl("stop", "standin-apiserver.service")
+                self.stopped.add(name)
+                del self.running[name]
+                klog("I", f'"static pod stopped" pod="kube-system/{name}" reason="manifest removed"')
+                changed = True
+        if changed:
+            self.save()
+
+
 def kubelet_api(cfg: dict, node: str):
     """The TLS server on cfg port (10250), or None when the port cannot be bound (tests)."""
     addr, port = cfg.get("address") or "0.0.0.0", int(cfg.get("port", 10250))
@@ -173,8 +223,14 @@ def main(argv) -> int:
     klog("I", f'"Stand-in kubelet running" node="{node}" runtime="{endpoint}" cgroupDriver="{driver}" '
               f'healthz="http://{addr}:{port}/healthz" (no pods are run)')
     sd_notify("READY=1")
-    while not stop.wait(300):
-        klog("I", '"stand-in kubelet still running"')
+    pods = StaticPods() if not local_mode() else None
+    ticks = 0
+    while not stop.wait(1):
+        ticks += 1
+        if pods is not None:
+            pods.sync()
+        if ticks % 300 == 0:
+            klog("I", '"stand-in kubelet still running"')
     server.shutdown()
     if api is not None:
         api.shutdown()

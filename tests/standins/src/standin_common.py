@@ -1794,3 +1794,60 @@ def os_pretty_name() -> str:
     except OSError:
         pass
     return "Debian GNU/Linux 12 (bookworm)"
+
+
+# ------------------------------------------------- etcd snapshots (stand-in format)
+# The stand-in etcd's database is the first control plane's state. A snapshot is that state as key/value
+# pairs behind a magic line, followed - as a real etcd snapshot is (etcd-io/etcd server/etcdserver/api/
+# v3rpc/maintenance.go Snapshot: the db, then its sha256) - by the sha256 of everything before it.
+
+SNAPSHOT_MAGIC = b"STANDIN-ETCD-SNAPSHOT/1 (not a bbolt database)\n"
+
+
+def etcd_kvs(state: dict) -> list:
+    """[(key, value)] of a state dict, sorted: one key per entry of each top-level map."""
+    kvs = []
+    for top, value in sorted(state.items()):
+        if isinstance(value, dict):
+            for k, v in sorted(value.items()):
+                kvs.append((f"/registry/standin/{top}/{k}", json.dumps(v, sort_keys=True)))
+        else:
+            kvs.append((f"/registry/standin/{top}", json.dumps(value, sort_keys=True)))
+    return kvs
+
+
+def etcd_snapshot_bytes(kvs: list, revision: int) -> bytes:
+    body = SNAPSHOT_MAGIC + json.dumps({"revision": revision, "kvs": kvs}, sort_keys=True).encode()
+    return body + hashlib.sha256(body).digest()
+
+
+def etcd_snapshot_read(data: bytes) -> tuple:
+    """(revision, kvs, db size) of a snapshot file's bytes; ValueError when it is not one or is damaged."""
+    if not data.startswith(SNAPSHOT_MAGIC) or len(data) < len(SNAPSHOT_MAGIC) + 32:
+        raise ValueError("invalid database")
+    body, digest = data[:-32], data[-32:]
+    if hashlib.sha256(body).digest() != digest:
+        raise ValueError("snapshot file integrity check failed")
+    doc = json.loads(body[len(SNAPSHOT_MAGIC):])
+    return int(doc["revision"]), [tuple(kv) for kv in doc["kvs"]], len(body)
+
+
+def _crc32c_table() -> list:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes, crc: int = 0) -> int:
+    """CRC-32 with the Castagnoli polynomial (Go's crc32.MakeTable(crc32.Castagnoli)), chainable."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF

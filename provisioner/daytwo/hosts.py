@@ -1,0 +1,79 @@
+"""Open the control planes of an inventory for a day-two command: one run log, one SSH session.
+
+>>> with control_planes(Path("inv.yaml"), None, None, "certs") as cps:      # doctest: +SKIP
+...     cps.remotes["master1"].run("kubeadm certs check-expiration")
+
+Hosts that do not answer are listed in ``cps.unreachable`` (host -> reason); the command decides
+whether it can go on without them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner.errors import InventoryError
+from provisioner.inventory import Inventory
+from provisioner.remote import Remote
+from provisioner.runlog import RunLog
+from provisioner.secrets import default_state_dir
+from provisioner.transport import HostKeys, Ssh
+
+PKI = "/etc/kubernetes/pki"
+# etcd's own client certificate (kubeadm's etcd liveness probe uses it): etcd CA, client auth.
+ETCDCTL = (f"ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert={PKI}/etcd/ca.crt "
+           f"--cert={PKI}/etcd/healthcheck-client.crt --key={PKI}/etcd/healthcheck-client.key")
+
+
+def load_inventory(path: Path) -> Inventory:
+    """The validated inventory; warnings on stderr; InventoryError (exit 2) when it is not usable."""
+    from provisioner.validation import check_inventory
+
+    inv, problems = check_inventory(path)
+    for p in problems:
+        if p.warning:
+            print(str(p), file=sys.stderr)
+    errors = [p for p in problems if not p.warning]
+    if inv is None or errors:
+        raise InventoryError(errors or problems)
+    return inv
+
+
+@dataclass
+class ControlPlanes:
+    inv: Inventory
+    state_dir: Path
+    remotes: dict[str, Remote]
+    names: list[str]                                     # every control plane, inventory order
+    unreachable: dict[str, str] = field(default_factory=dict)
+
+    def reachable(self) -> list[str]:
+        return [n for n in self.names if n in self.remotes]
+
+
+@contextmanager
+def control_planes(inv_path: Path, state_dir: Path | None, keys: Ssh | HostKeys | None, kind: str,
+                   timeout: float = 10) -> Iterator[ControlPlanes]:
+    """The inventory's control planes, connected (``keys``: the CLI's SSH; default: the state dir's
+    known_hosts and ~/.ssh/config)."""
+    from provisioner.engine import Session, UnreachableHosts     # the engine imports the phases
+
+    inv = load_inventory(inv_path)
+    state = Path(state_dir) if state_dir else default_state_dir(inv.cluster_name)
+    keys = keys if keys is not None else HostKeys(state / "known_hosts")
+    log = RunLog.create(state, kind, lambda s: s)
+    session = Session(inv, keys, log, lambda s: s, timeout, 8)
+    names = [h.hostname for h in inv.control_planes]
+    cps = ControlPlanes(inv, state, session.remotes, names)
+    try:
+        try:
+            session.open(names)
+        except UnreachableHosts as exc:
+            cps.unreachable = {e.host: e.reason for e in exc.errors}
+        yield cps
+    finally:
+        session.close()
+        log.close()

@@ -1,0 +1,159 @@
+"""Day two on a lab cluster built by `provisioner up`: certificates and etcd (provisioner.daytwo).
+
+The stand-ins: `kubeadm certs check-expiration|renew` (upstream's tables, dates from the node's PKI), the
+stand-in kubelet stopping/starting the API server when its static-pod manifest leaves/returns, and
+etcdctl (Debian's etcd-client 3.4 stand-in, installed here on the control planes as a user would install
+etcd-client) against the stand-in etcd. See tests/test_daytwo_standins.py for the upstream sources.
+
+Tests run in file order on one cluster: check, a short certificate warns, renew clears it, snapshot,
+status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+
+import pytest
+
+from provisioner.daytwo.certs import certs_command
+from provisioner.daytwo.etcd import etcd_snapshot_command, etcd_status_command
+from provisioner.transport import HostKeys
+from tests.standins import build
+from tests.support.cli import run_cli
+from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
+from tests.support.lab_inventory import standin_calls as calls
+
+CPS = ["master1", "master2", "master3"]
+NAMES = 14          # 11 certificates + 3 CAs per control plane (super-admin.conf only on the first: MISSING)
+
+
+@pytest.fixture(scope="module")
+def built(pristine_lab, tmp_path_factory):
+    lab = pristine_lab
+    base = tmp_path_factory.mktemp("daytwo")
+    inv, state = lab_inventory(lab, base), base / "state"
+    r = run_cli("up", "-i", str(inv), *lab_cli_args(lab, state), timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    etcdctl = build.bundle("etcdctl", build.build_info(build.KUBE_VERSIONS[0]), "etcd-client")
+    for cp in CPS:
+        with lab.ssh(cp) as s:
+            s.put(etcdctl, "/usr/bin/etcdctl", mode=0o755)
+    return lab, inv, state, HostKeys(lab.known_hosts_path)
+
+
+def run(fn, built, capsys, **kw):
+    lab, inv, state, keys = built
+    code = fn(inv, state_dir=state, keys=keys, **kw)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def enddate(lab, node: str, path: str = "/etc/kubernetes/pki/apiserver.crt") -> dt.datetime:
+    text = sh(lab, node, f"openssl x509 -noout -enddate -in {path}").stdout.strip()
+    return dt.datetime.strptime(text.split("=", 1)[1], "%b %d %H:%M:%S %Y GMT").replace(tzinfo=dt.timezone.utc)
+
+
+def served_enddate(lab, node: str) -> str:
+    addr = lab.nodes[node].address
+    return sh(lab, node, f"openssl s_client -connect {addr}:6443 </dev/null 2>/dev/null | "
+                         "openssl x509 -noout -enddate").stdout.strip()
+
+
+def test_certs_table_matches_the_nodes_pki(built, capsys):
+    lab = built[0]
+    code, out, err = run(certs_command, built, capsys, as_json=True)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["warnings"] == [] and report["errors"] == {} and report["unreachable"] == {}
+    rows = report["certificates"]
+    assert len(rows) == NAMES * len(CPS)
+    by = {(r["host"], r["name"]): r for r in rows}
+    for cp in CPS:
+        for name, path in (("apiserver", "apiserver.crt"), ("etcd-server", "etcd/server.crt"), ("ca", "ca.crt")):
+            want = enddate(lab, cp, f"/etc/kubernetes/pki/{path}").strftime("%Y-%m-%dT%H:%M:00Z")
+            assert by[(cp, name)]["expires"] == want, (cp, name)
+        assert by[(cp, "apiserver")]["days_left"] == 364 and by[(cp, "etcd-server")]["ca"] == "etcd-ca"
+    assert not by[("master1", "super-admin.conf")]["missing"] and by[("master2", "super-admin.conf")]["missing"]
+    code, out, _ = run(certs_command, built, capsys)
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["HOST", "CERTIFICATE", "EXPIRES"]
+
+
+def test_a_certificate_expiring_within_20_days_warns(built, capsys):
+    lab = built[0]
+    assert sh(lab, "master2", "kubeadm standin reissue apiserver 15").rc == 0
+    code, out, err = run(certs_command, built, capsys)
+    assert code == 0
+    assert re.search(r"warning: master2: apiserver expires in 1[34] days .*, under 30 - renew with "
+                     r"`provisioner certs --renew`", err), err
+    assert re.search(r"^master2\s+apiserver\s.*WARN$", out, re.M), out
+
+
+def test_renew_clears_it_one_control_plane_at_a_time(built, capsys):
+    lab, inv, state, _ = built
+    admin_before = (state / "admin.conf").read_text()
+    code, out, err = run(certs_command, built, capsys, renew=True, as_json=True)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["renewed"] == CPS and report["warnings"] == [] and report["errors"] == {}
+    assert {r["days_left"] for r in report["certificates"] if not r["authority"] and not r["missing"]} == {364}
+    # Every API server serves its renewed certificate (it was restarted), each one a year out.
+    for cp in CPS:
+        assert served_enddate(lab, cp) == "notAfter=" + enddate(lab, cp).strftime("%b %e %H:%M:%S %Y GMT")
+        assert (enddate(lab, cp) - dt.datetime.now(dt.timezone.utc)).days == 364
+    # One at a time: a control plane's renewal starts after the previous one's pods were back.
+    log = {cp: calls(lab, cp) for cp in CPS}
+    renew_at = {cp: next(c["time_ns"] for c in log[cp] if c["prog"] == "kubeadm" and c["argv"][1:4] ==
+                         ["certs", "renew", "all"]) for cp in CPS}
+    for prev, nxt in zip(CPS, CPS[1:]):
+        last_crictl = max(c["time_ns"] for c in log[prev] if c["prog"] == "crictl" and "ps" in c["argv"])
+        assert last_crictl < renew_at[nxt], (prev, nxt)
+    # The admin kubeconfig the tool keeps: refreshed, still 0600.
+    kc = state / "admin.conf"
+    assert kc.stat().st_mode & 0o777 == 0o600 and kc.read_text() != admin_before
+    # No manifest left behind.
+    for cp in CPS:
+        assert sh(lab, cp, "ls /etc/kubernetes/manifests").stdout.split() == [
+            "etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
+
+
+def test_snapshot_is_fetched_0600_and_matches_the_nodes_status(built, capsys, tmp_path):
+    lab = built[0]
+    code, out, err = run(etcd_snapshot_command, built, capsys, as_json=True)
+    assert code == 0, err
+    report = json.loads(out)
+    path = built[2] / "snapshots"
+    files = list(path.glob("etcd-lab-*.db"))
+    assert [str(f) for f in files] == [report["file"]]
+    snap = files[0]
+    assert snap.stat().st_mode & 0o777 == 0o600 and path.stat().st_mode & 0o777 == 0o700
+    assert hashlib.sha256(snap.read_bytes()).hexdigest() == report["sha256"]
+    # The node's etcdctl reads the fetched file the same way.
+    with lab.ssh("master1") as s:
+        s.put(snap.read_bytes(), "/root/check.db", mode=0o600)
+        st = json.loads(s.sudo("etcdctl snapshot status /root/check.db -w json").stdout)
+        s.sudo("rm -f /root/check.db")
+    assert st == {k: report[k] for k in ("hash", "revision", "totalKey", "totalSize")}
+    assert report["totalKey"] > 5 and report["host"] == "master1"
+    # -o FILE; an existing file is never overwritten
+    target = tmp_path / "mine.db"
+    assert run(etcd_snapshot_command, built, capsys, output=target)[0] == 0
+    assert target.stat().st_mode & 0o777 == 0o600
+    before = target.read_bytes()
+    code, _, err = run(etcd_snapshot_command, built, capsys, output=target)
+    assert code == 2 and "exists already" in err and target.read_bytes() == before
+    # nothing left on the node
+    assert sh(lab, "master1", "ls /tmp/.provisioner.* 2>/dev/null | grep -c snapshot || true").stdout.strip() == "0"
+
+
+def test_etcd_status_lists_members_leader_and_size(built, capsys):
+    code, out, err = run(etcd_status_command, built, capsys, as_json=True)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [m["name"] for m in doc["members"]] == CPS
+    assert doc["leader"] == "master1" and all(m["reachable"] and m["dbSize"] > 0 for m in doc["members"])
+    code, out, _ = run(etcd_status_command, built, capsys)
+    assert code == 0 and out.splitlines()[0].split() == ["NAME", "ID", "CLIENT", "URL", "LEADER", "DB", "SIZE",
+                                                         "VERSION"]

@@ -196,7 +196,11 @@ def render(
     state = state_dir or default_state_dir(inv.cluster_name)
     with StateLock(state, "render"):     # secrets are created on first use: never by two runs at once
         secrets = SecretStore(state).load_or_create(inv.cluster_name)
-    files = render_cluster(inv, secrets, only=host)
+    from provisioner.phases.base import OsInfo
+    from provisioner.state import Journal
+
+    # The OS each host reported on the last up/up --plan (the apt lines name it); others: desired.ASSUMED_OS.
+    files = render_cluster(inv, secrets, only=host, os={h: OsInfo.parse(o) for h, o in Journal(state).os.items()})
     manifest = write_tree(files, output, inv.cluster_name)
     hosts = len({f.host for f in files})
     from provisioner.hostlist import plural

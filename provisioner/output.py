@@ -23,7 +23,8 @@ MANIFEST_VERSION = 1
 
 
 def manifest(files: list[RenderedFile], cluster: str) -> dict:
-    """What goes where: target path, owner, group, mode and checksum per file."""
+    """What goes where: target path, owner, group, mode and checksum per file; for a file whose content ``up``
+    fetches or copies on the host at run time, its origin (URL or host path) instead of a checksum."""
     return {
         "version": MANIFEST_VERSION,
         "cluster": cluster,
@@ -31,14 +32,14 @@ def manifest(files: list[RenderedFile], cluster: str) -> dict:
             {
                 "host": f.host,
                 "path": f.path,
-                "source": f"{f.host}{f.path}",
                 "owner": f.owner,
                 "group": f.group,
                 "mode": f"{f.mode:04o}",
                 "component": f.component,
                 "merge": f.merge,
                 "secret": f.secret,
-                "sha256": f.sha256,
+                "transient": f.transient,
+                **({"origin": f.origin} if f.origin else {"source": f"{f.host}{f.path}", "sha256": f.sha256}),
             }
             for f in files
         ],
@@ -54,6 +55,8 @@ def write_tree(files: list[RenderedFile], out: Path, cluster: str) -> Path:
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         for f in files:
+            if f.origin:      # content known on the host only (a fetched key, a copied kubeconfig): the manifest says
+                continue
             target = staging / f.host / f.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(f.content, encoding="utf-8")

@@ -52,6 +52,7 @@ class Step:
     name: str = ""
     notify: str | None = None       # tag raised when this step changes something
     counts: bool = True             # False for waits and checks: never reported as a change
+    writes: tuple[str, ...] = ()    # the files (of the desired state) this step writes
 
     def probe(self) -> str | None:
         return None
@@ -154,7 +155,7 @@ class FileStep(Step):
                  secret: bool = False, block: bool = False, validate: str | None = None, notify: str | None = None):
         self.path, self.content, self.mode, self.owner, self.group = path, content, mode, owner, group
         self.secret, self.block, self.validate, self.notify = secret, block, validate, notify
-        self.name = f"write {path}"
+        self.name, self.writes = f"write {path}", (path,)
 
     @classmethod
     def of(cls, rendered, **kw) -> "FileStep":
@@ -249,8 +250,9 @@ class CommandStep(Step):
     """Run ``command`` unless ``check`` (a read-only command) exits 0; or when notified."""
 
     def __init__(self, name: str, check: str | None, command: str, *, notify: str | None = None,
-                 when_notified: str | None = None, why: str = "", timeout: float | None = None):
-        self.name, self.check, self.command = name, check, command
+                 when_notified: str | None = None, why: str = "", timeout: float | None = None,
+                 writes: tuple[str, ...] = ()):
+        self.name, self.check, self.command, self.writes = name, check, command, tuple(writes)
         self.notify, self.when_notified, self.why, self.timeout = notify, when_notified, why, timeout
 
     def identity(self) -> str:
@@ -450,8 +452,10 @@ class FuncStep(Step):
     """A step whose decision and action need Python (kubeadm init/join, fetching files)."""
 
     def __init__(self, name: str, probe: str | None, needed: Callable[[Fact | None], Change | None],
-                 action: Callable[[StepContext], None], *, identity: str = "", notify: str | None = None):
+                 action: Callable[[StepContext], None], *, identity: str = "", notify: str | None = None,
+                 writes: tuple[str, ...] = ()):
         self.name, self._probe, self._needed, self._action = name, probe, needed, action
+        self.writes = tuple(writes)
         self._identity, self.notify = identity or name, notify
 
     def identity(self) -> str:

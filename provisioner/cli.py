@@ -200,13 +200,19 @@ def render(
     from provisioner.state import Journal
 
     # The OS each host reported on the last up/up --plan (the apt lines name it); others: desired.ASSUMED_OS.
-    files = render_cluster(inv, secrets, only=host, os={h: OsInfo.parse(o) for h, o in Journal(state).os.items()})
+    seen = {h: OsInfo.parse(o) for h, o in Journal(state).os.items()}
+    files = render_cluster(inv, secrets, only=host, os=seen)
     manifest = write_tree(files, output, inv.cluster_name)
     hosts = len({f.host for f in files})
     from provisioner.hostlist import plural
 
     out.print(f"rendered {plural(len(files), 'file')} for {plural(hosts, 'host')} of cluster {inv.cluster_name} into {output}/ "
               f"(manifest: {manifest})")
+    unread = sorted({f.host for f in files} - set(seen))
+    if unread:
+        from provisioner.desired import ASSUMED_OS as a
+        out.print(f"apt lines for {a.distro} {a.codename} {a.arch} on {', '.join(unread)}: no run has read their OS "
+                  "yet (`up --plan` does)")
 
 
 @app.command()

@@ -77,3 +77,26 @@ def test_render_writes_exactly_the_files_the_phases_write(tmp_path, example, cha
         assert by_render.get(name, set()) == by_steps[name], (
             f"{name}: only rendered {sorted(by_render.get(name, set()) - by_steps[name])}, "
             f"only written by the phases {sorted(by_steps[name] - by_render.get(name, set()))}")
+
+
+def test_a_join_config_takes_renewed_material_and_masks_the_same():
+    """The run-time values of a join config (token, certificate key renewed before a late join) replace the
+    rendered ones; nothing else changes, and the masked form - what is shown and compared - is the same."""
+    import dataclasses
+
+    from provisioner.render import JOIN_CONFIG, render_host
+    from tests.support.fixed_secrets import fixed_secrets
+
+    inv = load_inventory(REPO / "inventories/lab.yaml")
+    old = fixed_secrets()
+    (join,) = [f for f in render_host(inv, old, inv.host("master2"), BOOKWORM) if f.path == JOIN_CONFIG]
+    assert join.transient and join.secret and {n for n, _ in join.renewable} == {"bootstrap_token", "certificate_key"}
+    new = dataclasses.replace(old, bootstrap_token="zzzzzz.zzzzzzzzzzzzzzzz", certificate_key="0e" * 32)
+    text = join.current(new)
+    assert old.bootstrap_token not in text and old.certificate_key not in text
+    assert new.bootstrap_token in text and new.certificate_key in text
+    assert text.replace(new.bootstrap_token, old.bootstrap_token).replace(new.certificate_key,
+                                                                            old.certificate_key) == join.content
+    assert dataclasses.replace(join, content=text).masked(new) == join.masked(old)
+    (worker,) = [f for f in render_host(inv, old, inv.host("node1"), BOOKWORM) if f.path == JOIN_CONFIG]
+    assert [n for n, _ in worker.renewable] == ["bootstrap_token"]    # a worker's config has no certificate key

@@ -52,7 +52,7 @@ class OsInfo:
 
 @dataclass
 class UpContext:
-    """Everything the step functions may read. Rendering happened already; nothing here touches a host."""
+    """Everything the step functions may read; the files come from the desired state. Nothing here touches a host."""
 
     inv: Inventory
     secrets: ClusterSecrets

@@ -2,7 +2,8 @@
 
 flannel: our rendering of upstream's kube-flannel.yml (net-conf.json from the
 inventory), images from the inventory's image repository, flanneld pinned to
-the hosts' NIC, applied with kubectl. calico: the CRDs and the tigera operator
+the hosts' NIC - a file of the desired state (provisioner.render) - applied
+with kubectl. calico: the CRDs and the tigera operator
 from the configured calico mirror (downloaded, then ``kubectl create``), a wait
 until the operator's CRDs are Established, then an Installation whose IP pool
 is the pod CIDR.

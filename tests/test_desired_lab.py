@@ -112,3 +112,15 @@ def test_run_time_files_are_where_render_says_with_their_origin(built):
             elif hashlib.sha256(content).digest() != hashlib.sha256(on_node[f["origin"]][1]).digest():
                 problems.append(f"{where}: not a copy of {f['origin']}")     # (a secret: never printed)
     assert not problems, "\n".join(problems)
+
+
+def test_every_file_up_wrote_is_one_render_wrote(built):
+    """The other direction, from what `up` did: each file its run log says it created is in render's tree."""
+    import re
+
+    _, state, out, manifest = built
+    (log,) = (state / "logs").glob("up-*.log")
+    created = set(re.findall(r"^\S+ (\S+): [\w-]+: create (/\S+)$", log.read_text(), re.MULTILINE))
+    assert len(created) > 50, created
+    rendered = {(f["host"], f["path"]) for f in manifest["files"]}
+    assert created - rendered == set()

@@ -49,7 +49,7 @@ from provisioner.phases.base import OsInfo
 from provisioner.preflight import run_preflight
 from provisioner.probes import StepBook, read_commands, probe_all, selected_hosts
 from provisioner.remote import StepFailed
-from provisioner.render import render_cluster
+from provisioner.render import renderable
 from provisioner.reporter import Reporter
 from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore
@@ -254,11 +254,8 @@ class Engine:
 def build_context(inv: Inventory, state_dir: Path) -> UpContext:
     store = SecretStore(state_dir)
     secrets = store.load_or_create(inv.cluster_name)
-    files: dict[str, dict] = {}
-    for f in render_cluster(inv, secrets):
-        files.setdefault(f.host, {})[f.path] = f
-    return UpContext(inv=inv, secrets=secrets, store=store, state=ClusterState.load(state_dir),
-                     state_dir=state_dir, files=files)
+    renderable(inv)      # the phases take their files from the desired state (UpContext.file), rendered per host
+    return UpContext(inv=inv, secrets=secrets, store=store, state=ClusterState.load(state_dir), state_dir=state_dir)
 
 
 def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOptions,

@@ -83,7 +83,7 @@ class FileStep(Step):
                  secret: bool = False, block: bool = False, validate: str | None = None, notify: str | None = None):
         self.path, self.content, self.mode, self.owner, self.group = path, content, mode, owner, group
         self.secret, self.block, self.validate, self.notify = secret, block, validate, notify
-        self.name = f"write {path}"
+        self.name, self.writes = f"write {path}", (path,)
 
     @classmethod
     def of(cls, rendered, **kw) -> "FileStep":

@@ -23,25 +23,18 @@ MANIFEST_VERSION = 1
 
 
 def manifest(files: list[RenderedFile], cluster: str) -> dict:
-    """What goes where: target path, owner, group, mode and checksum per file."""
+    """What goes where: target path, owner, group, mode and checksum per file written in the tree; under
+    ``runtime``, the files whose content ``up`` fetches or copies on the host (location, mode, origin)."""
+    def entry(f: RenderedFile) -> dict:
+        return {"host": f.host, "path": f.path, "owner": f.owner, "group": f.group, "mode": f"{f.mode:04o}",
+                "component": f.component, "secret": f.secret}
+
     return {
         "version": MANIFEST_VERSION,
         "cluster": cluster,
-        "files": [
-            {
-                "host": f.host,
-                "path": f.path,
-                "source": f"{f.host}{f.path}",
-                "owner": f.owner,
-                "group": f.group,
-                "mode": f"{f.mode:04o}",
-                "component": f.component,
-                "merge": f.merge,
-                "secret": f.secret,
-                "sha256": f.sha256,
-            }
-            for f in files
-        ],
+        "files": [{**entry(f), "source": f"{f.host}{f.path}", "merge": f.merge, "transient": f.transient,
+                   "sha256": f.sha256} for f in files if not f.origin],
+        "runtime": [{**entry(f), "origin": f.origin} for f in files if f.origin],
     }
 
 
@@ -54,6 +47,8 @@ def write_tree(files: list[RenderedFile], out: Path, cluster: str) -> Path:
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         for f in files:
+            if f.origin:      # content known on the host only (a fetched key, a copied kubeconfig): in the manifest
+                continue
             target = staging / f.host / f.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(f.content, encoding="utf-8")

@@ -1,31 +1,37 @@
-"""Render every configuration file of a cluster, per host, from Jinja2 templates.
+"""The desired state: every file ``up`` writes, per host, rendered once from Jinja2 templates.
 
->>> files = render_cluster(inv, secrets)                     # doctest: +SKIP
->>> [f.path for f in files if f.host == "ha1"]               # doctest: +SKIP
-['/etc/hosts', '/etc/chrony/chrony.conf', '/etc/sysctl.d/90-provisioner-lb.conf', ...]
+>>> files = render_cluster(inv, secrets, os={"ha1": host_os})     # doctest: +SKIP
+>>> [f.path for f in files if f.host == "ha1"]                     # doctest: +SKIP
+['/etc/hostname', '/etc/hosts', '/etc/apt/sources.list', '/etc/chrony/chrony.conf', ...]
 
-Rendering is pure: inventory + secrets in, :class:`RenderedFile` list out.
-Writing them to a local tree (``render`` command) or to hosts (``up``) is
-someone else's job. One template per target file, under ``templates/``.
+Rendering is pure: inventory + secrets + each host's OS in, :class:`RenderedFile`
+list out. ``render -o DIR`` writes exactly this list, ``up`` writes it to the
+hosts (the phases take each file from it, none renders one itself). One template
+per target file, under ``templates/``. Which inputs it needs and which values
+are only known at run time: :mod:`provisioner.desired`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
+from provisioner import desired as D
 from provisioner.compat import CRI_SOCKET
 from provisioner.errors import RenderError
 from provisioner.inventory import Host, Inventory
 from provisioner.secrets import ClusterSecrets
 from provisioner.versions import kubeadm_api_version, pause_version
 
-KUBEADM_DIR = "/etc/kubernetes/provisioner"
+KUBEADM_DIR = D.KUBEADM_DIR
+INIT_CONFIG = f"{KUBEADM_DIR}/kubeadm-init.yaml"
+JOIN_CONFIG = f"{KUBEADM_DIR}/kubeadm-join.yaml"
 CHECK_SCRIPT = "/etc/keepalived/check_haproxy.sh"
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -46,10 +52,33 @@ class RenderedFile:
     group: str = "root"
     merge: str = "replace"    # "block": a marked block merged into an existing file (/etc/hosts)
     secret: bool = False      # contains a secret: mode 0600 and masked in diffs
+    # Run-time values (see provisioner.desired): content fetched from a URL or copied from a host path...
+    origin: str = ""
+    # ...secret values up may renew before writing the file: (ClusterSecrets field, value rendered here)...
+    renewable: tuple[tuple[str, str], ...] = ()
+    transient: bool = False   # ...and a file removed right after the command that reads it
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content.encode()).hexdigest()
+
+    def current(self, secrets: ClusterSecrets) -> str:
+        """The content with the renewable values as ``secrets`` holds them now (renewed by a late join)."""
+        text = self.content
+        for name, rendered in self.renewable:
+            text = text.replace(rendered, getattr(secrets, name))
+        return text
+
+    def masked(self, secrets: ClusterSecrets) -> str:
+        """The form shown and compared where secrets must not be: every secret value as ``<redacted>``."""
+        return mask(self.content, secrets) if self.secret else self.content
+
+
+def mask(text: str, secrets: ClusterSecrets) -> str:
+    for value in sorted(secrets.values(), key=len, reverse=True):
+        if value:
+            text = text.replace(value, "<redacted>")
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -132,10 +161,18 @@ def _render(template: str, ctx: dict, **extra) -> str:
     return template_env().get_template(template).render(**ctx, **extra)
 
 
-def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, ctx: dict | None = None) -> list[RenderedFile]:
-    """Every file ``host`` needs, in the order the phases install them."""
+def renderable(inv: Inventory) -> None:
+    """Raise :class:`RenderError` for an inventory the desired state cannot be rendered for (yet)."""
     if inv.runtime != "docker":
         raise RenderError(f"runtime: {inv.runtime} is not yet supported - use runtime: docker")
+
+
+def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ctx: dict | None = None
+                ) -> list[RenderedFile]:
+    """Every file ``up`` writes on ``host``, in the order the phases write them. ``os``: the host's OS
+    (distro, codename, arch - :class:`provisioner.desired.HostOs` or ``OsInfo``); None leaves out the
+    files that depend on it (the apt lines), for a caller that does not know it yet."""
+    renderable(inv)
     ctx = ctx or cluster_context(inv, secrets)
     name = host.hostname
     files: list[RenderedFile] = []
@@ -144,7 +181,20 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, ctx: dict |
         extra = kw.pop("extra", {})
         files.append(RenderedFile(name, path, _render(template, ctx, host=host, **extra), component, **kw))
 
+    def keyring(path: str, url: str, component: str) -> None:
+        files.append(RenderedFile(name, path, "", component, origin=url))
+        files.append(RenderedFile(name, D.keyring_source(path), url + "\n", component))
+
+    # prep
+    files.append(RenderedFile(name, "/etc/hostname", f"{name}\n", "hostname"))
     add("common/hosts.j2", "/etc/hosts", "hosts", merge="block")
+    kube = host in inv.kube_nodes
+    if kube:
+        add("common/modules-load.conf.j2", "/etc/modules-load.d/kubernetes.conf", "kernel")
+        add("common/sysctl-kubernetes.conf.j2", "/etc/sysctl.d/99-kubernetes.conf", "kernel")
+    if inv.package_mirrors.apt and os is not None:
+        add("apt/mirror.list.j2", D.APT_MIRROR_LIST, "apt", extra={
+            "url": inv.package_mirrors.apt, "distro": os.distro, "codename": os.codename})
     add("chrony/chrony.conf.j2", "/etc/chrony/chrony.conf", "chrony")
 
     if host in inv.load_balancers:
@@ -154,31 +204,65 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, ctx: dict |
             mode=0o600, secret=True, extra={"vrrp": _vrrp(inv, host)})
         add("haproxy/haproxy.cfg.j2", "/etc/haproxy/haproxy.cfg", "haproxy", mode=0o600, secret=True)
 
-    if host in inv.kube_nodes:
-        add("common/modules-load.conf.j2", "/etc/modules-load.d/kubernetes.conf", "kernel")
-        add("common/sysctl-kubernetes.conf.j2", "/etc/sysctl.d/99-kubernetes.conf", "kernel")
-        add("docker/daemon.json.j2", "/etc/docker/daemon.json", "runtime")
-        add("cri-dockerd/cri-docker.socket.j2", "/etc/systemd/system/cri-docker.socket", "runtime")
-        add("cri-dockerd/cri-docker.service.j2", "/etc/systemd/system/cri-docker.service", "runtime")
-        api = kubeadm_api_version(inv.version).rsplit("/", 1)[1]
-        if host == inv.first_control_plane:
-            add(f"kubeadm/{api}/init.yaml.j2", f"{KUBEADM_DIR}/kubeadm-init.yaml", "kubeadm", mode=0o600, secret=True)
-            # The CA made by provisioner: kubeadm init adopts it, so joins can pin its hash.
-            files.append(RenderedFile(name, "/etc/kubernetes/pki/ca.crt", secrets.ca_cert_pem, "kubeadm"))
-            files.append(RenderedFile(name, "/etc/kubernetes/pki/ca.key", secrets.ca_key_pem, "kubeadm",
-                                      mode=0o600, secret=True))
-            if inv.cni == "flannel":
-                add("cni/flannel-net-conf.json.j2", f"{KUBEADM_DIR}/cni/flannel-net-conf.json", "cni")
-            else:
-                add("cni/calico-installation.yaml.j2", f"{KUBEADM_DIR}/cni/calico-installation.yaml", "cni")
-        else:
-            add(f"kubeadm/{api}/join.yaml.j2", f"{KUBEADM_DIR}/kubeadm-join.yaml", "kubeadm", mode=0o600,
-                secret=True, extra={"control_plane": host.has("control-plane")})
+    if not kube:
+        return files
+    # runtime
+    if os is not None:
+        keyring(D.DOCKER_KEYRING, D.docker_keyring_url(inv, os), "runtime")
+        add("apt/docker.list.j2", D.DOCKER_LIST, "runtime", extra={
+            "url": D.docker_repo_url(inv), "distro": os.distro, "codename": os.codename, "arch": os.arch,
+            "keyring": D.DOCKER_KEYRING})
+    add("docker/daemon.json.j2", "/etc/docker/daemon.json", "runtime")
+    add("cri-dockerd/cri-docker.socket.j2", "/etc/systemd/system/cri-docker.socket", "runtime")
+    add("cri-dockerd/cri-docker.service.j2", "/etc/systemd/system/cri-docker.service", "runtime")
+    # kube-packages
+    keyring(D.KUBERNETES_KEYRING, D.kubernetes_keyring_url(inv), "kube-packages")
+    add("apt/kubernetes.list.j2", D.KUBERNETES_LIST, "kube-packages",
+        extra={"url": D.kubernetes_repo_url(inv), "keyring": D.KUBERNETES_KEYRING})
+    api = kubeadm_api_version(inv.version).rsplit("/", 1)[1]
+    token = ("bootstrap_token", secrets.bootstrap_token)
+    certificate_key = ("certificate_key", secrets.certificate_key)
+    if host == inv.first_control_plane:
+        # The CA made by provisioner: kubeadm init adopts it, so joins can pin its hash.
+        files.append(RenderedFile(name, "/etc/kubernetes/pki/ca.crt", secrets.ca_cert_pem, "kubeadm"))
+        files.append(RenderedFile(name, "/etc/kubernetes/pki/ca.key", secrets.ca_key_pem, "kubeadm",
+                                  mode=0o600, secret=True))
+        add(f"kubeadm/{api}/init.yaml.j2", INIT_CONFIG, "kubeadm", mode=0o600, secret=True,
+            renewable=(token, certificate_key), transient=True)
+        user = host.ssh.user or "root"
+        files.append(RenderedFile(name, "/root/.kube/config" if user == "root" else f"~{user}/.kube/config", "",
+                                  "kubeadm", mode=0o600, owner=user, group="", secret=True,
+                                  origin="/etc/kubernetes/admin.conf"))
+        files.extend(_cni_files(inv, ctx, host))
+    else:
+        control_plane = host.has("control-plane")
+        add(f"kubeadm/{api}/join.yaml.j2", JOIN_CONFIG, "kubeadm", mode=0o600, secret=True, transient=True,
+            renewable=(token, certificate_key) if control_plane else (token,),
+            extra={"control_plane": control_plane})
     return files
 
 
-def render_cluster(inv: Inventory, secrets: ClusterSecrets, only: list[str] | None = None) -> list[RenderedFile]:
-    """Render every host (or only the named ones), hosts in inventory order."""
-    ctx = cluster_context(inv, secrets)
+def _cni_files(inv: Inventory, ctx: dict, host: Host) -> list[RenderedFile]:
+    """The pod network's manifests, applied from the first control plane."""
+    name = host.hostname
+    if inv.cni == "flannel":
+        net_conf = _render("cni/flannel-net-conf.json.j2", ctx)
+        json.loads(net_conf)   # rendered JSON must parse before it reaches the cluster
+        image, cni_image = D.flannel_images(inv)
+        manifest = _render("cni/kube-flannel.yml.j2", ctx, net_conf=net_conf.strip(),
+                           flannel_version=D.FLANNEL_VERSION, flannel_image=image, flannel_cni_plugin_image=cni_image,
+                           flanneld_args=["--ip-masq", "--kube-subnet-mgr", *D.flannel_iface_args(inv)])
+        return [RenderedFile(name, f"{KUBEADM_DIR}/cni/kube-flannel.yml", manifest, "cni")]
+    base, local = D.calico_manifest_base(inv), D.calico_manifest_dir()
+    return [RenderedFile(name, f"{local}/{m}", "", "cni", origin=f"{base}/{m}") for m in D.CALICO_MANIFESTS] + [
+        RenderedFile(name, f"{KUBEADM_DIR}/cni/calico-installation.yaml",
+                     _render("cni/calico-installation.yaml.j2", ctx, host=host), "cni")]
+
+
+def render_cluster(inv: Inventory, secrets: ClusterSecrets, only: list[str] | None = None,
+                   os: dict | None = None) -> list[RenderedFile]:
+    """Render every host (or only the named ones), hosts in inventory order. ``os``: hostname -> its OS; a
+    host not in it is rendered for :data:`provisioner.desired.ASSUMED_OS`."""
+    ctx, os = cluster_context(inv, secrets), os or {}
     hosts = [h for h in inv.hosts if not only or h.hostname in only]
-    return [f for h in hosts for f in render_host(inv, secrets, h, ctx)]
+    return [f for h in hosts for f in render_host(inv, secrets, h, os.get(h.hostname, D.ASSUMED_OS), ctx)]

@@ -37,6 +37,7 @@ class Step:
     name: str = ""
     notify: str | None = None       # tag raised when this step changes something
     counts: bool = True             # False for waits and checks: never reported as a change
+    writes: tuple[str, ...] = ()    # the files (of the desired state) this step writes
 
     def probe(self) -> str | None:
         return None

@@ -49,8 +49,9 @@ class CommandStep(Step):
     """Run ``command`` unless ``check`` (a read-only command) exits 0; or when notified."""
 
     def __init__(self, name: str, check: str | None, command: str, *, notify: str | None = None,
-                 when_notified: str | None = None, why: str = "", timeout: float | None = None):
-        self.name, self.check, self.command = name, check, command
+                 when_notified: str | None = None, why: str = "", timeout: float | None = None,
+                 writes: tuple[str, ...] = ()):
+        self.name, self.check, self.command, self.writes = name, check, command, tuple(writes)
         self.notify, self.when_notified, self.why, self.timeout = notify, when_notified, why, timeout
 
     def identity(self) -> str:
@@ -120,8 +121,10 @@ class FuncStep(Step):
     """A step whose decision and action need Python (kubeadm init/join, fetching files)."""
 
     def __init__(self, name: str, probe: str | None, needed: Callable[[Fact | None], Change | None],
-                 action: Callable[[StepContext, Change], None], *, identity: str = "", notify: str | None = None):
+                 action: Callable[[StepContext, Change], None], *, identity: str = "", notify: str | None = None,
+                 writes: tuple[str, ...] = ()):
         self.name, self._probe, self._needed, self._action = name, probe, needed, action
+        self.writes = tuple(writes)
         self._identity, self.notify = identity or name, notify
 
     def identity(self) -> str:

@@ -9,7 +9,6 @@ import yaml
 
 from provisioner.phases import cni
 from provisioner.phases.base import UpContext
-from provisioner.render import render_cluster
 from provisioner.steps import CommandStep, FileStep, WaitStep
 from provisioner.validation import check_inventory, load_inventory
 from tests.support.fixed_secrets import fixed_secrets
@@ -19,10 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _steps(inv):
     secrets = fixed_secrets()
-    files: dict[str, dict] = {}
-    for f in render_cluster(inv, secrets):
-        files.setdefault(f.host, {})[f.path] = f
-    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO, files=files)
+    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO)
     return cni.steps(ctx, inv.first_control_plane)
 
 

@@ -21,7 +21,6 @@ import yaml
 from provisioner import compat
 from provisioner.inventory import Inventory
 from provisioner.phases.base import OsInfo, UpContext
-from provisioner.render import render_cluster
 from provisioner.steps import CommandStep, PackagesStep
 from tests.support.cli import REPO, run_cli
 from tests.test_render import fixed_secrets
@@ -85,11 +84,8 @@ def _runtime_steps(inv, os_):
     from provisioner.phases import runtime
 
     secrets = fixed_secrets()
-    files: dict[str, dict] = {}
-    for f in render_cluster(inv, secrets):
-        files.setdefault(f.host, {})[f.path] = f
     host = inv.control_planes[0]
-    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO, files=files,
+    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO,
                     os={host.hostname: os_})
     return runtime.steps(ctx, host)
 

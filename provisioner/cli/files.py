@@ -41,10 +41,12 @@ def render(
     Example: provisioner render -i inventory.yaml -o out --limit ha1
     """
     from provisioner.hostlist import plural
+    from provisioner.desired import ASSUMED_OS
     from provisioner.output import write_tree
+    from provisioner.phases.base import OsInfo
     from provisioner.render import render_cluster
     from provisioner.secrets import SecretStore
-    from provisioner.state import StateLock
+    from provisioner.state import Journal, StateLock
 
     _, inv = load(inventory)
     only = hosts(inv, limit)
@@ -52,7 +54,9 @@ def render(
     state = state_dir(inv, state_dir_opt)
     with StateLock(state, "render"):     # secrets are created on first use: never by two runs at once
         secrets = SecretStore(state).load_or_create(inv.cluster_name)
-    rendered = render_cluster(inv, secrets, only=only)
+    # The OS each host reported on the last up/up --plan (the apt lines name it); others: desired.ASSUMED_OS.
+    seen = {h: OsInfo.parse(o) for h, o in Journal(state).os.items()}
+    rendered = render_cluster(inv, secrets, only=only, os=seen)
     try:
         manifest = write_tree(rendered, output, inv.cluster_name)
     except OSError as exc:
@@ -60,6 +64,10 @@ def render(
     count = len({f.host for f in rendered})
     out.print(f"rendered {plural(len(rendered), 'file')} for {plural(count, 'host')} of cluster {inv.cluster_name} "
               f"into {output}/ (manifest: {manifest})")
+    unread = sorted({f.host for f in rendered} - set(seen))
+    if unread:
+        out.print(f"apt lines for {ASSUMED_OS.distro} {ASSUMED_OS.codename} {ASSUMED_OS.arch} on {', '.join(unread)}: "
+                  "no run has read their OS yet (`up --plan` does)")
 
 
 @app.command()

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from provisioner.inventory import Host, Inventory
-from provisioner.render import RenderedFile, template_env
+from provisioner.desired import keyring_source
+from provisioner.render import RenderedFile, render_host
 from provisioner.secrets import ClusterSecrets, SecretStore
 from provisioner.state import ClusterState
 from provisioner.steps import CommandStep
@@ -52,16 +53,17 @@ class OsInfo:
 
 @dataclass(frozen=True)
 class UpContext:
-    """Everything the step functions may read; never reassigned. Rendering happened already. What the run
-    learns as it goes - each host's OS, its remote, whether it was replaced - fills the session's own maps,
-    which ``os``, ``remotes`` and ``replaced`` are (the engine hands them over once, with ``dataclasses.replace``)."""
+    """Everything the step functions may read; never reassigned. The files come from the desired state
+    (rendered once per host and OS, on first use). What the run learns as it goes - each host's OS, its remote,
+    whether it was replaced - fills the session's own maps, which ``os``, ``remotes`` and ``replaced`` are (the
+    engine hands them over once, with ``dataclasses.replace``)."""
 
     inv: Inventory
     secrets: ClusterSecrets
     store: SecretStore
     state: ClusterState
     state_dir: Path
-    files: dict[str, dict[str, RenderedFile]]
+    files: dict = field(default_factory=dict)        # (hostname, OS) -> its desired files, rendered once
     os: dict[str, OsInfo] = field(default_factory=dict)
     remotes: dict = field(default_factory=dict)          # hostname -> Remote, filled by the engine
     replaced: set = field(default_factory=set)           # hosts that came back as other machines (same name)
@@ -74,13 +76,11 @@ class UpContext:
         return self.logins.get(host.hostname) or host.ssh.user or "root"
 
     def file(self, host: Host, path: str) -> RenderedFile:
-        return self.files[host.hostname][path]
-
-    def component(self, host: Host, component: str) -> list[RenderedFile]:
-        return [f for f in self.files[host.hostname].values() if f.component == component]
-
-    def render(self, template: str, **values) -> str:
-        return template_env().get_template(template).render(inv=self.inv, **values)
+        """A file of the desired state of ``host`` (:func:`provisioner.render.render_host`), for its OS."""
+        os_ = self.os.get(host.hostname)
+        if (host.hostname, os_) not in self.files:
+            self.files[host.hostname, os_] = {f.path: f for f in render_host(self.inv, self.secrets, host, os_)}
+        return self.files[host.hostname, os_][path]
 
 
 @dataclass(frozen=True)
@@ -126,15 +126,16 @@ def file_is(path: str, text: str) -> str:
     return f"{{ IFS= read -r -d '' v < {q(path)}; }} 2>/dev/null; [ \"$v\" = {q(text)}$'\\n' ]"
 
 
-def keyring_step(name: str, url: str, keyring: str):
-    """Fetch an ASCII-armored repository key into /etc/apt/keyrings (binary), once per URL."""
-    source = f"{keyring}.source"
+def keyring_step(name: str, key: RenderedFile):
+    """Fetch an ASCII-armored repository key into /etc/apt/keyrings (binary), once per URL (the desired ``key``:
+    its location, and the URL as its origin)."""
+    url, keyring, source = key.origin, key.path, keyring_source(key.path)
     check = f"[ -s {q(keyring)} ] && {{ {file_is(source, url)}; }}"
     command = (f"install -d -m 0755 /etc/apt/keyrings && curl -fsSL --retry 3 {q(url)} | gpg --batch --yes --dearmor "
                f"-o {q(keyring + '.new')} && chmod 0644 {q(keyring + '.new')} && mv -f {q(keyring + '.new')} {q(keyring)}"
                f" && echo {q(url)} > {q(source)}")
     return CommandStep(f"{name} repository key from {url}", check, command, notify="apt-sources",
-                       why=f"could not fetch the {name} repository key from {url}")
+                       why=f"could not fetch the {name} repository key from {url}", writes=(keyring, source))
 
 
 # The kubeconfig fields probes read (kubeadm writes one cluster and one user): a key seen twice means more than

@@ -15,12 +15,13 @@ import time
 from provisioner.errors import ProvisionerError
 from provisioner.phases.base import CA, Phase, UpContext, q
 from provisioner.phases.halfdone import NodeState, init_probe, redo
-from provisioner.phases.material import INIT_CONFIG
+from provisioner.render import INIT_CONFIG
 from provisioner.secrets import write_private
 from provisioner.state import Journal
 from provisioner.steps import AbsentStep, Change, CommandStep, FuncStep, WaitStep
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
+CA_KEY = "/etc/kubernetes/pki/ca.key"
 
 
 def local_kubeconfig(ctx: UpContext):
@@ -62,9 +63,9 @@ def init_step(ctx: UpContext, host) -> FuncStep:
         state = change.plan
         if state.kind == "half":
             redo(ctx, sctx, host, state, "initialized", "initializing again")
-        r.put(CA, cfg["ca.crt"].content, mode=0o644)
-        r.put("/etc/kubernetes/pki/ca.key", cfg["ca.key"].content, mode=0o600)
-        r.put(INIT_CONFIG, cfg["init"].content, mode=0o600)
+        for f in (cfg["ca.crt"], cfg["ca.key"]):
+            r.put(f.path, f.content, mode=f.mode)
+        r.put(INIT_CONFIG, cfg["init"].current(ctx.secrets), mode=cfg["init"].mode)
         try:
             res = r.run(f"kubeadm init --config {q(INIT_CONFIG)} --upload-certs", timeout=900,
                         why="kubeadm init failed - fix the cause, then `provisioner reset --limit "
@@ -81,17 +82,17 @@ def init_step(ctx: UpContext, host) -> FuncStep:
 
     probe = init_probe(host.hostname, str(host.address))
     return FuncStep("kubeadm init", probe, needed, action,
-                    identity=f"init {ours} {_sha(init_files(ctx, host)['init-shape'])}")
+                    identity=f"init {ours} {_sha(init_files(ctx, host)['init-shape'])}",
+                    writes=(CA, CA_KEY, INIT_CONFIG))
 
 
 def init_files(ctx: UpContext, host) -> dict:
-    files = ctx.files[host.hostname]
-    init = files[INIT_CONFIG]
+    init = ctx.file(host, INIT_CONFIG)
     # The journal must not re-run init because a token rotated: hash the config without secrets.
     shape = init.content
     for value in ctx.secrets.values():
         shape = shape.replace(value, "")
-    return {"ca.crt": files[CA], "ca.key": files["/etc/kubernetes/pki/ca.key"], "init": init,
+    return {"ca.crt": ctx.file(host, CA), "ca.key": ctx.file(host, CA_KEY), "init": init,
             "init-shape": re.sub(r'(token|certificateKey): ".*"', r"\1", shape)}
 
 
@@ -118,7 +119,8 @@ def user_kubeconfig_step(user: str) -> CommandStep:
     # subshell: it runs in every `up`. ``user`` is a validated POSIX login name (inventory UserName).
     found = "/root/.kube/config" if user == "root" else f"~{user}/.kube/config"
     return CommandStep(f"kubeconfig for {user}", f"cmp -s {ADMIN_CONF} {found}",
-                       f"install -D -m 0600 -o {q(user)} -g \"$(id -gn {q(user)})\" {ADMIN_CONF} \"{dest}\"")
+                       f"install -D -m 0600 -o {q(user)} -g \"$(id -gn {q(user)})\" {ADMIN_CONF} \"{dest}\"",
+                       writes=(found,))
 
 
 def api_healthy(host) -> str:

@@ -1,8 +1,9 @@
 """join-control-planes (one at a time, each healthy before the next) and join-workers (in parallel).
 
 The join config (token, CA hash, and for control planes the certificate
-key) is rendered at the moment of the join from the current join material,
-uploaded 0600, used by ``kubeadm join --config`` and removed.
+key) is the desired state's, with the join material renewed right before the
+join when it expired (:mod:`provisioner.phases.material`); uploaded 0600, used
+by ``kubeadm join --config`` and removed.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from provisioner.errors import ProvisionerError
 from provisioner.phases.base import CA, KUBECTL, Phase, UpContext, q
 from provisioner.phases.halfdone import NodeState, join_probe, redo
 from provisioner.phases.material import ensure_fresh
-from provisioner.render import KUBEADM_DIR, render_host
+from provisioner.render import JOIN_CONFIG
 from provisioner.state import Journal
 from provisioner.steps import AbsentStep, Change, FuncStep, WaitStep
 
-JOIN_CONFIG = f"{KUBEADM_DIR}/kubeadm-join.yaml"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 
 
@@ -23,6 +23,8 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
     """kubeadm join, when the node has not joined - and first ``kubeadm reset -f`` when a run was killed
     inside ``kubeadm join`` (see :mod:`provisioner.phases.halfdone` for what "joined" means)."""
     phase = "join-control-planes" if control_plane else "join-workers"
+    desired = ctx.file(host, JOIN_CONFIG)
+
     def needed(fact):
         state = NodeState.parse(fact.output if fact else "")
         if state.kind == "done":
@@ -51,9 +53,8 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
             first.run(f"{KUBECTL} delete node {q(host.hostname)} --ignore-not-found",
                       why=f"could not delete the stale Node object of the replaced host {host.hostname}")
         ensure_fresh(ctx, control_plane)
-        config = next(f for f in render_host(ctx.inv, ctx.secrets, host) if f.path == JOIN_CONFIG)
         r = sctx.remote
-        r.put(JOIN_CONFIG, config.content, mode=0o600)
+        r.put(desired.path, desired.current(ctx.secrets), mode=desired.mode)
         try:
             r.run(f"kubeadm join --config {q(JOIN_CONFIG)}", timeout=900,
                   why=f"kubeadm join failed - fix the cause, then `provisioner reset --limit {host.hostname}` "
@@ -64,7 +65,7 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
     role = "control-plane" if control_plane else "worker"
     return FuncStep(f"kubeadm join ({role})", join_probe(host.hostname, control_plane),
                     needed, action, identity=f"join {host.hostname} {role} {ctx.secrets.ca_cert_hash} "
-                                             f"{ctx.inv.endpoint_name}:{ctx.inv.api_port}")
+                                             f"{ctx.inv.endpoint_name}:{ctx.inv.api_port}", writes=(desired.path,))
 
 
 def steps_for(control_plane: bool):

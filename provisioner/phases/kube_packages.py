@@ -4,24 +4,20 @@ repository of the inventory's minor version, at its exact patch version, held.
 
 from __future__ import annotations
 
+from provisioner.desired import KUBERNETES_KEYRING, KUBERNETES_LIST
+from provisioner.desired import kubernetes_repo_url as repo_url  # noqa: F401 - validation's tests read it here
 from provisioner.phases.base import Phase, UpContext, keyring_step
 from provisioner.steps import FileStep, PackagesStep, ServiceStep
 
-KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
-
-
-def repo_url(inv) -> str:
-    return inv.package_mirrors.kubernetes.format(minor=inv.version.minor_str).rstrip("/")
+KEYRING = KUBERNETES_KEYRING
 
 
 def steps(ctx: UpContext, host) -> list:
     inv = ctx.inv
-    url = repo_url(inv)
     version = str(inv.kubernetes_version)
     return [
-        keyring_step("Kubernetes", f"{url}/deb/Release.key", KEYRING),
-        FileStep("/etc/apt/sources.list.d/kubernetes.list",
-                 ctx.render("apt/kubernetes.list.j2", url=url, keyring=KEYRING), notify="apt-sources"),
+        keyring_step("Kubernetes", ctx.file(host, KUBERNETES_KEYRING)),
+        FileStep.of(ctx.file(host, KUBERNETES_LIST), notify="apt-sources"),
         PackagesStep({"kubelet": version, "kubeadm": version, "kubectl": version}, hold=True),
         # Enabled, not started: the kubelet waits for kubeadm init/join to give it a config.
         ServiceStep("kubelet", started=False),

@@ -16,10 +16,9 @@ import re
 import time
 
 from provisioner.phases.base import UpContext, q
-from provisioner.render import KUBEADM_DIR, render_host
+from provisioner.render import INIT_CONFIG
 from provisioner.secrets import new_bootstrap_token, new_certificate_key
 
-INIT_CONFIG = f"{KUBEADM_DIR}/kubeadm-init.yaml"
 CERTS_LIFETIME = 2 * 3600
 MARGIN = 10 * 60
 
@@ -31,11 +30,8 @@ def go_seconds(duration: str) -> int:
 
 
 def init_config(ctx: UpContext) -> str:
-    first = ctx.inv.first_control_plane
-    for f in render_host(ctx.inv, ctx.secrets, first):
-        if f.path == INIT_CONFIG:
-            return f.content
-    raise AssertionError("no init config rendered for the first control plane")
+    """The first control plane's desired init config, with the token and certificate key as renewed now."""
+    return ctx.file(ctx.inv.first_control_plane, INIT_CONFIG).current(ctx.secrets)
 
 
 def run_init_phase(ctx: UpContext, phase_args: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from provisioner import hostsfile
 from provisioner.checks.kernel import module_present
+from provisioner.desired import APT_MIRROR_LIST
 from provisioner.phases.base import Phase, UpContext, file_is, q, sysctl_check
 from provisioner.steps import Change, CommandStep, FileStep, FuncStep, PackagesStep, ServiceStep
 
@@ -17,6 +18,7 @@ DISTRO_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.li
 
 
 def hostname_step(name: str) -> CommandStep:
+    """The live hostname, and /etc/hostname as the desired state has it ("NAME\\n", what hostnamectl writes)."""
     n = q(name)
     # The live name is the kernel's (what `hostname` prints: gethostname(2) reads the UTS name, which
     # /proc/sys/kernel/hostname shows), the lasting one /etc/hostname as hostnamectl writes it ("NAME\n").
@@ -26,7 +28,7 @@ def hostname_step(name: str) -> CommandStep:
                        f"{{ {file_is('/etc/hostname', name)}; }}",
                        f"hostnamectl set-hostname {n} 2>/dev/null || {{ echo {n} > /etc/hostname.new && "
                        f"mv -f /etc/hostname.new /etc/hostname && hostname {n}; }}",
-                       why="could not set the hostname")
+                       why="could not set the hostname", writes=("/etc/hostname",))
 
 
 # swap.target masked the way `systemctl mask` does it and `systemctl is-enabled` calls "masked": its unit
@@ -76,12 +78,12 @@ def hosts_conflicts_step(ctx: UpContext, host) -> FuncStep:
     # The same read as the managed block's FileStep (stat + content): the engine runs it once for both.
     probe = FileStep("/etc/hosts", "", block=True).probe()
     return FuncStep("/etc/hosts lines that contradict the cluster block", probe, needed, action,
-                    identity=f"hosts conflicts {sorted(wanted.items())} {sorted(own)}")
+                    identity=f"hosts conflicts {sorted(wanted.items())} {sorted(own)}", writes=("/etc/hosts",))
 
 
 def steps(ctx: UpContext, host) -> list:
     inv, os_ = ctx.inv, ctx.os.get(host.hostname)
-    out: list = [hostname_step(host.hostname), FileStep.of(ctx.file(host, "/etc/hosts")),
+    out: list = [hostname_step(ctx.file(host, "/etc/hostname").content.strip()), FileStep.of(ctx.file(host, "/etc/hosts")),
                  hosts_conflicts_step(ctx, host)]
     if inv.timezone:
         tz = q(inv.timezone)
@@ -106,9 +108,7 @@ def steps(ctx: UpContext, host) -> list:
                         when_notified="sysctl", why="could not apply sysctls"),
         ]
     if inv.package_mirrors.apt and os_:
-        content = ctx.render("apt/mirror.list.j2", url=inv.package_mirrors.apt, distro=os_.distro,
-                             codename=os_.codename)
-        out.append(FileStep("/etc/apt/sources.list", content, notify="apt-sources"))
+        out.append(FileStep.of(ctx.file(host, APT_MIRROR_LIST), notify="apt-sources"))
         out.append(CommandStep("disable the distribution's own apt sources",
                                " && ".join(f"[ ! -e {p} ]" for p in DISTRO_SOURCES),
                                " ; ".join(f"if [ -e {p} ]; then mv -f {p} {p}.disabled-by-provisioner; fi"

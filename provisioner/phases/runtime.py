@@ -7,12 +7,14 @@ image of the Kubernetes version. Which versions go together: provisioner/compat.
 
 from __future__ import annotations
 
-from provisioner import compat
-from provisioner.phases.base import Phase, UpContext, keyring_step
 from shlex import quote as q
+
+from provisioner import compat
+from provisioner.desired import DOCKER_KEYRING, DOCKER_LIST
+from provisioner.phases.base import Phase, UpContext, keyring_step
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
 
-KEYRING = "/etc/apt/keyrings/docker.gpg"
+KEYRING = DOCKER_KEYRING
 # One path for both install methods, so one unit file serves every host.
 CRI_DOCKERD_BIN = "/usr/bin/cri-dockerd"
 
@@ -42,9 +44,6 @@ def cri_dockerd_archive_step(url: str, version: str) -> CommandStep:
 
 def steps(ctx: UpContext, host) -> list:
     inv, os_ = ctx.inv, ctx.os[host.hostname]
-    base = inv.package_mirrors.docker.rstrip("/")
-    sources = ctx.render("apt/docker.list.j2", url=base, distro=os_.distro, codename=os_.codename,
-                         arch=os_.arch, keyring=KEYRING)
     if compat.cri_dockerd_source(inv.cri_dockerd_version, os_.distro, os_.codename, os_.arch) == "deb":
         cri = PackagesStep({"cri-dockerd": inv.cri_dockerd_version},
                            debs={"cri-dockerd": (inv.cri_dockerd_version, cri_dockerd_url(ctx, os_))},
@@ -52,8 +51,8 @@ def steps(ctx: UpContext, host) -> list:
     else:
         cri = cri_dockerd_archive_step(cri_dockerd_archive_url(ctx, os_), inv.cri_dockerd_version)
     return [
-        keyring_step("Docker", f"{base}/{os_.distro}/gpg", KEYRING),
-        FileStep("/etc/apt/sources.list.d/docker.list", sources, notify="apt-sources"),
+        keyring_step("Docker", ctx.file(host, DOCKER_KEYRING)),
+        FileStep.of(ctx.file(host, DOCKER_LIST), notify="apt-sources"),
         CommandStep("docker group", "getent group docker >/dev/null", "groupadd --system docker"),
         FileStep.of(ctx.file(host, "/etc/docker/daemon.json"), notify="docker"),
         # Exact versions, held: an unattended upgrade to a Docker whose minimum API is above

@@ -46,8 +46,10 @@ def hosts(inv: "Inventory", values: list[str] | None, option: str = "--limit") -
 
 def state_dir(inv: "Inventory", given: Path | None, record: bool = True) -> Path:
     """``--state-dir`` or the cluster's default one, checked to belong to this inventory's cluster."""
-    from provisioner.state import claim_state, default_state_dir
+    from provisioner.state import check_no_unclaimed_state, claim_state, default_state_dir
 
+    if given is None:
+        check_no_unclaimed_state(inv)
     state = given or default_state_dir(inv)
     if state.exists() and not state.is_dir():
         raise UsageError(f"--state-dir {state}: is a file - give a directory")

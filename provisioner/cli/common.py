@@ -18,6 +18,10 @@ def load(given: Path | None, strict: bool = False) -> tuple[Path, "Inventory"]:
     from provisioner.validation import check_inventory
 
     path = inventory_path(given)
+    ctx = current_context()
+    source = ctx.get_parameter_source("inventory") if ctx is not None else None
+    if source is not None and source.name == "ENVIRONMENT" and not path.exists():
+        raise UsageError(f"PROVISIONER_INVENTORY={path}: file not found - fix the variable, or pass -i FILE")
     inv, problems = check_inventory(path)
     errors = [p for p in problems if strict or not p.warning]
     for p in problems:

@@ -46,12 +46,27 @@ def cluster_identity(inv) -> dict:
     return {**ident, "fingerprint": digest[:12]}
 
 
+def _state_base() -> Path:
+    return Path(os.environ.get("PROVISIONER_STATE_DIR") or Path(
+        os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "provisioner")
+
+
 def default_state_dir(inv) -> Path:
     """``$PROVISIONER_STATE_DIR`` (else ``$XDG_STATE_HOME/provisioner``, else ``~/.local/state/provisioner``)
     ``/<cluster>-<fingerprint>``: two inventories with the same cluster name never share a directory."""
-    base = os.environ.get("PROVISIONER_STATE_DIR") or Path(
-        os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "provisioner"
-    return Path(base) / f"{inv.cluster_name}-{cluster_identity(inv)['fingerprint'][:8]}"
+    return _state_base() / f"{inv.cluster_name}-{cluster_identity(inv)['fingerprint'][:8]}"
+
+
+def check_no_unclaimed_state(inv) -> None:
+    """Stop when the default directory is new but an unclaimed ``BASE/<cluster>`` exists: earlier releases
+    kept every cluster of that name there. Its CA may be this cluster's (a new one would not match the
+    nodes) or another's: only the user knows, so they move it or choose."""
+    new, old = default_state_dir(inv), _state_base() / inv.cluster_name
+    if new.exists() or not old.is_dir() or (old / IDENTITY_FILE).exists():
+        return
+    raise StateMismatch(f"{old}: state of a cluster named {inv.cluster_name} from an earlier release (no "
+                        f"{IDENTITY_FILE}) - if it is this cluster's, `mv {old} {new}`; otherwise pass "
+                        f"--state-dir {new}")
 
 
 class StateMismatch(ProvisionerError):

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from provisioner.errors import InventoryError, Problem
+from provisioner import compat
+from provisioner.errors import InventoryError, Problem, UsageError
 from provisioner.inventory import Inventory
 from provisioner.inventory_shapes import Finding, shape_findings
-from provisioner.versions import LATEST_PATCH, eol_warning, is_supported, support_of, KubeVersion
+from provisioner.versions import DEFAULT_VERSION, LATEST_PATCH, KubeVersion, eol_warning, is_supported, support_of
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
 MAX_PROBLEMS = 100   # problems listed at most (then one line counting the rest)
@@ -206,8 +207,6 @@ def _runtime(inv: Inventory) -> Iterator[Finding]:
 
 def _runtime_versions(inv: Inventory) -> Iterator[Finding]:
     # Docker + cri-dockerd pairs the table in provisioner/compat.py knows to fail (cri-docker.service exits).
-    from provisioner import compat
-
     if inv.runtime == "docker":
         problem = compat.pair_problem(inv.docker_version, inv.cri_dockerd_version)
         if problem:
@@ -254,7 +253,6 @@ def _version_number(doc: YamlDocument, data: dict) -> tuple[dict, list[Finding]]
         return {**data, "kubernetes_version": full}, [(path, f"{written} is a YAML number: read as {full}, the newest "
                                                              f"1.{int(minor)} patch this release knows - write "
                                                              f"\"{full}\" (in quotes) to say so", True)]
-    from provisioner.versions import DEFAULT_VERSION
     return data, [(path, f"{written} is read by YAML as a number and is no Kubernetes version this release supports "
                          f"- write a full version in quotes, like \"{DEFAULT_VERSION}\"", False)]
 
@@ -298,8 +296,6 @@ def check_inventory(path: str | Path) -> tuple[Inventory | None, list[Problem]]:
 
 def require_known_hosts(inv, names, option: str) -> None:
     """Raise a one-line UsageError when an option names a host the inventory lacks."""
-    from provisioner.errors import UsageError
-
     known = [h.hostname for h in inv.hosts]
     unknown = [n for n in names or [] if n not in known]
     if unknown:

@@ -39,6 +39,9 @@ def test_inventory_from_the_environment_then_the_current_directory(tmp_path):
     (tmp_path / "inventory.yaml").write_text((REPO / "inventories/seed-ha.yaml").read_text())
     result = run_cli("validate", cwd=tmp_path, env={"PROVISIONER_INVENTORY": ""})
     assert result.returncode == 0 and result.stdout.startswith("inventory.yaml: valid - cluster seed"), result.stderr
+    result = run_cli("validate", cwd=tmp_path, env={"PROVISIONER_INVENTORY": "nope.yaml"})
+    assert result.returncode == 2 and result.stderr == (
+        "PROVISIONER_INVENTORY=nope.yaml: file not found - fix the variable, or pass -i FILE\n")
 
 
 def test_validate_bad_inventory_exits_2_with_one_line_per_problem(tmp_path):

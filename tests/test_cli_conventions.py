@@ -56,6 +56,23 @@ def test_two_clusters_of_one_name_never_share_a_state_directory(tmp_path):
         assert "pass --state-dir DIR" in line, line
 
 
+def test_state_of_an_earlier_release_is_never_reused_silently(tmp_path):
+    """BASE/<cluster> without cluster-id.json (where every cluster of that name lived before): the command
+    stops and says how to adopt it (mv) or to choose; after the mv the cluster's own CA is used again."""
+    env = {"PROVISIONER_STATE_DIR": str(tmp_path)}
+    old = tmp_path / "seed"
+    assert run_cli("render", "-i", SEED, "-o", str(tmp_path / "a"), "--state-dir", str(old)).returncode == 0
+    (old / "cluster-id.json").unlink()                   # as an earlier release left it
+    ca = (old / "secrets.yaml").read_text()
+    line = _one_line_exit_2(run_cli("render", "-i", SEED, "-o", str(tmp_path / "b"), env=env))
+    assert line.startswith(f"{old}: state of a cluster named seed from an earlier release"), line
+    new = Path(line.split("`mv ")[1].split("`")[0].split()[1])
+    assert new.parent == tmp_path and new.name.startswith("seed-") and not new.exists()
+    old.rename(new)
+    assert run_cli("render", "-i", SEED, "-o", str(tmp_path / "b"), env=env).returncode == 0
+    assert (new / "secrets.yaml").read_text() == ca and (new / "cluster-id.json").exists()
+
+
 @pytest.mark.parametrize("args, words", [
     (["render", "-i", SEED, "-o", "FILE"], "-o {tmp}/FILE: is a file - give a directory"),
     (["render", "-i", SEED, "-o", "/proc/nope"], "-o /proc/nope: cannot write there"),

@@ -56,10 +56,13 @@ def preflight(
     state = state_dir(inv, state_dir_opt, record=False)     # read-only: checked, not claimed
     result = run_preflight(inv, open_ssh(inv, state, ssh), hosts=only, parallel=parallel, timeout=ssh.timeout,
                            inventory_path=str(path), strict=strict)
-    if format == "table":
-        console = Console(file=output.open("w") if output else None, markup=False, highlight=False,
-                          width=160 if output else None)
-        reports.print_table(result, console, verbose)
+    if format == "table" and not output:
+        reports.print_table(result, Console(markup=False, highlight=False), verbose)
+    elif format == "table":
+        import io
+        buffer = io.StringIO()
+        reports.print_table(result, Console(file=buffer, markup=False, highlight=False, width=160), verbose)
+        write_output(output, buffer.getvalue(), "-o")
     else:
         write_output(output, reports.to_json(result) if format == "json" else reports.to_junit(result), "-o")
     if output:

@@ -18,6 +18,10 @@ def load(given: Path | None, strict: bool = False) -> tuple[Path, "Inventory"]:
     from provisioner.validation import check_inventory
 
     path = inventory_path(given)
+    ctx = current_context()
+    source = ctx.get_parameter_source("inventory") if ctx is not None else None
+    if source is not None and source.name == "ENVIRONMENT" and not path.exists():
+        raise UsageError(f"PROVISIONER_INVENTORY={path}: file not found - fix the variable, or pass -i FILE")
     inv, problems = check_inventory(path)
     errors = [p for p in problems if strict or not p.warning]
     for p in problems:
@@ -46,8 +50,10 @@ def hosts(inv: "Inventory", values: list[str] | None, option: str = "--limit") -
 
 def state_dir(inv: "Inventory", given: Path | None, record: bool = True) -> Path:
     """``--state-dir`` or the cluster's default one, checked to belong to this inventory's cluster."""
-    from provisioner.state import claim_state, default_state_dir
+    from provisioner.state import check_no_unclaimed_state, claim_state, default_state_dir
 
+    if given is None:
+        check_no_unclaimed_state(inv)
     state = given or default_state_dir(inv)
     if state.exists() and not state.is_dir():
         raise UsageError(f"--state-dir {state}: is a file - give a directory")

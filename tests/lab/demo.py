@@ -1,5 +1,5 @@
-"""The main job, end to end, on this machine: boot the lab, `provisioner up` the embedded
-inventory (inventories/lab.yaml) on it, prove it with `provisioner verify --failover`.
+"""The main job, end to end, on this machine: boot the lab, `provisioner up` the lab's
+inventory (inventories/lab.yaml, passed with -i) on it, prove it with `provisioner verify --failover`.
 
     sudo .venv/bin/python -m tests.lab demo [--keep]
 

@@ -19,7 +19,7 @@ from provisioner.errors import InventoryError
 from provisioner.inventory import Inventory
 from provisioner.remote import Remote
 from provisioner.runlog import RunLog
-from provisioner.secrets import default_state_dir
+from provisioner.state import default_state_dir
 from provisioner.transport import HostKeys, Ssh
 
 PKI = "/etc/kubernetes/pki"
@@ -62,7 +62,7 @@ def control_planes(inv_path: Path, state_dir: Path | None, keys: Ssh | HostKeys 
     from provisioner.engine import Session, UnreachableHosts     # the engine imports the phases
 
     inv = load_inventory(inv_path)
-    state = Path(state_dir) if state_dir else default_state_dir(inv.cluster_name)
+    state = Path(state_dir) if state_dir else default_state_dir(inv)
     keys = keys if keys is not None else HostKeys(state / "known_hosts")
     log = RunLog.create(state, kind, lambda s: s)
     session = Session(inv, keys, log, lambda s: s, timeout, 8)

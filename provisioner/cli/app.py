@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 inventory_app = typer.Typer(help="Inventory helpers (schema for editors).")
 app.add_typer(inventory_app, name="inventory")
+etcd_app = typer.Typer(help="etcd of the control planes: snapshot and status.")
+app.add_typer(etcd_app, name="etcd")
 
 
 def _help_when_bare(ctx: typer.Context) -> None:
@@ -55,4 +57,10 @@ def root(
 @inventory_app.callback(invoke_without_command=True)
 def inventory_group(ctx: typer.Context) -> None:
     """Inventory helpers (schema for editors)."""
+    _help_when_bare(ctx)
+
+
+@etcd_app.callback(invoke_without_command=True)
+def etcd_group(ctx: typer.Context) -> None:
+    """etcd of the control planes: snapshot and status."""
     _help_when_bare(ctx)

@@ -19,6 +19,7 @@ from provisioner.errors import InventoryError
 from provisioner.inventory import Inventory
 from provisioner.remote import Remote
 from provisioner.runlog import RunLog
+from provisioner.session import Session, UnreachableHosts
 from provisioner.state import default_state_dir
 from provisioner.transport import HostKeys, Ssh
 
@@ -59,7 +60,7 @@ def control_planes(inv_path: Path, state_dir: Path | None, keys: Ssh | HostKeys 
                    timeout: float = 10) -> Iterator[ControlPlanes]:
     """The inventory's control planes, connected (``keys``: the CLI's SSH; default: the state dir's
     known_hosts and ~/.ssh/config)."""
-    from provisioner.engine import Session, UnreachableHosts     # the engine imports the phases
+
 
     inv = load_inventory(inv_path)
     state = Path(state_dir) if state_dir else default_state_dir(inv)

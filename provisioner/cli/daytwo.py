@@ -1,7 +1,7 @@
 """Day-two commands on a built cluster: certificates and etcd (provisioner.daytwo does the work)."""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -10,8 +10,17 @@ from provisioner.cli.common import load, open_ssh, state_dir
 from provisioner.cli.options import InventoryOpt, SshArgs, StateDirOpt, ssh_options
 from provisioner.cli.paths import check_output_file
 
-
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _run(command: Callable[..., int], inventory: Path | None, given_state: Path | None, ssh: SshArgs,
+         *args) -> None:
+    """Load and check the inventory and its state directory, connect as the CLI does, run ``command``;
+    its return value is the exit code."""
+    path, inv = load(inventory)
+    state = state_dir(inv, given_state)
+    code = command(path, *args, state_dir=state, keys=open_ssh(inv, state, ssh), timeout=ssh.timeout)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -30,10 +39,7 @@ def certs(
     """
     from provisioner.daytwo.certs import certs_command
 
-    path, inv = load(inventory)
-    state = state_dir(inv, state_dir_opt)
-    raise typer.Exit(certs_command(path, renew, as_json, state_dir=state, keys=open_ssh(inv, state, ssh),
-                                   timeout=ssh.timeout))
+    _run(certs_command, inventory, state_dir_opt, ssh, renew, as_json)
 
 
 @etcd_app.command("snapshot")
@@ -53,29 +59,19 @@ def etcd_snapshot(
     """
     from provisioner.daytwo.etcd import etcd_snapshot_command
 
-    path, inv = load(inventory)
     if output is not None:
         check_output_file(output, "-o")
-    state = state_dir(inv, state_dir_opt)
-    raise typer.Exit(etcd_snapshot_command(path, output, as_json, state_dir=state, keys=open_ssh(inv, state, ssh),
-                                           timeout=ssh.timeout))
+    _run(etcd_snapshot_command, inventory, state_dir_opt, ssh, output, as_json)
 
 
 @etcd_app.command("status")
 @ssh_options()
-def etcd_status(
-    inventory: InventoryOpt = None,
-    as_json: JsonOpt = False,
-    state_dir_opt: StateDirOpt = None,
-    *, ssh: SshArgs,
-) -> None:
+def etcd_status(inventory: InventoryOpt = None, as_json: JsonOpt = False, state_dir_opt: StateDirOpt = None,
+                *, ssh: SshArgs) -> None:
     """etcd members, leader and database size.
 
     Example: provisioner etcd status -i inventory.yaml
     """
     from provisioner.daytwo.etcd import etcd_status_command
 
-    path, inv = load(inventory)
-    state = state_dir(inv, state_dir_opt)
-    raise typer.Exit(etcd_status_command(path, as_json, state_dir=state, keys=open_ssh(inv, state, ssh),
-                                         timeout=ssh.timeout))
+    _run(etcd_status_command, inventory, state_dir_opt, ssh, as_json)

@@ -296,9 +296,15 @@ def _runtime_versions(inv: Inventory) -> Iterator[Finding]:
     from provisioner import compat
 
     if inv.runtime == "docker":
-        problem = compat.pair_problem(inv.docker_version, inv.cri_dockerd_version)
+        # The minor's minimum first: its fix (0.4.0 or newer) also mends any Docker API pair.
+        problem = (compat.cri_dockerd_minor_problem(inv.cri_dockerd_version, inv.version.minor)
+                   or compat.pair_problem(inv.docker_version, inv.cri_dockerd_version))
         if problem:
             yield "cri_dockerd_version", problem, False
+    if inv.cni == "calico" and inv.calico_version:
+        problem = compat.calico_problem(inv.calico_version, inv.version.minor)
+        if problem:
+            yield "calico_version", problem, False
 
 
 def _cni_sources(inv: Inventory) -> Iterator[Finding]:

@@ -16,15 +16,13 @@ from __future__ import annotations
 import json
 import re
 
-from provisioner.compat import CALICO_VERSION  # pinned there: validation fills {version} with it
+from provisioner.compat import CALICO_VERSION, FLANNEL, FLANNEL_VERSION, calico_for_minor
 from provisioner.phases.base import ADMIN_CONF, KUBECTL, Phase, UpContext, api_read, q
 from provisioner.render import KUBEADM_DIR
 from provisioner.steps import CommandStep, FileStep, WaitStep
 
-# flannel-io/flannel chart/kube-flannel/values.yaml (flannel.image.tag and
-# flannel.flannel_cni.image.tag), the newest release in the reference corpus on 2026-11-30.
-FLANNEL_VERSION = "v0.28.9"
-FLANNEL_CNI_PLUGIN_VERSION = "v1.9.1-flannel2"
+# The flannel release and the CNI plugin its own manifest pins (data and sources: provisioner/compat.py).
+FLANNEL_CNI_PLUGIN_VERSION = FLANNEL[FLANNEL_VERSION].cni_plugin
 FLANNEL_UPSTREAM_REPOSITORY = "ghcr.io/flannel-io"
 CALICO_UPSTREAM = "https://raw.githubusercontent.com/projectcalico/calico/v{version}/manifests"
 CALICO_MANIFESTS = ("v1_crd_projectcalico_org.yaml", "tigera-operator.yaml")
@@ -59,8 +57,13 @@ def flannel_iface_args(inv) -> list[str]:
     return [f"--iface-regex=^({addresses})$"]
 
 
+def calico_version(inv) -> str:
+    """The inventory's calico_version, else the newest Calico that lists the cluster's minor."""
+    return inv.calico_version or calico_for_minor(inv.version.minor) or CALICO_VERSION
+
+
 def calico_manifest_base(inv) -> str:
-    return (inv.package_mirrors.calico or CALICO_UPSTREAM).replace("{version}", CALICO_VERSION).rstrip("/")
+    return (inv.package_mirrors.calico or CALICO_UPSTREAM).replace("{version}", calico_version(inv)).rstrip("/")
 
 
 def steps(ctx: UpContext, host) -> list:
@@ -84,13 +87,13 @@ def steps(ctx: UpContext, host) -> list:
 
 
 def calico_steps(ctx: UpContext, host) -> list:
-    base = calico_manifest_base(ctx.inv)
-    local = f"{KUBEADM_DIR}/cni/calico-v{CALICO_VERSION}"
+    base, version = calico_manifest_base(ctx.inv), calico_version(ctx.inv)
+    local = f"{KUBEADM_DIR}/cni/calico-v{version}"
     out = []
     for name in CALICO_MANIFESTS:
         url, path = f"{base}/{name}", f"{local}/{name}"
         out.append(CommandStep(
-            f"download {name} (calico v{CALICO_VERSION})", f"[ -s {q(path)} ]",
+            f"download {name} (calico v{version})", f"[ -s {q(path)} ]",
             f"install -d -m 0755 {q(local)} && curl -fsSL --retry 3 -o {q(path + '.part')} {q(url)} "
             f"&& mv -f {q(path + '.part')} {q(path)}",
             why=f"could not download {url}"))

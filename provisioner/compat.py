@@ -168,9 +168,14 @@ def calico_problem(calico_version: str, minor: int) -> str | None:
                                          "no Calico in the table lists this minor"))
 
 
+def min_cri_dockerd(minor: int) -> str | None:
+    """The oldest cri-dockerd Kubernetes 1.<minor> works with (None: any in the table)."""
+    return next((v for m, v in sorted(MIN_CRI_DOCKERD.items(), reverse=True) if minor >= m), None)
+
+
 def cri_dockerd_minor_problem(cri_dockerd_version: str, minor: int) -> str | None:
     """One line when this Kubernetes minor needs a newer cri-dockerd than the inventory's."""
-    need = next((v for m, v in sorted(MIN_CRI_DOCKERD.items(), reverse=True) if minor >= m), None)
+    need = min_cri_dockerd(minor)
     if not CHECK_PAIRS or need is None or _vtuple(cri_dockerd_version) >= _vtuple(need):
         return None
     return (f"cri-dockerd {cri_dockerd_version} with Kubernetes 1.{minor}: kubeadm 1.35+ asks the runtime for its "
@@ -250,10 +255,12 @@ def docker_deb_version(version: str, distro: str, version_id: str, codename: str
     return f"5:{version}-1~{distro}.{version_id}~{codename}"
 
 
+def cri_dockerd_for(d: DockerRelease) -> list[str]:
+    """The cri-dockerd releases in the table whose client API this Docker line accepts."""
+    return [v for v, c in CRI_DOCKERD.items() if api_tuple(d.min_api) <= api_tuple(c.client_api) <= api_tuple(d.api)]
+
+
 def table_rows() -> list[str]:
     """The table for humans (README, ``--help``): one line per pair that works."""
-    rows = []
-    for line, d in DOCKER.items():
-        ok = [v for v, c in CRI_DOCKERD.items() if api_tuple(d.min_api) <= api_tuple(c.client_api) <= api_tuple(d.api)]
-        rows.append(f"Docker {line}.x (API {d.min_api}-{d.api}): cri-dockerd {', '.join(ok)}")
-    return rows
+    return [f"Docker {line}.x (API {d.min_api}-{d.api}): cri-dockerd {', '.join(cri_dockerd_for(d))}"
+            for line, d in DOCKER.items()]

@@ -90,7 +90,7 @@ _AMD64, _BOTH = ("amd64",), ("amd64", "arm64")
 # default API version of the Docker client library in its go.mod (docker v25 -> 1.44, v27.0 -> 1.46).
 # RuntimeConfig: core/docker_service.go func RuntimeConfig, first at v0.3.17 and v0.4.0.
 # arm64 .deb: .github/workflows/build.yml job deb, matrix arch [amd64, arm64] from v0.4.2.
-# Read in the Mirantis/cri-dockerd snapshot (newest tag v0.4.3; master 246bd657, 2026-04-27). Releases
+# Read in the Mirantis/cri-dockerd snapshot (newest tag v0.4.3; release/0.4 d969e29f, 2026-04-28). Releases
 # between the rows (0.3.17: docker v25.0.8, RuntimeConfig; 0.4.1: v27.0.2; 0.4.2/0.4.3: v25.0.8) are
 # judged by the rules below; the rows are the ones README's table shows.
 DEB_ARM64_FROM = "0.4.2"
@@ -98,9 +98,9 @@ CRI_DOCKERD = {
     "0.3.14": CriDockerdRelease("1.43", _DEBS_03, _AMD64, False, "go.mod at v0.3.14: github.com/docker/docker v24"),
     "0.3.16": CriDockerdRelease("1.44", _DEBS_03, _AMD64, False, "go.mod at v0.3.16: docker v25.0.6; no RuntimeConfig"),
     "0.4.0": CriDockerdRelease("1.46", _DEBS_03, _AMD64, True, "go.mod at v0.4.0: docker v27.0.2+incompatible"),
-    "0.4.4": CriDockerdRelease("1.46", _DEBS_03, _BOTH, True, "release asset cri-dockerd-0.4.4.amd64.tgz; its tag "
-                                                             "is not in the snapshot: master after v0.4.3 (246bd657) "
-                                                             "has docker v27.0.2 (1.46)"),
+    "0.4.4": CriDockerdRelease("1.44", _DEBS_03, _BOTH, True, "release asset cri-dockerd-0.4.4.amd64.tgz; the tag "
+                                                             "is not in the snapshot: 0.4.2+ are cut from branch "
+                                                             "release/0.4, whose go.mod (d969e29f) has docker v25.0.8"),
 }
 DEFAULT_CRI_DOCKERD = "0.4.4"
 

@@ -66,6 +66,11 @@ EOL_DATES = {m: r.eol for m, r in MINORS.items()}
 # kubelet pulls a second pause image.
 PAUSE_VERSIONS = {m: r.pause for m, r in MINORS.items()}
 
+# From this minor on the kubelet refuses a host without the cgroup v2 unified hierarchy: failCgroupV1
+# defaults to true (kubernetes/kubernetes #134298; the check: pkg/kubelet/apis/config/validation/
+# validation_linux.go validateKubeletOSConfiguration).
+CGROUP_V2_FROM = 35
+
 Support = Literal["maintained", "end-of-life", "refused"]
 
 

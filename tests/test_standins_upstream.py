@@ -28,8 +28,8 @@ def _kubelet(host, mounts: str | None, extra: str = "", *flags: str):
 
 @pytest.mark.skipif(int(KV.split(".")[1]) < 35, reason="failCgroupV1 defaults to true from 1.35")
 def test_kubelet_refuses_cgroup_v1(host):
-    # kubernetes/kubernetes pkg/kubelet/apis/config/validation/validation_linux.go validateKubeletOSConfiguration
-    # (line 31: FailCgroupV1 && !IsCgroup2UnifiedMode); default true from 1.35 (#134298).
+    # kubernetes/kubernetes pkg/kubelet/apis/config/validation/validation_linux.go@0428b0fd
+    # validateKubeletOSConfiguration, line 32: `if kc.FailCgroupV1 && isCgroup1`; default true from 1.35 (#134298).
     r = _kubelet(host, V1_MOUNTS)
     assert r.returncode == 1 and CGROUP_V1_ERROR in r.stderr, r.stderr
 
@@ -111,3 +111,118 @@ def test_dockerd_accepts_min_api_version(host):
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ kubeadm config validation
+
+INIT = """\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: "127.0.0.1"
+nodeRegistration:
+  name: {name}
+  criSocket: "unix:///run/cri-dockerd.sock"
+{tokens}---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: "v{kv}"
+{cluster}networking:
+  podSubnet: "{pod}"
+  serviceSubnet: "10.96.0.0/12"
+{net}"""
+OK = dict(name="cp1", tokens="", cluster="", pod="10.244.0.0/16", net="")
+# Stored copy read: kubernetes/kubernetes @ 00d24de6 (read_file); rows name the function, the stable anchor
+# (the 1.9 GB repository cannot be fetched here to number lines).
+VALIDATION = "cmd/kubeadm/app/apis/kubeadm/validation/validation.go@00d24de6"
+
+# (upstream file:line, changes, message); each row's config is refused by upstream's validation
+# (validation_test.go holds the same cases: TestValidateNodeRegistrationOptions, TestValidateCertSANs,
+# TestValidateBootstrapTokens, TestValidateImageRepository, TestValidateNetworking).
+REFUSED = [
+    (f"{VALIDATION} ValidateNodeRegistrationOptions IsDNS1123Subdomain", {"name": "cp_1"},
+     'nodeRegistration.name: Invalid value: "cp_1": a lowercase RFC 1123 subdomain'),
+    (f"{VALIDATION} ValidateCertSANs", {"cluster": "apiServer:\n  certSANs: [\"api_server.example\"]\n"},
+     'apiServer.certSANs: Invalid value: "api_server.example": altname is not a valid IP address, DNS label or a '
+     'DNS label with subdomain wildcards'),
+    (f"{VALIDATION} ValidateCertSANs (etcd.local)",
+     {"cluster": "etcd:\n  local:\n    serverCertSANs: [\"*.*.example\"]\n"},
+     'etcd.local.serverCertSANs: Invalid value: "*.*.example": altname is not a valid IP address'),
+    (f"{VALIDATION} ValidateHostPort (util/endpoint.go ParseHostPort)",
+     {"cluster": "controlPlaneEndpoint: \"api_lb:6443\"\n"},
+     'controlPlaneEndpoint: Invalid value: "api_lb:6443": endpoint is not valid'),
+    (f"{VALIDATION} ValidateHostPort: port out of range",
+     {"cluster": "controlPlaneEndpoint: \"lb.example.org:70000\"\n"},
+     'controlPlaneEndpoint: Invalid value: "lb.example.org:70000": endpoint is not valid'),
+    (f"{VALIDATION} ValidateImageRepository (distribution/reference ReferenceRegexp)",
+     {"cluster": "imageRepository: \"Registry.example.org/K8s\"\n"},
+     'imageRepository: Invalid value: "Registry.example.org/K8s": invalid image repository format'),
+    (f"{VALIDATION} ValidateImageRepository via ValidateDNS",
+     {"cluster": "dns:\n  imageRepository: \"reg/-bad\"\n"},
+     'dns.imageRepository: Invalid value: "reg/-bad": invalid image repository format'),
+    (f"{VALIDATION} ValidateNetworking dnsDomain", {"net": "  dnsDomain: \"Cluster_Local\"\n"},
+     'networking.dnsDomain: Invalid value: "Cluster_Local": a lowercase RFC 1123 subdomain'),
+    ("cmd/kubeadm/app/constants/constants.go MinimumAddressesInPodSubnet = 14 (validation.go ValidateIPNetFromString)",
+     {"pod": "10.244.0.0/29"}, "subnet with 8 address(es) is too small, the minimum is 14"),
+    (f"{VALIDATION} ValidateTokenUsages (cluster-bootstrap token/util ValidateUsages)",
+     {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    usages: [\"signing\", \"bogus\"]\n"},
+     "invalid bootstrap token usage string: bogus, valid usage options: signing,authentication"),
+    (f"{VALIDATION} ValidateTokenGroups: groups need the authentication usage",
+     {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    usages: [\"signing\"]\n"},
+     'token groups cannot be specified unless --usages includes "authentication"'),
+    (f"{VALIDATION} ValidateTokenGroups: ValidateBootstrapGroupName",
+     {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    groups: [\"system:nodes\"]\n"},
+     'bootstrap group "system:nodes" is invalid (must match ^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$)'),
+    (f"{VALIDATION} ValidateBootstrapTokens: TTL and Expires",
+     {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    ttl: \"1h\"\n"
+                "    expires: \"2030-01-01T00:00:00Z\"\n"},
+     "bootstrapTokens.0: Invalid value: \"\": the BootstrapToken .TTL and .Expires fields are mutually exclusive"),
+]
+
+
+def _kubeadm_init(host, **changes):
+    cfg = host.write("/root/init.yaml", INIT.format(kv=KV, **{**OK, **changes}))
+    return host.run("kubeadm", "init", "--config", str(host.path(cfg)))
+
+
+@pytest.mark.skipif(KV.split(".")[1] != "37", reason="rows written for kubeadm 1.37")
+@pytest.mark.parametrize("source,changes,message", REFUSED, ids=[r[0] for r in REFUSED])
+def test_kubeadm_refuses_what_upstream_refuses(host, source, changes, message):
+    r = _kubeadm_init(host, **changes)
+    assert r.returncode == 1 and message in r.stderr, (source, r.stderr)
+
+
+# What upstream accepts after its defaulting (SetDefaults_*, GetHostname lowercasing): never refused here.
+ACCEPTED = [
+    ("GetHostname lowercases the node name (component-helpers node/util)", {"name": "CP1"}),
+    ("IP, DNS name and wildcard certSANs", {"cluster": "apiServer:\n  certSANs: [\"10.0.0.1\", \"api.example.org\", "
+                                                       "\"*.example.org\", \"::1\"]\n"}),
+    ("host without port; IPv6 with port", {"cluster": "controlPlaneEndpoint: \"[fd00::1]:6443\"\n"}),
+    ("registry with port and path", {"cluster": "imageRepository: \"registry.example.org:5000/k8s/mirror\"\n"}),
+    ("usages and groups defaulted (SetDefaults_BootstrapToken), ttl alone",
+     {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    ttl: \"2h\"\n"}),
+    ("a /28 pod subnet has 16 addresses >= 14; node mask set to match",
+     {"pod": "10.244.0.0/28", "cluster": "controllerManager:\n  extraArgs:\n    - name: node-cidr-mask-size-ipv4\n"
+                                         "      value: \"28\"\n"}),
+]
+
+
+@pytest.mark.skipif(KV.split(".")[1] != "37", reason="rows written for kubeadm 1.37")
+@pytest.mark.parametrize("why,changes", ACCEPTED, ids=[r[0] for r in ACCEPTED])
+def test_kubeadm_accepts_what_upstream_accepts(host, why, changes):
+    r = _kubeadm_init(host, **changes)
+    assert "Invalid value" not in r.stderr and "strict decoding" not in r.stderr, (why, r.stderr)
+
+
+@pytest.mark.skipif(int(KV.split(".")[1]) < 35, reason="ContainerRuntimeVersion is a 1.35+ preflight check")
+@pytest.mark.parametrize("cri_version,warned", [("0.3.16", True), ("0.3.17", False), ("0.4.4", False)])
+def test_kubeadm_warns_when_cri_dockerd_lacks_runtime_config(host, cri_version, warned):
+    # kubernetes/kubernetes #134906 (kubeadm 1.35): preflight ContainerRuntimeVersion warns when the runtime has no
+    # CRI RuntimeConfig; cri-dockerd has it from 0.3.17 / 0.4.0 (Mirantis/cri-dockerd core/docker_service.go).
+    import json
+
+    host.write("/run/standins/cri-dockerd.json", json.dumps({"version": cri_version}))
+    r = _kubeadm_init(host)
+    assert ("[WARNING ContainerRuntimeVersion]" in r.stdout + r.stderr) == warned, r.stdout + r.stderr
+    if warned:
+        assert "supports the CRI method RuntimeConfig" in r.stdout + r.stderr

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_standins import KV, built, host, install  # noqa: F401 - pytest fixtures
+from tests.test_standins import KV, Host, built, free_port, host, install  # noqa: F401 - pytest fixtures
+
+
+@pytest.fixture
+def khost(install, tmp_path):  # noqa: F811
+    """A pretend control plane on a free loopback port; an init that gets through starts the stand-in
+    API server, stopped afterwards."""
+    h = Host(install, tmp_path / "cp1", "cp1", port=free_port())
+    yield h
+    h.stop_apiserver()
 
 KUBELET_CONFIG = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n{extra}"
 V1_MOUNTS = ("tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0\n"
@@ -187,8 +196,8 @@ def _kubeadm_init(host, **changes):
 
 @pytest.mark.skipif(KV.split(".")[1] != "37", reason="rows written for kubeadm 1.37")
 @pytest.mark.parametrize("source,changes,message", REFUSED, ids=[r[0] for r in REFUSED])
-def test_kubeadm_refuses_what_upstream_refuses(host, source, changes, message):
-    r = _kubeadm_init(host, **changes)
+def test_kubeadm_refuses_what_upstream_refuses(khost, source, changes, message):
+    r = _kubeadm_init(khost, **changes)
     assert r.returncode == 1 and message in r.stderr, (source, r.stderr)
 
 
@@ -209,20 +218,20 @@ ACCEPTED = [
 
 @pytest.mark.skipif(KV.split(".")[1] != "37", reason="rows written for kubeadm 1.37")
 @pytest.mark.parametrize("why,changes", ACCEPTED, ids=[r[0] for r in ACCEPTED])
-def test_kubeadm_accepts_what_upstream_accepts(host, why, changes):
-    r = _kubeadm_init(host, **changes)
+def test_kubeadm_accepts_what_upstream_accepts(khost, why, changes):
+    r = _kubeadm_init(khost, **changes)
     assert "Invalid value" not in r.stderr and "strict decoding" not in r.stderr, (why, r.stderr)
 
 
 @pytest.mark.skipif(int(KV.split(".")[1]) < 35, reason="ContainerRuntimeVersion is a 1.35+ preflight check")
 @pytest.mark.parametrize("cri_version,warned", [("0.3.16", True), ("0.3.17", False), ("0.4.4", False)])
-def test_kubeadm_warns_when_cri_dockerd_lacks_runtime_config(host, cri_version, warned):
+def test_kubeadm_warns_when_cri_dockerd_lacks_runtime_config(khost, cri_version, warned):
     # kubernetes/kubernetes #134906 (kubeadm 1.35): preflight ContainerRuntimeVersion warns when the runtime has no
     # CRI RuntimeConfig; cri-dockerd has it from 0.3.17 / 0.4.0 (Mirantis/cri-dockerd core/docker_service.go).
     import json
 
-    host.write("/run/standins/cri-dockerd.json", json.dumps({"version": cri_version}))
-    r = _kubeadm_init(host)
+    khost.write("/run/standins/cri-dockerd.json", json.dumps({"version": cri_version}))
+    r = _kubeadm_init(khost)
     assert ("[WARNING ContainerRuntimeVersion]" in r.stdout + r.stderr) == warned, r.stdout + r.stderr
     if warned:
         assert "supports the CRI method RuntimeConfig" in r.stdout + r.stderr

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner.errors import InventoryError, Problem
 from provisioner.inventory import Inventory, show_value
-from provisioner.versions import eol_warning, support_of
+from provisioner.versions import eol_warning, prerelease_warning, support_of
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
 Finding = tuple[tuple[str | int, ...], str, bool]  # (path, message, is_warning)
@@ -222,6 +222,8 @@ def _network_sizes(inv: Inventory) -> Iterator[Finding]:
 def _version(inv: Inventory) -> Iterator[Finding]:
     if support_of(inv.version) == "end-of-life":
         yield ("kubernetes_version",), eol_warning(inv.version), True
+    if support_of(inv.version) == "pre-release":
+        yield ("kubernetes_version",), prerelease_warning(inv.version), True
 
 
 def _roles_fit_mode(inv: Inventory) -> Iterator[Finding]:

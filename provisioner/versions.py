@@ -20,6 +20,7 @@ How to move a patch or add a minor: docs/versions.md.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,7 +32,7 @@ class Minor:
     latest_patch: int
     eol: str            # kubernetes.io/releases "End Of Life Date"
     pause: str          # kubeadm constants.PauseVersion on the release branch
-    status: Literal["maintained", "end-of-life"]
+    status: Literal["maintained", "end-of-life", "pre-release"]
     source: str
 
 
@@ -55,8 +56,23 @@ MINORS = {
               "pause recalled"),
 }
 
+# PRE-RELEASE minors: accepted only when the environment sets PROVISIONER_PRERELEASE=1.NN (a deliberate,
+# per-run opt-in), always with a warning. 1.38: rc.0 2026-12-02, release scheduled 2026-12-16
+# (kubernetes/sig-release releases/release-1.38/README.md); its kubeadm/kubelet types are not in a
+# release we can cite, so tests/kubeadm_types reads 1.38 documents as 1.37's (pre-release assumption)
+# and the pause image is 1.37's. Move the row into MINORS (status "maintained") once v1.38.0 is tagged
+# and its types are re-derived - docs/versions.md.
+PRERELEASE = {
+    38: Minor(0, "2028-02-28", "3.10.2", "pre-release",
+              "PRE-RELEASE: sig-release release-1.38 schedule (rc.0 2026-12-02, v1.38.0 due 2026-12-16); EOL "
+              "estimated as release + 14 months; pause assumed as 1.37's"),
+}
+PRERELEASE_ENV = "PROVISIONER_PRERELEASE"
+PRERELEASE_OPTED = tuple(m for m in PRERELEASE
+                         if f"1.{m}" in os.environ.get(PRERELEASE_ENV, "").replace(" ", "").split(","))
+
 # What a minor is to us: maintained (supported), end-of-life (accepted with a
-# warning: upstream ships no more fixes) or refused (not listed). Derived from MINORS.
+# warning: upstream ships no more fixes), pre-release (opted in, warned) or refused. Derived from MINORS.
 MAINTAINED_MINORS = tuple(m for m, r in MINORS.items() if r.status == "maintained")
 EOL_MINORS = tuple(m for m, r in MINORS.items() if r.status == "end-of-life")
 LATEST_PATCH = {m: r.latest_patch for m, r in MINORS.items()}
@@ -64,14 +80,14 @@ EOL_DATES = {m: r.eol for m, r in MINORS.items()}
 # kubeadm's constants.PauseVersion per minor release: cri-dockerd must use the
 # same sandbox image kubeadm expects, or kubeadm preflight warns and the
 # kubelet pulls a second pause image.
-PAUSE_VERSIONS = {m: r.pause for m, r in MINORS.items()}
+PAUSE_VERSIONS = {m: r.pause for m, r in {**MINORS, **PRERELEASE}.items()}
 
 # From this minor on the kubelet refuses a host without the cgroup v2 unified hierarchy: failCgroupV1
 # defaults to true (kubernetes/kubernetes #134298; the check: pkg/kubelet/apis/config/validation/
 # validation_linux.go validateKubeletOSConfiguration).
 CGROUP_V2_FROM = 35
 
-Support = Literal["maintained", "end-of-life", "refused"]
+Support = Literal["maintained", "end-of-life", "pre-release", "refused"]
 
 
 @dataclass(frozen=True, order=True)
@@ -116,6 +132,8 @@ def support_of(v: KubeVersion) -> Support:
         return "maintained"
     if v.major == 1 and v.minor in EOL_MINORS:
         return "end-of-life"
+    if v.major == 1 and v.minor in PRERELEASE_OPTED:
+        return "pre-release"
     return "refused"
 
 
@@ -129,7 +147,15 @@ def refusal(v: KubeVersion) -> str:
     why = "is older than any version we accept" if (v.major, v.minor) < (1, EOL_MINORS[0]) \
         else "is newer than any version this release was tested with"
     return (f"{v} {why} - use a maintained minor: {supported_minors_text()} "
-            f"(default {DEFAULT_VERSION}); {' and '.join(f'1.{m}' for m in EOL_MINORS)} are accepted with an end-of-life warning")
+            f"(default {DEFAULT_VERSION}); {' and '.join(f'1.{m}' for m in EOL_MINORS)} are accepted with an end-of-life warning"
+            + (f"; 1.{v.minor} is available as a pre-release with {PRERELEASE_ENV}=1.{v.minor}"
+               if v.major == 1 and v.minor in PRERELEASE else ""))
+
+
+def prerelease_warning(v: KubeVersion) -> str:
+    """The warning an opted-in pre-release minor gets at validation."""
+    return (f"Kubernetes {v.minor_str} is a PRE-RELEASE minor ({PRERELEASE_ENV}={v.minor_str}): "
+            f"{PRERELEASE[v.minor].source} - not for production; use {DEFAULT_VERSION} for that")
 
 
 def eol_warning(v: KubeVersion) -> str:

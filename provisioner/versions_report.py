@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 
 from provisioner import compat
-from provisioner.versions import DEFAULT_VERSION, MINORS
+from provisioner.versions import DEFAULT_VERSION, MINORS, PRERELEASE, PRERELEASE_ENV
 
 
 def versions_data() -> dict:
     """The table as plain data (the --json output)."""
     minors = []
-    for minor, row in MINORS.items():
+    for minor, row in {**MINORS, **PRERELEASE}.items():
         minors.append({"minor": f"1.{minor}", "status": row.status, "default": f"1.{minor}.{row.latest_patch}",
                        "end_of_life": row.eol, "pause": row.pause, "calico": compat.calico_for_minor(minor),
-                       "min_cri_dockerd": compat.min_cri_dockerd(minor), "source": row.source})
+                       "min_cri_dockerd": compat.min_cri_dockerd(minor), "source": row.source,
+                       **({"opt_in": f"{PRERELEASE_ENV}=1.{minor}"} if row.status == "pre-release" else {})})
     docker = [{"docker": f"{line}.x", "api": f"{d.min_api}-{d.api}", "cri_dockerd": compat.cri_dockerd_for(d)}
               for line, d in compat.DOCKER.items()]
     return {"default_kubernetes": DEFAULT_VERSION, "default_docker": compat.DEFAULT_DOCKER,

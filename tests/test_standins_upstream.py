@@ -235,3 +235,14 @@ def test_kubeadm_warns_when_cri_dockerd_lacks_runtime_config(khost, cri_version,
     assert ("[WARNING ContainerRuntimeVersion]" in r.stdout + r.stderr) == warned, r.stdout + r.stderr
     if warned:
         assert "supports the CRI method RuntimeConfig" in r.stdout + r.stderr
+
+
+@pytest.mark.skipif(int(KV.split(".")[1]) < 35, reason="an error from 1.35 (a warning before)")
+def test_kubeadm_preflight_refuses_cgroup_v1(khost):
+    # kubernetes/kubernetes #134744: k8s.io/system-validators v1.12.1 CgroupsValidator fails SystemVerification
+    # for a kubelet of 1.35+ on a cgroup v1 host (the check can be skipped with --ignore-preflight-errors).
+    khost.write("/proc/self/mounts", V1_MOUNTS)
+    r = _kubeadm_init(khost)
+    assert r.returncode == 1 and "[ERROR SystemVerification]: cgroups v1 support is deprecated" in r.stderr, r.stderr
+    khost.write("/proc/self/mounts", V2_MOUNTS)
+    assert "SystemVerification" not in _kubeadm_init(khost).stderr

@@ -612,6 +612,15 @@ def common_checks(c: Checks, cri_socket: str, node_name: str, control_plane: boo
                            f'endpoint \\"{cri_socket}\\": rpc error: code = Unavailable desc = connection error: '
                            f'desc = \\"transport: Error while dialing: {problem}\\""\n, error: exit status 1')
     runtime_config_check(c, cri_socket)
+    if KUBE_MINOR >= 35 and cgroup_v1():
+        # k8s.io/system-validators v1.12.1 CgroupsValidator (kubernetes/kubernetes #134744): an error for a
+        # kubelet of 1.35+ on cgroup v1.
+        c.error("SystemVerification", "cgroups v1 support is deprecated and will be removed in a future release. "
+                                      "Please migrate to cgroups v2. To explicitly enable cgroups v1 support for "
+                                      "kubelet v1.35 or newer, you must set the kubelet configuration option "
+                                      "'FailCgroupV1' to 'false'. You must also explicitly skip this validation. "
+                                      "For more information, see https://git.k8s.io/enhancements/keps/sig-node/"
+                                      "5573-remove-cgroup-v1")
     if swaps_in_use():
         c.warn("Swap", "swap is supported for cgroup v2 only. The kubelet must be properly configured to use swap. "
                        "Please refer to https://kubernetes.io/docs/concepts/architecture/nodes/#swap-memory, "

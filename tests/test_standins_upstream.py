@@ -186,6 +186,28 @@ REFUSED = [
      {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    ttl: \"1h\"\n"
                 "    expires: \"2030-01-01T00:00:00Z\"\n"},
      "bootstrapTokens.0: Invalid value: \"\": the BootstrapToken .TTL and .Expires fields are mutually exclusive"),
+    (f"{VALIDATION} ValidateEtcd: local and external",
+     {"cluster": "etcd:\n  local: {}\n  external:\n    endpoints: [\"https://10.0.0.9:2379\"]\n"},
+     '.Etcd.Local and .Etcd.External are mutually exclusive'),
+    (f"{VALIDATION} ValidateEtcd: cert without key",
+     {"cluster": "etcd:\n  external:\n    endpoints: [\"https://10.0.0.9:2379\"]\n    caFile: /etc/etcd/ca.crt\n"
+                 "    certFile: /etc/etcd/c.crt\n"},
+     "either both or none of .Etcd.External.CertFile and .Etcd.External.KeyFile must be set"),
+    (f"{VALIDATION} ValidateEtcd: cert and key need the CA",
+     {"cluster": "etcd:\n  external:\n    endpoints: [\"https://10.0.0.9:2379\"]\n    certFile: /etc/etcd/c.crt\n"
+                 "    keyFile: /etc/etcd/c.key\n"},
+     "setting .Etcd.External.CertFile and .Etcd.External.KeyFile requires .Etcd.External.CAFile"),
+    (f"{VALIDATION} ValidateURLs: TLS files need https",
+     {"cluster": "etcd:\n  external:\n    endpoints: [\"http://10.0.0.9:2379\"]\n    caFile: /etc/etcd/ca.crt\n"},
+     'etcd.external.endpoints: Invalid value: "http://10.0.0.9:2379": the URL must be using the HTTPS scheme'),
+    (f"{VALIDATION} ValidateAbsolutePath (etcd.external.caFile)",
+     {"cluster": "etcd:\n  external:\n    endpoints: [\"https://10.0.0.9:2379\"]\n    caFile: etcd/ca.crt\n"},
+     'etcd.external.caFile: Invalid value: "etcd/ca.crt": path is not absolute'),
+    (f"{VALIDATION} ValidateAbsolutePath (certificatesDir)", {"cluster": "certificatesDir: pki\n"},
+     'certificatesDir: Invalid value: "pki": path is not absolute'),
+    (f"{VALIDATION} ValidateIgnorePreflightErrors: 'all' alone",
+     {"name": "cp1\n  ignorePreflightErrors: [\"all\", \"Swap\"]"},
+     'ignore-preflight-errors: Invalid value: "all,swap": don\'t specify individual checks if \'all\' is used'),
 ]
 
 
@@ -210,6 +232,9 @@ ACCEPTED = [
     ("registry with port and path", {"cluster": "imageRepository: \"registry.example.org:5000/k8s/mirror\"\n"}),
     ("usages and groups defaulted (SetDefaults_BootstrapToken), ttl alone",
      {"tokens": "bootstrapTokens:\n  - token: \"abcdef.0123456789abcdef\"\n    ttl: \"2h\"\n"}),
+    ("external etcd over http without TLS files (only https is required with them)",
+     {"cluster": "etcd:\n  external:\n    endpoints: [\"http://10.0.0.9:2379\"]\n"}),
+    ("local etcd defaulted (SetDefaults_Etcd) and certificatesDir absolute", {"cluster": "certificatesDir: /etc/pki2\n"}),
     ("a /28 pod subnet has 16 addresses >= 14; node mask set to match",
      {"pod": "10.244.0.0/28", "cluster": "controllerManager:\n  extraArgs:\n    - name: node-cidr-mask-size-ipv4\n"
                                          "      value: \"28\"\n"}),

@@ -454,12 +454,55 @@ def cluster_errors(cc: dict) -> list:
     dns_repo = str((cc.get("dns") or {}).get("imageRepository") or "")
     if dns_repo:
         errs += image_repository_errors(dns_repo, "dns.imageRepository")
-    local = (cc.get("etcd") or {}).get("local") or {}
-    for key in ("serverCertSANs", "peerCertSANs"):
-        errs += cert_sans_errors(local.get(key), f"etcd.local.{key}")
-    if local.get("imageRepository"):
-        errs += image_repository_errors(str(local["imageRepository"]), "etcd.local.imageRepository")
+    errs += absolute_path_errors(str(cc.get("certificatesDir") or PKI), "certificatesDir")
+    return errs + etcd_errors(cc.get("etcd") or {})
+
+
+def absolute_path_errors(path: str, where: str) -> list:
+    """ValidateAbsolutePath (filepath.IsAbs on Linux)."""
+    return [] if path.startswith("/") else [_invalid(where, path, "path is not absolute")]
+
+
+def etcd_errors(etcd: dict) -> list:
+    """ValidateEtcd after SetDefaults_Etcd (local with dataDir /var/lib/etcd when neither is set)."""
+    local, ext = etcd.get("local"), etcd.get("external")
+    if local is not None and ext is not None:
+        return [_invalid("etcd", "", ".Etcd.Local and .Etcd.External are mutually exclusive")]
+    errs = []
+    if ext is None:
+        local = local or {}
+        errs += absolute_path_errors(str(local.get("dataDir") or "/var/lib/etcd"), "etcd.local.dataDir")
+        for key in ("serverCertSANs", "peerCertSANs"):
+            errs += cert_sans_errors(local.get(key), f"etcd.local.{key}")
+        if local.get("imageRepository"):
+            errs += image_repository_errors(str(local["imageRepository"]), "etcd.local.imageRepository")
+        return errs
+    ca, cert, key = (str(ext.get(k) or "") for k in ("caFile", "certFile", "keyFile"))
+    if bool(cert) != bool(key):
+        errs.append(_invalid("etcd.external", "", "either both or none of .Etcd.External.CertFile and "
+                                                  ".Etcd.External.KeyFile must be set"))
+    if cert and key and not ca:
+        errs.append(_invalid("etcd.external", "", "setting .Etcd.External.CertFile and .Etcd.External.KeyFile "
+                                                  "requires .Etcd.External.CAFile"))
+    for url in ext.get("endpoints") or []:
+        scheme = urllib.parse.urlsplit(str(url)).scheme
+        if (ca or cert or key) and scheme != "https":
+            errs.append(_invalid("etcd.external.endpoints", str(url), "the URL must be using the HTTPS scheme"))
+        if not scheme:
+            errs.append(_invalid("etcd.external.endpoints", str(url), "the URL without scheme is not allowed"))
+    for name, value in (("caFile", ca), ("certFile", cert), ("keyFile", key)):
+        if value:
+            errs += absolute_path_errors(value, f"etcd.external.{name}")
     return errs
+
+
+def ignore_preflight_errors(ignore: list) -> list:
+    """ValidateIgnorePreflightErrors: lowercased set of flag and config values; 'all' alone."""
+    names = sorted({str(i).lower() for i in ignore})
+    if "all" in names and len(names) > 1:
+        aggregate([_invalid("ignore-preflight-errors", ",".join(names), "don't specify individual checks if 'all' "
+                                                                         "is used")])
+    return names
 
 
 def node_name_errors(name: str) -> list:
@@ -1213,7 +1256,8 @@ def cmd_init(argv) -> int:
     validate_init(ic, cc, nr, {"advertiseAddress": adv, "bindPort": lep.get("bindPort", 6443)})
     cri = nr["criSocket"]
     skip = set(f.get("skip-phases") or []) | set(ic.get("skipPhases") or [])
-    ignore = list(f.get("ignore-preflight-errors") or []) + list(nr.get("ignorePreflightErrors") or [])
+    ignore = ignore_preflight_errors(list(f.get("ignore-preflight-errors") or [])
+                                     + list(nr.get("ignorePreflightErrors") or []))
     tokens = parse_tokens(ic)
     upload = bool(f.get("upload-certs")) and "upload-certs" not in skip
     cert_key = str(ic.get("certificateKey") or f.get("certificate-key") or secrets.token_hex(32))
@@ -1679,7 +1723,8 @@ def cmd_join(argv) -> int:
     cri = str(nr.get("criSocket") or detect_cri_socket())
     cp = jc.get("controlPlane")
     skip = set(f.get("skip-phases") or []) | set(jc.get("skipPhases") or [])
-    ignore = list(f.get("ignore-preflight-errors") or []) + list(nr.get("ignorePreflightErrors") or [])
+    ignore = ignore_preflight_errors(list(f.get("ignore-preflight-errors") or [])
+                                     + list(nr.get("ignorePreflightErrors") or []))
     token = str(disc.get("tlsBootstrapToken") or bt.get("token"))
     _JOIN_CTX["endpoint"] = bt["apiServerEndpoint"]
     ep_host, ep_port = split_host_port(str(bt["apiServerEndpoint"]))

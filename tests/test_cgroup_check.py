@@ -40,7 +40,7 @@ def _node(facts: dict, version: str = "1.37.1") -> Node:
 ])
 def test_cgroup_check(fs, version, status):
     node = _node({"os.cgroup": fs}, version)
-    verdict = CHECKS["os.cgroup_v2"].evaluate(node.facts, node)
+    verdict = CHECKS["os.cgroup_unified"].evaluate(node.facts, node)
     assert verdict.status == status, verdict
     if status != PASS:
         assert fs in verdict.observed and "systemd.unified_cgroup_hierarchy=1" in verdict.fix
@@ -70,3 +70,15 @@ def test_fact_reads_the_real_mount(mount, expected):
     r = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
                        capture_output=True, text=True, timeout=30)
     assert (r.returncode, r.stdout.strip()) == (0, expected), r.stderr
+
+
+def test_check_ids_fit_the_report_schema():
+    # provisioner/schemas/preflight-report.schema.json: check ids are letters and underscores around one dot.
+    import json
+    import re
+
+    from provisioner.report import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    pattern = schema["properties"]["hosts"]["items"]["properties"]["checks"]["items"]["properties"]["id"]["pattern"]
+    assert all(re.match(pattern, c.id) for c in NODE_CHECKS), [c.id for c in NODE_CHECKS if not re.match(pattern, c.id)]

@@ -17,7 +17,7 @@ from tests.test_preflight_lab import KUBE_NODES, check, failing, preflight
 def test_lab_nodes_are_cgroup_v2(lab, tmp_path):
     code, report, stderr = preflight(lab, lab_inventory(lab, tmp_path))
     for name in KUBE_NODES:
-        assert check(report, name, "os.cgroup_v2")["status"] == "pass", check(report, name, "os.cgroup_v2")
+        assert check(report, name, "os.cgroup_unified")["status"] == "pass", check(report, name, "os.cgroup_unified")
 
 
 def test_cgroup_v1_node_fails_preflight_and_up_refuses(lab, faults, tmp_path):
@@ -25,13 +25,13 @@ def test_cgroup_v1_node_fails_preflight_and_up_refuses(lab, faults, tmp_path):
     faults.cgroup_v1("node1")
     code, report, _ = preflight(lab, inventory)
     assert code == 1
-    assert failing(report) == {"node1": ["os.cgroup_v2"]}
-    c = check(report, "node1", "os.cgroup_v2")
+    assert failing(report) == {"node1": ["os.cgroup_unified"]}
+    c = check(report, "node1", "os.cgroup_unified")
     assert c["observed"] == "cgroup v1 (/sys/fs/cgroup is tmpfs)"
     assert "refuses cgroup v1" in c["fix"] and "systemd.unified_cgroup_hierarchy=1" in c["fix"]
     r = run_cli("up", "-i", str(inventory), *lab_cli_args(lab, tmp_path / "state"))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "preflight failed" in r.stdout + r.stderr and "os.cgroup_v2" in r.stdout + r.stderr
+    assert "preflight failed" in r.stdout + r.stderr and "os.cgroup_unified" in r.stdout + r.stderr
 
 
 def test_standin_kubelet_refuses_the_cgroup_v1_node(lab, faults, tmp_path):

@@ -55,7 +55,7 @@ class SupportedOs(NodeCheck):
 
 
 class CgroupV2(NodeCheck):
-    id, title = "os.cgroup_v2", "cgroup v2 (unified hierarchy) for Kubernetes 1.35+"
+    id, title = "os.cgroup_unified", "cgroup v2 (unified hierarchy) for Kubernetes 1.35+"
     facts = CGROUP_FACT
 
     def applies(self, node):

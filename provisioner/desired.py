@@ -48,7 +48,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from provisioner.compat import CALICO_VERSION  # pinned there: validation fills {version} with it
+from provisioner.compat import CALICO_VERSION, FLANNEL, FLANNEL_VERSION, calico_for_minor
 
 
 class HostOs(NamedTuple):
@@ -91,10 +91,8 @@ def kubernetes_keyring_url(inv) -> str:
     return f"{kubernetes_repo_url(inv)}/deb/Release.key"
 
 
-# flannel-io/flannel chart/kube-flannel/values.yaml (flannel.image.tag and
-# flannel.flannel_cni.image.tag), the newest release in the reference corpus on 2026-11-30.
-FLANNEL_VERSION = "v0.28.9"
-FLANNEL_CNI_PLUGIN_VERSION = "v1.9.1-flannel2"
+# The flannel release and the CNI plugin its own manifest pins (data and sources: provisioner/compat.py).
+FLANNEL_CNI_PLUGIN_VERSION = FLANNEL[FLANNEL_VERSION].cni_plugin
 FLANNEL_UPSTREAM_REPOSITORY = "ghcr.io/flannel-io"
 CALICO_UPSTREAM = "https://raw.githubusercontent.com/projectcalico/calico/v{version}/manifests"
 CALICO_MANIFESTS = ("v1_crd_projectcalico_org.yaml", "tigera-operator.yaml")
@@ -127,10 +125,15 @@ def flannel_iface_args(inv) -> list[str]:
     return [f"--iface-regex=^({addresses})$"]
 
 
+def calico_version(inv) -> str:
+    """The inventory's calico_version, else the newest Calico that lists the cluster's minor."""
+    return inv.calico_version or calico_for_minor(inv.version.minor) or CALICO_VERSION
+
+
 def calico_manifest_base(inv) -> str:
-    return (inv.package_mirrors.calico or CALICO_UPSTREAM).replace("{version}", CALICO_VERSION).rstrip("/")
+    return (inv.package_mirrors.calico or CALICO_UPSTREAM).replace("{version}", calico_version(inv)).rstrip("/")
 
 
-def calico_manifest_dir() -> str:
+def calico_manifest_dir(inv) -> str:
     """Where the cni phase keeps calico's downloaded manifests on the first control plane."""
-    return f"{KUBEADM_DIR}/cni/calico-v{CALICO_VERSION}"
+    return f"{KUBEADM_DIR}/cni/calico-v{calico_version(inv)}"

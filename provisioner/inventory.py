@@ -397,7 +397,7 @@ class PackageMirrors(Strict):
     docker: UrlTemplate("docker") = Field("https://download.docker.com/linux", description="Docker CE repository base.")
     cri_dockerd: UrlTemplate("cri_dockerd") = Field(
         "https://github.com/Mirantis/cri-dockerd/releases/download/v{version}/"
-        "cri-dockerd_{version}.3-0.{distro}-{codename}_amd64.deb",
+        "cri-dockerd_{version}.3-0.{distro}-{codename}_{arch}.deb",
         description="cri-dockerd .deb release asset; {version}, {distro} (debian/ubuntu), {codename} and {arch} "
                     "are filled in (no other placeholder).")
     cri_dockerd_archive: UrlTemplate("cri_dockerd_archive") = Field(
@@ -451,6 +451,9 @@ class Inventory(Strict):
                                                                 "write it like 0.4.4"))] = Field(
         DEFAULT_CRI_DOCKERD, description="cri-dockerd release installed with runtime docker (see provisioner/compat.py).")
     cni: Literal["flannel", "calico"] = "flannel"
+    calico_version: Annotated[Text, AfterValidator(_pattern(r"\d+\.\d+\.\d+", "a Calico version", "write it like 3.33.1"))] \
+        | None = Field(None, description="Calico release for cni calico; default: the newest whose support table lists "
+                                         "the Kubernetes minor (see provisioner/compat.py CALICO).")
     image_repository: ImageRepository = "registry.k8s.io"
     registry_mirrors: list[DockerMirror] = Field(
         default_factory=list, description="Docker registry mirrors (daemon.json), checked as dockerd checks them.")

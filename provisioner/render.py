@@ -253,7 +253,7 @@ def _cni_files(inv: Inventory, ctx: dict, host: Host) -> list[RenderedFile]:
                            flannel_version=D.FLANNEL_VERSION, flannel_image=image, flannel_cni_plugin_image=cni_image,
                            flanneld_args=["--ip-masq", "--kube-subnet-mgr", *D.flannel_iface_args(inv)])
         return [RenderedFile(name, f"{KUBEADM_DIR}/cni/kube-flannel.yml", manifest, "cni")]
-    base, local = D.calico_manifest_base(inv), D.calico_manifest_dir()
+    base, local = D.calico_manifest_base(inv), D.calico_manifest_dir(inv)
     return [RenderedFile(name, f"{local}/{m}", "", "cni", origin=f"{base}/{m}") for m in D.CALICO_MANIFESTS] + [
         RenderedFile(name, f"{KUBEADM_DIR}/cni/calico-installation.yaml",
                      _render("cni/calico-installation.yaml.j2", ctx, host=host), "cni")]

@@ -20,7 +20,8 @@ from provisioner import compat
 from provisioner.errors import InventoryError, Problem, UsageError
 from provisioner.inventory import Inventory
 from provisioner.inventory_shapes import Finding, shape_findings
-from provisioner.versions import DEFAULT_VERSION, LATEST_PATCH, KubeVersion, eol_warning, is_supported, support_of
+from provisioner.versions import (DEFAULT_VERSION, LATEST_PATCH, KubeVersion, eol_warning, is_supported,
+                                  prerelease_warning, support_of)
 from provisioner.yaml_source import YamlDocument, load_yaml_file
 
 MAX_PROBLEMS = 100   # problems listed at most (then one line counting the rest)
@@ -127,6 +128,8 @@ def _network_sizes(inv: Inventory) -> Iterator[Finding]:
 def _version(inv: Inventory) -> Iterator[Finding]:
     if support_of(inv.version) == "end-of-life":
         yield ("kubernetes_version",), eol_warning(inv.version), True
+    if support_of(inv.version) == "pre-release":
+        yield ("kubernetes_version",), prerelease_warning(inv.version), True
 
 
 def _roles_fit_mode(inv: Inventory) -> Iterator[Finding]:
@@ -208,9 +211,15 @@ def _runtime(inv: Inventory) -> Iterator[Finding]:
 def _runtime_versions(inv: Inventory) -> Iterator[Finding]:
     # Docker + cri-dockerd pairs the table in provisioner/compat.py knows to fail (cri-docker.service exits).
     if inv.runtime == "docker":
-        problem = compat.pair_problem(inv.docker_version, inv.cri_dockerd_version)
+        # The minor's minimum first: its fix (0.4.0 or newer) also mends any Docker API pair.
+        problem = (compat.cri_dockerd_minor_problem(inv.cri_dockerd_version, inv.version.minor)
+                   or compat.pair_problem(inv.docker_version, inv.cri_dockerd_version))
         if problem:
             yield "cri_dockerd_version", problem, False
+    if inv.cni == "calico" and inv.calico_version:
+        problem = compat.calico_problem(inv.calico_version, inv.version.minor)
+        if problem:
+            yield "calico_version", problem, False
 
 
 def _cni_sources(inv: Inventory) -> Iterator[Finding]:

@@ -8,71 +8,86 @@
 >>> support_of(KubeVersion.parse("1.32.1"))
 'refused'
 
-Where each fact comes from (checked 2026-11-30 with the project's search
-corpus; "recalled" marks what that corpus does not hold and was written from
-memory of kubernetes.io/releases - re-check it before a release):
+Each minor's facts live in one row of MINORS with the source it was read from
+(checked 2026-12-04 with the project's search corpus: kubernetes.io/releases/1.NN
+pages for patches and EOL dates; "recalled" marks what the corpus does not hold).
+How to move a patch or add a minor: docs/versions.md.
 
-* Maintained minors 1.35, 1.36, 1.37; 1.34 end of life 2026-10-27:
-  kubernetes.io/releases as summarised in the project's upstream notes
-  (shared docs, "Kubernetes releases and kubeadm"). kubernetes/kubernetes
-  CHANGELOG/CHANGELOG-1.37.md, -1.36.md, -1.35.md exist upstream; the stored
-  copies hold only the x.0-alpha.1 sections, so the patch numbers below are
-  not from them.
-* Latest patch per minor: third-party release manifests in the corpus
-  (rancher rke2 build tags v1.37.0 2026-09-09, v1.36.3 2026-07-23, v1.35.8
-  2026-08-21, v1.34.11 2026-08-21, v1.33.13 2026-07-23) and a minikube note
-  of 2026-10-05 naming Kubernetes v1.37.1. So 1.37.1 is the newest 1.37 patch
-  we can show exists; later patches may have shipped since (recalled cadence:
-  one patch a month). Moving DEFAULT_VERSION is a one-line change here.
-* EOL dates (recalled, kubernetes.io/releases "End of Life" column): 1.33
-  2026-06-28, 1.34 2026-10-27 (also in the upstream notes), 1.35 2027-02-28,
-  1.36 2027-06-28, 1.37 2027-10-28.
-* Pause image (kubeadm ``PauseVersion`` in cmd/kubeadm/app/constants/constants.go
-  on each release branch): the stored constants.go is a 1.32-era tree (3.10).
-  1.35 -> 3.10.1 is shown by a test fixture in the corpus that serves
-  v1.35.8's constants.go (PauseVersion "3.10.1", etcd 3.6.6-0, CoreDNS
-  v1.13.1); 1.33 -> 3.10 by a third-party version table (1.33.8 / pause 3.10);
-  1.34 -> 3.10.1, 1.36 and 1.37 -> 3.10.2 are recalled.
 * kubeadm config API: v1beta4 is read by every minor from 1.31 on; v1beta3 was
   removed in 1.37 (CHANGELOG-1.37, PR #136016, per the upstream notes). We
-  render v1beta4 for every accepted minor (1.33-1.37 all read it), so one
-  template set serves them all.
+  render v1beta4 for every accepted minor, so one template set serves them all.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
-# What a minor is to us: maintained (supported), end-of-life (accepted with a
-# warning: upstream ships no more fixes) or refused (not listed).
-MAINTAINED_MINORS = (35, 36, 37)
-EOL_MINORS = (33, 34)
 
-# Newest known patch of each accepted minor (see the module docstring).
-LATEST_PATCH = {33: 13, 34: 11, 35: 8, 36: 3, 37: 1}
+@dataclass(frozen=True)
+class Minor:
+    """One Kubernetes minor as this release knows it: every fact with where it was read."""
 
-# End-of-life date of each accepted minor (recalled, see the module docstring).
-EOL_DATES = {
-    33: "2026-06-28",
-    34: "2026-10-27",
-    35: "2027-02-28",
-    36: "2027-06-28",
-    37: "2027-10-28",
+    latest_patch: int
+    eol: str            # kubernetes.io/releases "End Of Life Date"
+    pause: str          # kubeadm constants.PauseVersion on the release branch
+    status: Literal["maintained", "end-of-life", "pre-release"]
+    source: str
+
+
+# The version table. Adding a minor is one row here (plus its kubeadm types in
+# tests/kubeadm_types and, when Calico or cri-dockerd need it, a row in compat.py);
+# docs/versions.md says how to update it. Patches: the newest each source shows on 2026-12-04.
+MINORS = {
+    33: Minor(13, "2026-06-28", "3.10", "end-of-life",
+              "patch: rke2 build tag v1.33.13 (2026-07-23) and kubernetes/cri-client v0.33.13; pause: third-party "
+              "table 1.33.8 / pause 3.10; EOL: kubernetes.io/releases (recalled)"),
+    34: Minor(11, "2026-10-27", "3.10.1", "end-of-life",
+              "patch: rke2 build tag v1.34.11 (2026-08-21); EOL: shared docs/upstream.md (kubernetes.io/releases)"),
+    35: Minor(9, "2027-02-28", "3.10.1", "maintained",
+              "kubernetes.io/releases/1.35: latest patch 1.35.9 (2026-09-15), End Of Life 2027-02-28; pause: "
+              "v1.35.8 cmd/kubeadm/app/constants/constants.go PauseVersion 3.10.1 (corpus fixture)"),
+    36: Minor(4, "2027-06-28", "3.10.2", "maintained",
+              "kubernetes.io/it/releases/1.36: latest patch 1.36.4 (2026-08-11), End Of Life 2027-06-28; "
+              "pause recalled"),
+    37: Minor(1, "2027-10-28", "3.10.2", "maintained",
+              "kubernetes.io/releases/1.37: latest patch 1.37.1 (2026-09-15), End Of Life 2027-10-28; "
+              "pause recalled"),
 }
 
+# PRE-RELEASE minors: accepted only when the environment sets PROVISIONER_PRERELEASE=1.NN (a deliberate,
+# per-run opt-in), always with a warning. 1.38: rc.0 2026-12-02, release scheduled 2026-12-16
+# (kubernetes/sig-release releases/release-1.38/README.md); its kubeadm/kubelet types are not in a
+# release we can cite, so tests/kubeadm_types reads 1.38 documents as 1.37's (pre-release assumption)
+# and the pause image is 1.37's. Move the row into MINORS (status "maintained") once v1.38.0 is tagged
+# and its types are re-derived - docs/versions.md.
+PRERELEASE = {
+    38: Minor(0, "2028-02-28", "3.10.2", "pre-release",
+              "PRE-RELEASE: sig-release release-1.38 schedule (rc.0 2026-12-02, v1.38.0 due 2026-12-16); EOL "
+              "estimated as release + 14 months; pause assumed as 1.37's"),
+}
+PRERELEASE_ENV = "PROVISIONER_PRERELEASE"
+PRERELEASE_OPTED = tuple(m for m in PRERELEASE
+                         if f"1.{m}" in os.environ.get(PRERELEASE_ENV, "").replace(" ", "").split(","))
+
+# What a minor is to us: maintained (supported), end-of-life (accepted with a
+# warning: upstream ships no more fixes), pre-release (opted in, warned) or refused. Derived from MINORS.
+MAINTAINED_MINORS = tuple(m for m, r in MINORS.items() if r.status == "maintained")
+EOL_MINORS = tuple(m for m, r in MINORS.items() if r.status == "end-of-life")
+LATEST_PATCH = {m: r.latest_patch for m, r in MINORS.items()}
+EOL_DATES = {m: r.eol for m, r in MINORS.items()}
 # kubeadm's constants.PauseVersion per minor release: cri-dockerd must use the
 # same sandbox image kubeadm expects, or kubeadm preflight warns and the
 # kubelet pulls a second pause image.
-PAUSE_VERSIONS = {
-    33: "3.10",
-    34: "3.10.1",
-    35: "3.10.1",
-    36: "3.10.2",
-    37: "3.10.2",
-}
+PAUSE_VERSIONS = {m: r.pause for m, r in {**MINORS, **PRERELEASE}.items()}
 
-Support = Literal["maintained", "end-of-life", "refused"]
+# From this minor on the kubelet refuses a host without the cgroup v2 unified hierarchy: failCgroupV1
+# defaults to true (kubernetes/kubernetes #134298; the check: pkg/kubelet/apis/config/validation/
+# validation_linux.go validateKubeletOSConfiguration).
+CGROUP_V2_FROM = 35
+
+Support = Literal["maintained", "end-of-life", "pre-release", "refused"]
 
 
 @dataclass(frozen=True, order=True)
@@ -117,6 +132,8 @@ def support_of(v: KubeVersion) -> Support:
         return "maintained"
     if v.major == 1 and v.minor in EOL_MINORS:
         return "end-of-life"
+    if v.major == 1 and v.minor in PRERELEASE_OPTED:
+        return "pre-release"
     return "refused"
 
 
@@ -130,7 +147,15 @@ def refusal(v: KubeVersion) -> str:
     why = "is older than any version we accept" if (v.major, v.minor) < (1, EOL_MINORS[0]) \
         else "is newer than any version this release was tested with"
     return (f"{v} {why} - use a maintained minor: {supported_minors_text()} "
-            f"(default {DEFAULT_VERSION}); {' and '.join(f'1.{m}' for m in EOL_MINORS)} are accepted with an end-of-life warning")
+            f"(default {DEFAULT_VERSION}); {' and '.join(f'1.{m}' for m in EOL_MINORS)} are accepted with an end-of-life warning"
+            + (f"; 1.{v.minor} is available as a pre-release with {PRERELEASE_ENV}=1.{v.minor}"
+               if v.major == 1 and v.minor in PRERELEASE else ""))
+
+
+def prerelease_warning(v: KubeVersion) -> str:
+    """The warning an opted-in pre-release minor gets at validation."""
+    return (f"Kubernetes {v.minor_str} is a PRE-RELEASE minor ({PRERELEASE_ENV}={v.minor_str}): "
+            f"{PRERELEASE[v.minor].source} - not for production; use {DEFAULT_VERSION} for that")
 
 
 def eol_warning(v: KubeVersion) -> str:

@@ -7,7 +7,8 @@ Upstream facts the rows rest on (cited in compat.py too):
 - Docker 29.0.4 serves API 1.44-1.52 (docker/docs PR #23773);
 - cri-dockerd 0.3.14 is built with the Docker client v24 (API 1.43), 0.3.16+ with v25 (1.44),
   with no version negotiation (Mirantis/cri-dockerd libdocker/client.go);
-- cri-dockerd .debs exist only for packaging/deb/Makefile's distro/codename pairs, amd64 only;
+- cri-dockerd .debs exist only for packaging/deb/Makefile's distro/codename pairs, amd64 only
+  before 0.4.2 (.github/workflows/build.yml job deb: matrix arch [amd64, arm64] from v0.4.2);
   the static archive cri-dockerd-VERSION.{amd64,arm64}.tgz exists for every release.
 """
 
@@ -55,6 +56,7 @@ def test_pair_problem(docker, cri, ok):
 def test_validate_refuses_the_broken_pair_in_one_line(tmp_path):
     data = yaml.safe_load((REPO / "inventories" / "seed-ha.yaml").read_text())
     data["cri_dockerd_version"] = "0.3.14"
+    data["kubernetes_version"] = "1.34.11"     # before 1.35 only the Docker API pair judges 0.3.x
     path = tmp_path / "inv.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     r = run_cli("validate", "-i", str(path))
@@ -74,7 +76,8 @@ def test_validate_refuses_the_broken_pair_in_one_line(tmp_path):
     ("ubuntu", "jammy", "amd64", "deb"),
     ("ubuntu", "noble", "amd64", "archive"),     # no .deb for 24.04 at release tags
     ("debian", "trixie", "amd64", "archive"),    # nor for Debian 13
-    ("debian", "bookworm", "arm64", "archive"),  # .debs are amd64 only
+    ("debian", "bookworm", "arm64", "deb"),      # arm64 .debs from 0.4.2 (build.yml deb matrix)
+    ("ubuntu", "noble", "arm64", "archive"),
 ])
 def test_cri_dockerd_source(distro, codename, arch, source):
     assert compat.cri_dockerd_source(compat.DEFAULT_CRI_DOCKERD, distro, codename, arch) == source
@@ -101,7 +104,7 @@ def test_runtime_pins_and_holds_docker_and_takes_the_deb_on_bookworm_amd64():
 
 
 @pytest.mark.parametrize("os_,arch", [(OsInfo("ubuntu", "24.04", "noble", "debian", "amd64"), "amd64"),
-                                      (OsInfo("debian", "12", "bookworm", "", "arm64"), "arm64")])
+                                      (OsInfo("ubuntu", "24.04", "noble", "debian", "arm64"), "arm64")])
 def test_runtime_installs_the_static_archive_where_no_deb_exists(os_, arch):
     steps = _runtime_steps(_inventory(), os_)
     assert not any(isinstance(s, PackagesStep) and "cri-dockerd" in s.packages for s in steps)
@@ -137,3 +140,67 @@ def test_readme_table_is_the_data():
         m = re.match(r"Docker ([\d.]+)\.x \(API ([\d.]+)-([\d.]+)\): cri-dockerd (.*)", row)
         data[m.group(1)] = (m.group(2), m.group(3), m.group(4).split(", "))
     assert rows == data
+
+
+def _validate(tmp_path, **changes):
+    data = yaml.safe_load((REPO / "inventories" / "seed-ha.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path, run_cli("validate", "-i", str(path))
+
+
+@pytest.mark.parametrize("cri", ["0.3.16", "0.3.17"])
+def test_validate_refuses_cri_dockerd_03_from_kubernetes_135(tmp_path, cri):
+    # kubeadm 1.35+ asks for RuntimeConfig (Mirantis/cri-dockerd core/docker_service.go: from
+    # v0.3.17/v0.4.0); 0.4 is the line we require from 1.35 (compat.MIN_CRI_DOCKERD).
+    path, r = _validate(tmp_path, cri_dockerd_version=cri, kubernetes_version="1.35.9")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "cri_dockerd_version" in ln)
+    assert str(path) in line and f"cri-dockerd {cri} with Kubernetes 1.35" in line
+    assert "use cri_dockerd_version 0.4.0 or newer" in line
+    assert _validate(tmp_path, cri_dockerd_version=cri, kubernetes_version="1.34.11")[1].returncode == 0
+
+
+def test_validate_refuses_calico_that_does_not_list_the_minor(tmp_path):
+    # Calico 3.32 is tested on 1.34-1.36 (compat.CALICO, Calico's requirements page).
+    path, r = _validate(tmp_path, cni="calico", calico_version="3.32.2", kubernetes_version="1.37.1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "calico_version" in ln)
+    assert "Calico 3.32.2 is not supported on Kubernetes 1.37" in line and "use calico_version 3.33.1" in line
+    assert _validate(tmp_path, cni="calico", calico_version="3.32.2", kubernetes_version="1.36.4")[1].returncode == 0
+
+
+@pytest.mark.parametrize("minor,calico", [(33, "3.31.7"), (34, "3.32.2"), (35, "3.33.1"), (37, "3.33.1")])
+def test_calico_default_is_the_newest_that_lists_the_minor(minor, calico):
+    from provisioner.phases import cni
+
+    assert compat.calico_for_minor(minor) == calico
+    inv = _inventory(cni="calico", kubernetes_version=f"1.{minor}.1")
+    assert cni.calico_manifest_base(inv).endswith(f"/v{calico}/manifests")
+
+
+def test_the_flannel_manifest_pins_the_cni_plugin_its_release_pins():
+    # flannel-io/flannel v0.28.9 Documentation/kube-flannel.yml: flannel-cni-plugin:v1.9.1-flannel3,
+    # and install-cni runs /opt/bin/install-conf.
+    from provisioner.phases import cni
+
+    inv = _inventory()
+    text = cni.steps(_ctx(inv), inv.control_planes[0])[0].content
+    assert f"flannel-cni-plugin:{compat.FLANNEL[compat.FLANNEL_VERSION].cni_plugin}" in text
+    assert "flannel-cni-plugin:v1.9.1-flannel3" in text and "flannel:v0.28.9" in text
+    assert "command: [/opt/bin/install-conf]" in text
+
+
+def _ctx(inv):
+    secrets = fixed_secrets()
+    files: dict[str, dict] = {}
+    for f in render_cluster(inv, secrets):
+        files.setdefault(f.host, {})[f.path] = f
+    return UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO, files=files, os={})
+
+
+def test_arm64_deb_url_names_the_arch():
+    steps = _runtime_steps(_inventory(), OsInfo("debian", "12", "bookworm", "", "arm64"))
+    cri = next(s for s in steps if isinstance(s, PackagesStep) and "cri-dockerd" in s.packages)
+    assert cri.debs["cri-dockerd"][1].endswith("cri-dockerd_0.4.4.3-0.debian-bookworm_arm64.deb")

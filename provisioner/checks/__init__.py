@@ -7,10 +7,10 @@ from provisioner.checks.kernel import KernelModules, KubeSysctls, NonlocalBind, 
 from provisioner.checks.network import (AddressOnNic, DefaultRoute, FreePorts, Hostname, HostsConflict, NameResolution,
                                          PeerRoute, TimeSync)
 from provisioner.checks.runtime import KubeVersions, RuntimeConsistent
-from provisioner.checks.system import Cpus, DiskSpace, Firewall, Memory, Privilege, SeLinux, SupportedOs
+from provisioner.checks.system import CgroupV2, Cpus, DiskSpace, Firewall, Memory, Privilege, SeLinux, SupportedOs
 
 NODE_CHECKS = (
-    Privilege(), SupportedOs(), Cpus(), Memory(), DiskSpace(),
+    Privilege(), SupportedOs(), CgroupV2(), Cpus(), Memory(), DiskSpace(),
     SwapActive(), SwapPersistent(), SeLinux(), Firewall(),
     Hostname(), NameResolution(), HostsConflict(), AddressOnNic(), DefaultRoute(), PeerRoute(),
     KernelModules(), KubeSysctls(), NonlocalBind(), TimeSync(), FreePorts(),

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from provisioner.checks.base import Facts, Node, NodeCheck, Result, read_file, unit_file_exists
+from provisioner.versions import CGROUP_V2_FROM
 
 SUPPORTED_OS = {"debian": {"11", "12", "13"}, "ubuntu": {"20.04", "22.04", "24.04"},
                 "rocky": {"8", "9"}, "rhel": {"8", "9"}, "almalinux": {"8", "9"}, "centos": {"9"}}
+# Releases that boot cgroup v1 by default (systemd's legacy/hybrid hierarchy): supported for
+# Kubernetes 1.35+ only when the host was switched to v2 (systemd.unified_cgroup_hierarchy=1).
+CGROUP_V1_BY_DEFAULT = {"ubuntu": {"20.04"}, "rocky": {"8"}, "rhel": {"8"}, "almalinux": {"8"}}
 RHEL_FAMILY = {"rocky", "rhel", "almalinux", "centos", "fedora"}
+
+# The file system type of the last mount on /sys/fs/cgroup (cgroup2 = unified; tmpfs = v1 or hybrid),
+# what the kubelet's statfs(/sys/fs/cgroup) sees, read from /proc/self/mounts with bash builtins.
+CGROUP_FACT = {"os.cgroup": "mapfile -t _mt </proc/self/mounts; _t=none; for _l in \"${_mt[@]}\"; do case $_l in "
+                            "*' /sys/fs/cgroup '*) _t=${_l#* /sys/fs/cgroup }; _t=${_t%% *};; esac; done; echo $_t"}
+CGROUP_FIX = ("boot the host with cgroup v2: add systemd.unified_cgroup_hierarchy=1 to the kernel command line "
+              "(grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1, or GRUB_CMDLINE_LINUX in "
+              "/etc/default/grub then update-grub) and reboot - or use an OS that defaults to v2 "
+              "(Debian 11+, Ubuntu 22.04+, EL 9)")
+
+
+def cgroup_v2(f: Facts) -> bool:
+    return f.text("os.cgroup") == "cgroup2"
 
 
 def os_release(f: Facts) -> dict[str, str]:
@@ -19,7 +36,7 @@ def os_release(f: Facts) -> dict[str, str]:
 
 class SupportedOs(NodeCheck):
     id, title = "os.supported", "supported OS and version"
-    facts = {"os.release": read_file("/etc/os-release")}
+    facts = {"os.release": read_file("/etc/os-release"), **CGROUP_FACT}
 
     def evaluate(self, f, node):
         rel = os_release(f)
@@ -27,9 +44,33 @@ class SupportedOs(NodeCheck):
         major = version.split(".")[0] if os_id not in ("ubuntu",) else version
         observed = f"{os_id} {version}"
         wanted = ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in SUPPORTED_OS.items())
-        if major in SUPPORTED_OS.get(os_id, set()):
-            return self.passed(observed)
-        return self.failed(observed, wanted, "install a supported distribution release")
+        if major not in SUPPORTED_OS.get(os_id, set()):
+            return self.failed(observed, wanted, "install a supported distribution release")
+        minor = node.inv.version.minor
+        if minor >= CGROUP_V2_FROM and major in CGROUP_V1_BY_DEFAULT.get(os_id, set()) and not cgroup_v2(f):
+            return self.failed(f"{observed} on cgroup v1", f"{observed} with cgroup v2 for Kubernetes 1.{minor}",
+                               f"{observed} boots cgroup v1, which the kubelet of 1.{CGROUP_V2_FROM}+ refuses - "
+                               + CGROUP_FIX)
+        return self.passed(observed)
+
+
+class CgroupV2(NodeCheck):
+    id, title = "os.cgroup_unified", "cgroup v2 (unified hierarchy) for Kubernetes 1.35+"
+    facts = CGROUP_FACT
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        fs = f.text("os.cgroup") or "none"
+        if fs == "cgroup2":
+            return self.passed("cgroup v2 (/sys/fs/cgroup is cgroup2)", "cgroup v2")
+        observed, minor = f"cgroup v1 (/sys/fs/cgroup is {fs})", node.inv.version.minor
+        if minor >= CGROUP_V2_FROM:
+            return self.failed(observed, "cgroup v2",
+                               f"the kubelet of Kubernetes 1.{minor} refuses cgroup v1 (failCgroupV1) - " + CGROUP_FIX)
+        return self.failed(observed, "cgroup v2", f"cgroup v1 works with 1.{minor} but not with 1.{CGROUP_V2_FROM}+ "
+                           "- " + CGROUP_FIX, severity="warn")
 
 
 class Privilege(NodeCheck):

@@ -13,7 +13,7 @@ without loading the rest (`python -X importtime -m provisioner validate` shows w
 
 import sys
 
-from provisioner.cli import cluster, daytwo, files, init  # noqa: F401 - each registers its commands on app
+from provisioner.cli import cluster, daytwo, files, init, reference  # noqa: F401 - each registers its commands on app
 from provisioner.cli.app import app
 from provisioner.cli.console import err
 from provisioner.errors import ProvisionerError

@@ -15,8 +15,9 @@ is the pod CIDR.
 from __future__ import annotations
 
 from provisioner.compat import CALICO_VERSION  # noqa: F401 - tests read it here
-from provisioner.desired import (CALICO_MANIFESTS, FLANNEL_VERSION, calico_manifest_base,  # noqa: F401
-                                 calico_manifest_dir, flannel_iface_args, flannel_images)
+from provisioner.desired import (CALICO_MANIFESTS, FLANNEL_CNI_PLUGIN_VERSION, FLANNEL_VERSION,  # noqa: F401
+                                 calico_manifest_base, calico_manifest_dir, calico_version, flannel_iface_args,
+                                 flannel_images)
 from provisioner.phases.base import ADMIN_CONF, KUBECTL, Phase, UpContext, api_read, q
 from provisioner.render import KUBEADM_DIR
 from provisioner.steps import CommandStep, FileStep, WaitStep
@@ -40,13 +41,13 @@ def steps(ctx: UpContext, host) -> list:
 
 
 def calico_steps(ctx: UpContext, host) -> list:
-    local = calico_manifest_dir()
+    local, version = calico_manifest_dir(ctx.inv), calico_version(ctx.inv)
     out = []
     for name in CALICO_MANIFESTS:
         manifest = ctx.file(host, f"{local}/{name}")
         url, path = manifest.origin, manifest.path
         out.append(CommandStep(
-            f"download {name} (calico v{CALICO_VERSION})", f"[ -s {q(path)} ]",
+            f"download {name} (calico v{version})", f"[ -s {q(path)} ]",
             f"install -d -m 0755 {q(local)} && curl -fsSL --retry 3 -o {q(path + '.part')} {q(url)} "
             f"&& mv -f {q(path + '.part')} {q(path)}",
             why=f"could not download {url}", writes=(path,)))

@@ -301,6 +301,35 @@ def python3_hidden(node: Node):
         node.exec("umount /usr/bin/python3; rm -f /run/lab-no-python3", check=False)
 
 
+CGROUP_V1_UNITS = ("ssh.service", "kubelet.service")
+CGROUP_V1_DROPIN = "lab-cgroup-v1.conf"
+
+
+@contextlib.contextmanager
+def cgroup_v1(node: Node):
+    """The node looks like a cgroup v1 host to SSH sessions (preflight, up, sudo) and to the kubelet:
+    a systemd drop-in for ssh.service and kubelet.service mounts a tmpfs over /sys/fs/cgroup in their
+    mount namespace (TemporaryFileSystem=), which is what statfs(/sys/fs/cgroup) shows on a v1 or hybrid
+    host (no cgroup.controllers, type tmpfs). A real mount, no marker: the kernel answers. PID 1 and other
+    services keep the real cgroup2 view, so systemd goes on managing units."""
+    dropins = [node.path(f"/etc/systemd/system/{u}.d/{CGROUP_V1_DROPIN}") for u in CGROUP_V1_UNITS]
+    try:
+        for d in dropins:
+            write_file(str(d), "[Service]\nTemporaryFileSystem=/sys/fs/cgroup:ro\n")
+        node.exec(["systemctl", "daemon-reload"])
+        _restart_ssh(node)
+        node.exec("systemctl try-restart kubelet.service", check=False)
+        yield
+    finally:
+        for d in dropins:
+            d.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                d.parent.rmdir()
+        node.exec(["systemctl", "daemon-reload"], check=False)
+        _restart_ssh(node)
+        node.exec("systemctl try-restart kubelet.service", check=False)
+
+
 class Faults:
     """Faults for one test: each call applies one, ``undo_all`` (run by the
     ``faults`` fixture at teardown, also on failure) reverts them, last first."""
@@ -351,11 +380,14 @@ class Faults:
     def python3_hidden(self, node):
         return self._enter(python3_hidden(self._node(node)))
 
+    def cgroup_v1(self, node):
+        return self._enter(cgroup_v1(self._node(node)))
+
     def undo_all(self) -> None:
         self._stack.close()
 
 
-__all__ = ["Faults", "LabError", "clock_off", "duplicate_mac", "duplicate_product_uuid",
+__all__ = ["Faults", "LabError", "cgroup_v1", "clock_off", "duplicate_mac", "duplicate_product_uuid",
            "host_key_changed", "ip_forward_off", "link_down", "node_stopped", "port_taken", "ports_filtered",
            "python3_hidden",
            "sshd_stopped", "swap_on"]

@@ -228,7 +228,9 @@ class Node:
         ]
         script = 'for f in "$@"; do case $f in */cgroup.procs) echo $$ > "$f";; *) break;; esac; ' \
                  'shift; done; exec "$@"'
-        env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+        # Nodes boot cgroup v2 (cgroup2 on /sys/fs/cgroup, from the host's unified hierarchy) even on this
+        # hybrid host: the kubelet of 1.35+ refuses anything else. The cgroup_v1 fault gives a node v1 back.
+        env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network", "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
         with open(self.dir / "nspawn.log", "ab") as logf:
             self._proc = subprocess.Popen(["sh", "-c", script, "sh", *cgs, *argv],
                                           stdin=subprocess.DEVNULL, stdout=logf,

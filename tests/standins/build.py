@@ -59,6 +59,8 @@ MINOR_DEFAULTS = {
     35: {"cri_tools": "1.35.0", "cni": "1.7.1", "pause": "3.10.1", "etcd": "3.6.6-0", "coredns": "v1.13.1"},
     36: {"cri_tools": "1.36.0", "cni": "1.8.0", "pause": "3.10.2", "etcd": "3.6.8-0", "coredns": "v1.13.1"},
     37: {"cri_tools": "1.37.0", "cni": "1.8.0", "pause": "3.10.2", "etcd": "3.7.1-0", "coredns": "v1.13.2"},
+    # PRE-RELEASE (provisioner/versions.py PRERELEASE): 1.37's values until v1.38.0 is tagged.
+    38: {"cri_tools": "1.38.0", "cni": "1.8.0", "pause": "3.10.2", "etcd": "3.7.1-0", "coredns": "v1.13.2"},
 }
 K8S_REVISION = "1.1"            # pkgs.k8s.io (OBS) revision: 1.30.2-1.1
 # The Docker release the lab's docker-ce stands for, and the Engine API range its daemon accepts

@@ -87,6 +87,7 @@ def main(argv) -> int:
     image = f.get("pod-infra-container-image") or f"registry.k8s.io/pause:{STANDIN_BUILD['pause_version']}"
     try:
         write_file(STATE, json.dumps({"podInfraContainerImage": image, "pid": os.getpid(),
+                                      "version": STANDIN_BUILD["cri_dockerd_version"],
                                       "endpoint": ep, "networkPlugin": f.get("network-plugin", "cni")}), 0o644)
     except OSError:
         pass

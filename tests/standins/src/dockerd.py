@@ -14,7 +14,47 @@ KNOWN = {"exec-opts", "log-driver", "log-opts", "storage-driver", "storage-opts"
          "max-concurrent-uploads", "features", "experimental", "hosts", "group", "default-ulimits", "runtimes",
          "default-runtime", "containerd", "cgroup-parent", "ipv6", "fixed-cidr-v6", "userland-proxy",
          "proxies", "builder", "default-cgroupns-mode", "metrics-addr", "seccomp-profile", "selinux-enabled",
-         "userns-remap", "shutdown-timeout", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "labels"}
+         "userns-remap", "shutdown-timeout", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "labels",
+         "min-api-version", "pidfile"}
+# Command-line flags and the daemon.json key each sets (moby daemon/config/config.go
+# findConfigurationConflicts: a flag given and its key in the file is an error; -H is the named option "hosts").
+FLAG_KEYS = {"host": "hosts", "containerd": "containerd", "debug": "debug", "log-level": "log-level",
+             "group": "group", "data-root": "data-root", "pidfile": "pidfile"}
+
+
+def go_value(v) -> str:
+    """fmt's %v of a flag or JSON value: [a b] for lists, true/false, plain strings."""
+    if isinstance(v, list):
+        return "[" + " ".join(go_value(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def conflicts(f: dict, cfg: dict) -> list:
+    return [f"{key}: (from flag: {go_value(f[flag])}, from file: {go_value(cfg[key])})"
+            for flag, key in FLAG_KEYS.items() if flag in f and key in cfg]
+
+
+def registry_errors(cfg: dict) -> list:
+    """moby/moby registry/config.go ValidateMirror and ValidateIndexName, as config.Validate applies them."""
+    errs = []
+    for m in cfg.get("registry-mirrors") or []:
+        u = urllib.parse.urlsplit(str(m))
+        if u.scheme not in ("http", "https"):
+            errs.append(f'invalid mirror: unsupported scheme "{u.scheme}" in "{m}"')
+        elif (u.path not in ("", "/")) or u.query or u.fragment:
+            errs.append(f'invalid mirror: path, query, or fragment at end of the URI "{m}"')
+        elif u.username is not None:
+            shown = m.replace(f"{u.username}:{u.password}@", f"{u.username}:xxxxx@") if u.password else m
+            errs.append(f'invalid mirror: username/password not allowed in URI "{shown}"')
+    for r in cfg.get("insecure-registries") or []:
+        r = str(r)
+        if "://" in r:
+            errs.append(f"insecure registry {r} should not contain '://'")
+        elif r.startswith("-") or r.endswith("-"):
+            errs.append(f"invalid index name ({r}). Cannot begin or end with a hyphen")
+    return errs
 
 
 def cgroup_version() -> str:
@@ -172,10 +212,20 @@ def main(argv) -> int:
     path = f.get("config-file") or "/etc/docker/daemon.json"
     try:
         cfg = load_config(path)
+        clash = conflicts(f, cfg)
+        if clash:
+            raise Fatal(f"unable to configure the Docker daemon with file {path}: the following directives are "
+                        f"specified both as a flag and in the configuration file: {', '.join(clash)}")
+        bad = registry_errors(cfg)
+        if bad:
+            raise Fatal(f"unable to configure the Docker daemon with file {path}: configuration validation from "
+                        f"file failed: {bad[0]}")
         info = daemon_info(cfg)
     except Fatal as exc:
         err(str(exc))
         return 1
+    if cfg.get("min-api-version"):      # Docker 29: daemon.json min-api-version lowers the minimum, like the env
+        os.environ["DOCKER_MIN_API_VERSION"] = str(cfg["min-api-version"])
     containerd = f.get("containerd")
     if containerd and not local_mode():
         deadline = time.time() + env_seconds("STANDIN_CONTAINERD_WAIT", 15)

@@ -293,11 +293,13 @@ def _subnets(text: str, path: str, min_addrs: int) -> tuple:
 
 def networking_errors(cc: dict) -> list:
     """ValidateNetworking (validation.go): constants MinimumAddressesInServiceSubnet 10,
-    MaximumBitsForServiceSubnet 20, MinimumAddressesInPodSubnet 4, PodSubnetNodeMaskMaxDiff 16;
+    MaximumBitsForServiceSubnet 20, MinimumAddressesInPodSubnet 14 (cmd/kubeadm/app/constants/constants.go),
+    PodSubnetNodeMaskMaxDiff 16; networking.dnsDomain a DNS-1123 subdomain;
     node mask from controllerManager.extraArgs node-cidr-mask-size-ipv4/6 (default 24/64)."""
     net = cc.get("networking") or {}
     cm_args = (cc.get("controllerManager") or {}).get("extraArgs")
-    errs = []
+    errs = [_invalid("networking.dnsDomain", str(net.get("dnsDomain", "")), e)
+            for e in dns1123_subdomain_errors(str(net.get("dnsDomain", "")))]
     if net.get("serviceSubnet"):
         e, nets = _subnets(net["serviceSubnet"], "networking.serviceSubnet", 10)
         errs += e
@@ -307,7 +309,7 @@ def networking_errors(cc: dict) -> list:
                                      f"specified service subnet is too large; for {n.max_prefixlen}-bit addresses, "
                                      f"the mask must be >= {n.max_prefixlen - 20}"))
     if net.get("podSubnet"):
-        e, nets = _subnets(net["podSubnet"], "networking.podSubnet", 4)
+        e, nets = _subnets(net["podSubnet"], "networking.podSubnet", 14)
         errs += e
         if str(_arg(cm_args, "allocate-node-cidrs")) != "false":
             for n in nets:
@@ -331,16 +333,193 @@ def networking_errors(cc: dict) -> list:
 
 BOOTSTRAP_TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 
+# k8s.io/apimachinery pkg/util/validation/validation.go: IsDNS1123Subdomain, IsWildcardDNS1123Subdomain.
+_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
+_WILDCARD = "\\*\\." + _DNS1123_SUBDOMAIN
+
+
+_DNS1123_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+                "must start and end with an alphanumeric character", "example.com")
+_WILDCARD_MSG = ("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must "
+                 "consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character",
+                 "*.example.com")
+
+
+def _pattern_errors(value: str, pattern: str, msg: tuple) -> list:
+    """MaxLenError(253) and RegexError(msg, fmt, example), as apimachinery words them."""
+    errs = ["must be no more than 253 characters"] if len(value) > 253 else []
+    if not re.fullmatch(pattern, value):
+        errs.append(f"{msg[0]} (e.g. '{msg[1]}', regex used for validation is '{pattern}')")
+    return errs
+
+
+def dns1123_subdomain_errors(value: str) -> list:
+    return _pattern_errors(value, _DNS1123_SUBDOMAIN, _DNS1123_MSG)
+
+
+def wildcard_subdomain_errors(value: str) -> list:
+    return _pattern_errors(value, _WILDCARD, _WILDCARD_MSG)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def go_list(items) -> str:
+    """fmt's %#v of a []string, as field.Invalid shows a list value."""
+    return "[]string{" + ", ".join(f'"{x}"' for x in items) + "}"
+
+
+def cert_sans_errors(sans, path: str) -> list:
+    """ValidateCertSANs: each an IP, a DNS-1123 subdomain or a wildcard one."""
+    errs = []
+    for name in sans or []:
+        name = str(name)
+        e1 = dns1123_subdomain_errors(name)
+        e2 = wildcard_subdomain_errors(name) if e1 else []
+        if e1 and e2 and not _is_ip(name):
+            errs.append(_invalid(path, name, "altname is not a valid IP address, DNS label or a DNS label with "
+                                             f"subdomain wildcards: {'; '.join(e1)}; {'; '.join(e2)}"))
+    return errs
+
+
+def host_port_errors(endpoint: str, path: str) -> list:
+    """ValidateHostPort -> kubeadmutil.ParseHostPort: host an IP or DNS-1123 subdomain, port 1-65535."""
+    if not endpoint:
+        return []
+    m = re.fullmatch(r"\[([^\]]*)\]:([^:]*)|([^:]*):([^:]*)", endpoint)
+    host, port = ((m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))) if m \
+        else (endpoint, "")
+    ok = not port or (port.isdigit() and 0 < int(port) < 65536)
+    ok = ok and (_is_ip(host) or not dns1123_subdomain_errors(host))
+    return [] if ok else [_invalid(path, endpoint, "endpoint is not valid")]
+
+
+# github.com/distribution/reference regexp.go ReferenceRegexp (domain[:port]/path[:tag][@digest]).
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN = r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*" \
+          r"[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+REFERENCE_RE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+                          r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+
+
+def image_repository_errors(repo: str, path: str) -> list:
+    """ValidateImageRepository: "<repo>/name:tag" must be an image reference."""
+    return [] if REFERENCE_RE.fullmatch(f"{repo}/name:tag") else [_invalid(path, repo, "invalid image repository "
+                                                                                    "format")]
+
+
+# k8s.io/cluster-bootstrap token/util/helpers.go ValidateUsages, ValidateBootstrapGroupName.
+TOKEN_USAGES = ("signing", "authentication")
+BOOTSTRAP_GROUP_RE = re.compile(r"^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$")
+
+
+def bootstrap_token_errors(i: int, bt: dict) -> list:
+    """ValidateBootstrapTokens after SetDefaults_BootstrapToken (usages, groups and a 24h TTL when neither
+    ttl nor expires is set), so a token kubeadm would default is never refused here."""
+    path = f"bootstrapTokens.{i}"
+    errs = []
+    tok = str(bt.get("token") or "")
+    if tok and not BOOTSTRAP_TOKEN_RE.match(tok):
+        errs.append(_invalid(f"{path}.token", tok, "the bootstrap token is invalid"))
+    usages = [str(u) for u in (bt.get("usages") or TOKEN_USAGES)]
+    groups = [str(g) for g in (bt.get("groups") or [DEFAULT_TOKEN_GROUP])]
+    bad = sorted(set(u for u in usages if u not in TOKEN_USAGES))
+    if bad:
+        errs.append(_invalid(f"{path}.usages", go_list(usages), f"invalid bootstrap token usage string: "
+                             f"{','.join(bad)}, valid usage options: {','.join(TOKEN_USAGES)}"))
+    if groups and "authentication" not in usages:
+        errs.append(_invalid(f"{path}.groups", go_list(groups), 'token groups cannot be specified unless --usages '
+                                                               'includes "authentication"'))
+    for g in groups:
+        if not BOOTSTRAP_GROUP_RE.match(g):
+            errs.append(_invalid(f"{path}.groups", go_list(groups), f'bootstrap group "{g}" is invalid (must match '
+                                                                   f'{BOOTSTRAP_GROUP_RE.pattern})'))
+    if bt.get("ttl") is not None and bt.get("expires") is not None:
+        errs.append(_invalid(path, "", "the BootstrapToken .TTL and .Expires fields are mutually exclusive"))
+    return errs
+
+
+def cluster_errors(cc: dict) -> list:
+    """ValidateClusterConfiguration's parts beyond networking: apiServer.certSANs, controlPlaneEndpoint,
+    imageRepository (and dns/etcd.local's), etcd.local serverCertSANs/peerCertSANs."""
+    errs = cert_sans_errors((cc.get("apiServer") or {}).get("certSANs"), "apiServer.certSANs")
+    errs += host_port_errors(str(cc.get("controlPlaneEndpoint") or ""), "controlPlaneEndpoint")
+    errs += image_repository_errors(str(cc.get("imageRepository") or ""), "imageRepository")
+    dns_repo = str((cc.get("dns") or {}).get("imageRepository") or "")
+    if dns_repo:
+        errs += image_repository_errors(dns_repo, "dns.imageRepository")
+    errs += absolute_path_errors(str(cc.get("certificatesDir") or PKI), "certificatesDir")
+    return errs + etcd_errors(cc.get("etcd") or {})
+
+
+def absolute_path_errors(path: str, where: str) -> list:
+    """ValidateAbsolutePath (filepath.IsAbs on Linux)."""
+    return [] if path.startswith("/") else [_invalid(where, path, "path is not absolute")]
+
+
+def etcd_errors(etcd: dict) -> list:
+    """ValidateEtcd after SetDefaults_Etcd (local with dataDir /var/lib/etcd when neither is set)."""
+    local, ext = etcd.get("local"), etcd.get("external")
+    if local is not None and ext is not None:
+        return [_invalid("etcd", "", ".Etcd.Local and .Etcd.External are mutually exclusive")]
+    errs = []
+    if ext is None:
+        local = local or {}
+        errs += absolute_path_errors(str(local.get("dataDir") or "/var/lib/etcd"), "etcd.local.dataDir")
+        for key in ("serverCertSANs", "peerCertSANs"):
+            errs += cert_sans_errors(local.get(key), f"etcd.local.{key}")
+        if local.get("imageRepository"):
+            errs += image_repository_errors(str(local["imageRepository"]), "etcd.local.imageRepository")
+        return errs
+    ca, cert, key = (str(ext.get(k) or "") for k in ("caFile", "certFile", "keyFile"))
+    if bool(cert) != bool(key):
+        errs.append(_invalid("etcd.external", "", "either both or none of .Etcd.External.CertFile and "
+                                                  ".Etcd.External.KeyFile must be set"))
+    if cert and key and not ca:
+        errs.append(_invalid("etcd.external", "", "setting .Etcd.External.CertFile and .Etcd.External.KeyFile "
+                                                  "requires .Etcd.External.CAFile"))
+    for url in ext.get("endpoints") or []:
+        scheme = urllib.parse.urlsplit(str(url)).scheme
+        if (ca or cert or key) and scheme != "https":
+            errs.append(_invalid("etcd.external.endpoints", str(url), "the URL must be using the HTTPS scheme"))
+        if not scheme:
+            errs.append(_invalid("etcd.external.endpoints", str(url), "the URL without scheme is not allowed"))
+    for name, value in (("caFile", ca), ("certFile", cert), ("keyFile", key)):
+        if value:
+            errs += absolute_path_errors(value, f"etcd.external.{name}")
+    return errs
+
+
+def ignore_preflight_errors(ignore: list) -> list:
+    """ValidateIgnorePreflightErrors: lowercased set of flag and config values; 'all' alone."""
+    names = sorted({str(i).lower() for i in ignore})
+    if "all" in names and len(names) > 1:
+        aggregate([_invalid("ignore-preflight-errors", ",".join(names), "don't specify individual checks if 'all' "
+                                                                         "is used")])
+    return names
+
+
+def node_name_errors(name: str) -> list:
+    """ValidateNodeRegistrationOptions: the name (already lowercased by GetHostname's defaulting) a DNS-1123
+    subdomain."""
+    return [_invalid("nodeRegistration.name", name, e) for e in dns1123_subdomain_errors(name)]
+
 
 def validate_init(ic: dict, cc: dict, nr: dict, lep: dict) -> None:
     """ValidateInitConfiguration: nodeRegistration, bootstrapTokens, networking, localAPIEndpoint,
     certificateKey (the parts the product sets)."""
-    errs = cri_socket_errors(str(nr.get("criSocket") or ""), "nodeRegistration.criSocket")
+    errs = node_name_errors(str(nr.get("name") or ""))
+    errs += cri_socket_errors(str(nr.get("criSocket") or ""), "nodeRegistration.criSocket")
     for i, bt in enumerate(ic.get("bootstrapTokens") or []):
-        tok = str((bt or {}).get("token") or "")
-        if tok and not BOOTSTRAP_TOKEN_RE.match(tok):
-            errs.append(_invalid(f"bootstrapTokens[{i}].token", tok, "the bootstrap token is invalid"))
+        errs += bootstrap_token_errors(i, bt or {})
     errs += networking_errors(cc)
+    errs += cluster_errors(cc)
     errs += api_endpoint_errors(lep, "localAPIEndpoint")
     errs += certificate_key_errors(str(ic.get("certificateKey") or ""), "certificateKey")
     aggregate(errs)
@@ -373,6 +552,7 @@ def validate_join(jc: dict) -> None:
         if not BOOTSTRAP_TOKEN_RE.match(tls):
             errs.append(_invalid("discovery.tlsBootstrapToken", tls, "the bootstrap token is invalid"))
     nr = jc.get("nodeRegistration") or {}
+    errs += node_name_errors(str(nr.get("name") or hostname()).lower())
     errs += cri_socket_errors(str(nr.get("criSocket") or ""), "nodeRegistration.criSocket")
     cp = jc.get("controlPlane")
     if cp is not None:
@@ -474,10 +654,40 @@ def common_checks(c: Checks, cri_socket: str, node_name: str, control_plane: boo
                            f'level=fatal msg="validate service connection: validate CRI v1 runtime API for '
                            f'endpoint \\"{cri_socket}\\": rpc error: code = Unavailable desc = connection error: '
                            f'desc = \\"transport: Error while dialing: {problem}\\""\n, error: exit status 1')
+    runtime_config_check(c, cri_socket)
+    if KUBE_MINOR >= 35 and cgroup_v1():
+        # k8s.io/system-validators v1.12.1 CgroupsValidator (kubernetes/kubernetes #134744): an error for a
+        # kubelet of 1.35+ on cgroup v1.
+        c.error("SystemVerification", "cgroups v1 support is deprecated and will be removed in a future release. "
+                                      "Please migrate to cgroups v2. To explicitly enable cgroups v1 support for "
+                                      "kubelet v1.35 or newer, you must set the kubelet configuration option "
+                                      "'FailCgroupV1' to 'false'. You must also explicitly skip this validation. "
+                                      "For more information, see https://git.k8s.io/enhancements/keps/sig-node/"
+                                      "5573-remove-cgroup-v1")
     if swaps_in_use():
         c.warn("Swap", "swap is supported for cgroup v2 only. The kubelet must be properly configured to use swap. "
                        "Please refer to https://kubernetes.io/docs/concepts/architecture/nodes/#swap-memory, "
                        "or disable swap on the node")
+
+
+def runtime_config_check(c: Checks, cri_socket: str) -> None:
+    """ContainerRuntimeVersion (kubeadm 1.35+, kubernetes/kubernetes #134906): a warning when the runtime lacks
+    the CRI RuntimeConfig call - cri-dockerd before 0.3.17 (core/docker_service.go RuntimeConfig is in 0.3.17
+    and 0.4.0+). The running stand-in cri-dockerd says its version in /run/standins/cri-dockerd.json."""
+    if KUBE_MINOR < 35 or "cri-dockerd" not in cri_socket:
+        return
+    try:
+        with open(P("/run/standins/cri-dockerd.json")) as fh:
+            version = str(json.load(fh).get("version") or "")
+    except (OSError, ValueError):
+        return
+    parts = tuple(int(x) for x in version.split(".") if x.isdigit())
+    if parts and parts < (0, 3, 17):
+        c.warn("ContainerRuntimeVersion", "You must update your container runtime to a version that supports the "
+                                          "CRI method RuntimeConfig. Falling back to using cgroupDriver from kubelet "
+                                          "config will be removed in 1.36. For more information, see "
+                                          "https://git.k8s.io/enhancements/keps/sig-node/4033-group-driver-detection-"
+                                          "over-cri")
 
 
 def sandbox_warning(repo: str) -> None:
@@ -1041,12 +1251,13 @@ def cmd_init(argv) -> int:
     cc = cluster_defaults(cc, adv, port)
     check_version(cc["kubernetesVersion"])
     node = str(nr.get("name") or hostname()).lower()
-    nr = {**nr, "criSocket": str(nr.get("criSocket") or detect_cri_socket())}
+    nr = {**nr, "name": node, "criSocket": str(nr.get("criSocket") or detect_cri_socket())}
     default_cri_scheme(nr)
     validate_init(ic, cc, nr, {"advertiseAddress": adv, "bindPort": lep.get("bindPort", 6443)})
     cri = nr["criSocket"]
     skip = set(f.get("skip-phases") or []) | set(ic.get("skipPhases") or [])
-    ignore = list(f.get("ignore-preflight-errors") or []) + list(nr.get("ignorePreflightErrors") or [])
+    ignore = ignore_preflight_errors(list(f.get("ignore-preflight-errors") or [])
+                                     + list(nr.get("ignorePreflightErrors") or []))
     tokens = parse_tokens(ic)
     upload = bool(f.get("upload-certs")) and "upload-certs" not in skip
     cert_key = str(ic.get("certificateKey") or f.get("certificate-key") or secrets.token_hex(32))
@@ -1512,7 +1723,8 @@ def cmd_join(argv) -> int:
     cri = str(nr.get("criSocket") or detect_cri_socket())
     cp = jc.get("controlPlane")
     skip = set(f.get("skip-phases") or []) | set(jc.get("skipPhases") or [])
-    ignore = list(f.get("ignore-preflight-errors") or []) + list(nr.get("ignorePreflightErrors") or [])
+    ignore = ignore_preflight_errors(list(f.get("ignore-preflight-errors") or [])
+                                     + list(nr.get("ignorePreflightErrors") or []))
     token = str(disc.get("tlsBootstrapToken") or bt.get("token"))
     _JOIN_CTX["endpoint"] = bt["apiServerEndpoint"]
     ep_host, ep_port = split_host_port(str(bt["apiServerEndpoint"]))

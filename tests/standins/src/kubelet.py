@@ -143,15 +143,17 @@ KUBELET_FLAGS = {
     "resolv-conf", "authentication-token-webhook", "authorization-mode", "client-ca-file", "anonymous-auth",
     "eviction-hard", "eviction-soft", "kube-reserved", "system-reserved", "feature-gates", "image-gc-high-threshold",
     "image-gc-low-threshold", "volume-plugin-dir", "cloud-provider", "node-status-update-frequency",
-    "serialize-image-pulls", "pod-infra-container-image", "v", "vmodule", "log-flush-frequency", "logging-format",
-    "version", "help",
+    "serialize-image-pulls", "pod-infra-container-image", "fail-cgroupv1", "v", "vmodule", "log-flush-frequency",
+    "logging-format", "version", "help",
 }
 # Removed flags, by the minor that removed them: the dockershim flags with dockershim in 1.24
 # (network-plugin, cni-*, docker-endpoint, image-pull-progress-deadline, experimental-dockershim-root-directory),
-# --container-runtime in 1.27 (CHANGELOG-1.24.md, CHANGELOG-1.27.md).
+# --container-runtime in 1.27 (CHANGELOG-1.24.md, CHANGELOG-1.27.md), --pod-infra-container-image in 1.35
+# (kubernetes/kubernetes #133779: the sandbox image comes from the CRI runtime).
 REMOVED_FLAGS = {"network-plugin": 24, "cni-bin-dir": 24, "cni-conf-dir": 24, "cni-cache-dir": 24,
                  "docker-endpoint": 24, "image-pull-progress-deadline": 24,
-                 "experimental-dockershim-root-directory": 24, "container-runtime": 27}
+                 "experimental-dockershim-root-directory": 24, "container-runtime": 27,
+                 "pod-infra-container-image": 35}
 
 
 def flag_set() -> set:
@@ -162,8 +164,9 @@ def flag_set() -> set:
 def main(argv) -> int:
     spec = {"version": "bool", "config": "str", "kubeconfig": "str", "bootstrap-kubeconfig": "str",
             "container-runtime-endpoint": "str", "node-ip": "str", "pod-infra-container-image": "str",
-            "hostname-override": "str", "fail-swap-on": "bool", "cgroup-driver": "str", "v": "int",
-            "help": "bool"}
+            "hostname-override": "str", "fail-swap-on": "bool", "fail-cgroupv1": "bool", "cgroup-driver": "str",
+            "v": "int", "help": "bool"}
+    spec = {k: v for k, v in spec.items() if REMOVED_FLAGS.get(k, 999) > KUBE_MINOR}
     args = []
     for a in argv:
         name = a[2:].split("=", 1)[0] if a.startswith("--") else None
@@ -187,6 +190,13 @@ def main(argv) -> int:
     except YAMLError as exc:
         return fail(f"failed to load kubelet config file, path: {path}, error: {exc}")
     klog("I", f'"Starting stand-in kubelet" version="v{KUBE_VERSION}" config="{path}"')
+    # kubernetes/kubernetes pkg/kubelet/apis/config/validation/validation_linux.go validateKubeletOSConfiguration:
+    # FailCgroupV1 (default true from 1.35, #134298) on a host not in cgroup v2 unified mode; cmd/kubelet/app/
+    # server.go wraps it as "failed to validate kubelet configuration, error: ..." (then the config it read).
+    fail_v1 = f.get("fail-cgroupv1", cfg.get("failCgroupV1", KUBE_MINOR >= 35))
+    if fail_v1 and cgroup_v1():
+        return fail("failed to validate kubelet configuration, error: kubelet is configured to not run on a host "
+                    "using cgroup v1. cgroup v1 support is unsupported and will be removed in a future release")
     fail_swap = f.get("fail-swap-on", cfg.get("failSwapOn", True))
     swaps = swaps_in_use()
     if fail_swap and swaps:

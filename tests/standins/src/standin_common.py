@@ -1770,6 +1770,22 @@ def unix_connectable(path: str, timeout: float = 2.0) -> str | None:
         s.close()
 
 
+def cgroup_v1() -> bool:
+    """Not cgroup v2 unified mode: what runc's cgroups.IsCgroup2UnifiedMode() answers with
+    statfs("/sys/fs/cgroup") == CGROUP2_SUPER_MAGIC, read here as the type of the last mount on
+    /sys/fs/cgroup in /proc/self/mounts (a v1 or hybrid host mounts tmpfs there). Under a test
+    root, that root's /proc/self/mounts (absent: v2, the lab host's and every current OS's default)."""
+    path = "/proc/self/mounts" if not local_mode() else P("/proc/self/mounts")
+    try:
+        with open(path) as fh:
+            types = [ln.split()[2] for ln in fh.read().splitlines() if ln.split()[1:2] == ["/sys/fs/cgroup"]]
+    except OSError:
+        types = []
+    if not types:
+        return not local_mode()
+    return types[-1] != "cgroup2"
+
+
 def swaps_in_use() -> list:
     path = "/proc/swaps" if not local_mode() else P("/proc/swaps")
     try:

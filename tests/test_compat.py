@@ -193,11 +193,7 @@ def test_the_flannel_manifest_pins_the_cni_plugin_its_release_pins():
 
 
 def _ctx(inv):
-    secrets = fixed_secrets()
-    files: dict[str, dict] = {}
-    for f in render_cluster(inv, secrets):
-        files.setdefault(f.host, {})[f.path] = f
-    return UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO, files=files, os={})
+    return UpContext(inv=inv, secrets=fixed_secrets(), store=None, state=None, state_dir=REPO, os={})
 
 
 def test_arm64_deb_url_names_the_arch():

@@ -7,6 +7,7 @@ real `render` command puts in its manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -30,8 +31,7 @@ def step_writes(step) -> tuple[str, ...]:
 
 def written_by_phases(inv, state: Path) -> dict[str, set[str]]:
     """host -> every path the steps of every phase it takes part in write (for a Debian 12 host)."""
-    ctx = build_context(inv, state)
-    ctx.os = {h.hostname: BOOKWORM for h in inv.hosts}
+    ctx = dataclasses.replace(build_context(inv, state), os={h.hostname: BOOKWORM for h in inv.hosts})
     out: dict[str, set[str]] = {h.hostname: set() for h in inv.hosts}
     for phase in PHASES:
         for host in phase.hosts(inv):

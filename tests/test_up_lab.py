@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -235,8 +236,11 @@ def test_vip_reaches_the_standin_api_servers(cluster):
     print(stats)
     kubeconfig = run_cli("kubeconfig", "-i", str(inv), "--state-dir", str(state))
     assert kubeconfig.returncode == 0
-    path = kubeconfig.stdout.strip()
-    assert stat.S_IMODE((state / "admin.conf").stat().st_mode) == 0o600 and path.endswith("admin.conf")
+    path = Path(kubeconfig.stdout.strip())
+    assert stat.S_IMODE((state / "admin.conf").stat().st_mode) == 0o600
+    # the admin machine's kubeconfig: 0600, aimed at an address this machine can reach (kubeapi does not resolve here)
+    assert path == state / "kubeconfig" and stat.S_IMODE(path.stat().st_mode) == 0o600, kubeconfig.stdout
+    assert "server: https://172.31.250.100:6443" in path.read_text()
     nodes = sh(lab, "master1", "kubectl --kubeconfig=/etc/kubernetes/admin.conf get nodes --no-headers").stdout
     assert sorted(line.split()[0] for line in nodes.splitlines()) == sorted(KUBE)
     assert all(line.split()[1] == "Ready" for line in nodes.splitlines())

@@ -80,6 +80,24 @@ def test_a_batch_of_package_probes_gives_each_its_lines():
     assert list(PackagesProbe.parse(answers[probes[1]])) == ["coreutils"]
 
 
+@pytest.mark.parametrize("unit, state", [("ssh.service", UnitState("enabled", "active")),
+                                         ("systemd-journald.service", UnitState("static", "active")),
+                                         ("provisioner-not-a-unit.service", UnitState("", "inactive"))])
+def test_unit_probe_reads_what_systemd_printed_on_a_lab_node(unit, state):
+    command, fact = captured(f"systemctl-show_{unit}")
+    assert command == UnitProbe(unit) and UnitProbe.parse(fact) == state
+
+
+def test_a_batch_of_units_from_a_lab_node_splits_per_unit():
+    probes = [UnitProbe(u) for u in ("ssh.service", "systemd-journald.service", "provisioner-not-a-unit.service")]
+    [batch], expand = batch_probes(probes)
+    command, fact = captured("systemctl-show_batch")
+    assert command == batch
+    answers = expand({batch: fact})
+    assert [UnitProbe.parse(answers[p]) for p in probes] == [UnitProbe.parse(captured(f"systemctl-show_{p.unit}")[1])
+                                                             for p in probes]
+
+
 def test_unit_probe_parses_systemctl_show_and_batches_by_type():
     # systemctl show's Key=value lines (src/systemctl/systemctl-show.c); the live read is in test_facts_lab.py
     assert UnitProbe.parse(Fact("UnitFileState=enabled\nActiveState=active", 0)) == UnitState("enabled", "active")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 
 from provisioner.validation import check_inventory
+from provisioner.versions import LATEST_PATCH
 from tests.support.cli import REPO, run_cli
 
 SEED = (REPO / "inventories/seed-ha.yaml").read_text()
@@ -43,7 +44,7 @@ def test_a_version_written_as_a_yaml_number(tmp_path):
     assert inv is None and len(problems) == 1, problems
     assert problems[0].message.startswith("1.30 is read by YAML as a number") and '"1.37.1"' in problems[0].message
     inv, problems = check_inventory(_write(tmp_path, SEED.replace("kubernetes_version: 1.37.1", 'kubernetes_version: "1.36"')))
-    assert "write 1.36.3 (the newest 1.36 patch" in problems[0].message
+    assert f"write 1.36.{LATEST_PATCH[36]} (the newest 1.36 patch" in problems[0].message
 
 
 def test_problems_are_sorted_by_line_and_missing_keys_have_one(tmp_path):

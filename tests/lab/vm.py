@@ -193,18 +193,11 @@ class VmNode(Node):
             self._proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=logf,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         self.pidfile.write_text(f"{self._proc.pid}\n")
-        self.started = time.monotonic()
 
-    def nspawn_pid(self) -> int | None:
-        """pid of this node's QEMU, if it runs."""
-        try:
-            pid = int(self.pidfile.read_text())
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        if self._proc is not None and self._proc.poll() is not None:
-            return None
-        return pid if str(self.disk).encode() in cmd else None
+    @property
+    def cmdline_marker(self) -> bytes:
+        """Its disk's path: on this node's QEMU command line only (nspawn_pid finds QEMU by it)."""
+        return str(self.disk).encode()
 
     def exec(self, cmd, *, check: bool = True, timeout: float = 60, input: str | None = None):
         """Run a command as root in the VM, over SSH (ops + sudo): a VM shares no namespace."""

@@ -112,6 +112,7 @@ def demo_vm(keep: bool = False, directory: Path = REPO_ROOT / "demo-vm") -> int:
     lab = VmLab(vip=VM_VIP)
     checks = Checks()
     timings: dict[str, float] = {}
+    memory: dict[str, int] = {}
     with session_lock(lab.name):
         try:
             t = time.monotonic()
@@ -135,6 +136,8 @@ def demo_vm(keep: bool = False, directory: Path = REPO_ROOT / "demo-vm") -> int:
                     checks.add(f"{host}: rebooted (new boot_id, sshd and systemd up)", True, f"{s:.0f}s")
                 timings["reboot"] = time.monotonic() - t
                 after_reboot(lab, checks)
+                memory = {n.hostname: round(n.memory_mb()) for n in lab.nodes.values()}
+                print(f"QEMU resident memory after the reboot: {memory} MB", flush=True)
                 rc = provisioner("verify", *common, "--json", str(directory / "verify.json"))
                 checks.add("provisioner verify: nodes Ready, API through the VIP", rc == 0, f"exit {rc}")
                 again = directory / "up-again.json"
@@ -144,6 +147,7 @@ def demo_vm(keep: bool = False, directory: Path = REPO_ROOT / "demo-vm") -> int:
                            f"exit {rc}, changed {changed}")
             timings["total"] = time.monotonic() - t0
             report = {"ok": checks.ok, "accel": lab.accel, "timings": {k: round(v, 1) for k, v in timings.items()},
+                      "qemu_rss_mb": memory,
                       "checks": [{"what": w, "ok": ok, "detail": d} for w, ok, d in checks.items]}
             (directory / "report.json").write_text(json.dumps(report, indent=1) + "\n")
             print(f"\nVM demo ({lab.accel}): {sum(ok for _, ok, _ in checks.items)}/{len(checks.items)} checks "

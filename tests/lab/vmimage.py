@@ -11,15 +11,13 @@ key, authorized_keys, address), copied into the root on first boot (see ``INIT``
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 
 from . import config, rootfs
-from .util import LabError, log, run
+from .util import LabError, building, run
 
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
 IMAGE_SIZE = "3G"          # sparse; the rootfs is ~320 MB, modules ~30 MB, swap file 256 MB
@@ -120,10 +118,8 @@ def ensure_files() -> Path:
     if (out / ".complete").exists():
         return out
     lower = rootfs.ensure_lower()
-    config.CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="vm-build-", dir=config.CACHE_DIR))
     t0 = time.monotonic()
-    try:
+    with building(out, "vm-build-", ".complete") as tmp:
         kroot = _kernel(tmp)
         version = next((kroot / "lib/modules").iterdir()).name
         shutil.copy(kroot / f"boot/vmlinuz-{version}", tmp / "vmlinuz")
@@ -134,13 +130,6 @@ def ensure_files() -> Path:
              IMAGE_SIZE], timeout=900)
         shutil.rmtree(root)
         shutil.rmtree(tmp / "kernel")
-        (tmp / ".complete").touch()
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in config.CACHE_DIR.glob("vm-*"):
         if old != out and not old.name.startswith("vm-build-"):
             shutil.rmtree(old, ignore_errors=True)

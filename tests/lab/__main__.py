@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab {a.name}: down, nothing left")
         return 0
     try:
-        lab = Lab.attach(a.name)
+        lab = _lab_class(a.name).attach(a.name)
     except LabError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -83,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     cmd = ["ssh", "-F", str(lab.ssh_config_path), f"{a.user}@{node.hostname}", *remote]
     os.execvp("ssh", cmd)
     return 1
+
+
+def _lab_class(name: str) -> type[Lab]:
+    """VmLab for a lab of VMs (its state dir says so), else Lab."""
+    from .lab import state_dir_for
+    if (state_dir_for(name) / "vm").exists():
+        from .vm import VmLab
+        return VmLab
+    return Lab
 
 
 def _print_status(lab: Lab) -> None:

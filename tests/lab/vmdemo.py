@@ -124,7 +124,7 @@ def demo_vm(keep: bool = False, directory: Path = REPO_ROOT / "demo-vm") -> int:
                 shutil.rmtree(state)          # a new lab: new machines, new cluster state
             common = ["-i", str(inv), "--known-hosts", str(lab.known_hosts_path), "--state-dir", str(state)]
             pre = directory / "preflight.json"
-            provisioner("preflight", *common, "--json", str(pre))
+            provisioner("preflight", *common, "--format", "json", "-o", str(pre))
             fresh_facts(json.loads(pre.read_text()), checks)
             t = time.monotonic()
             rc = provisioner("up", *common, "--json", str(directory / "up.json"))

@@ -79,9 +79,14 @@ def fresh_facts(report: dict, checks: Checks) -> None:
     """preflight on fresh VMs saw the real kernel: swap on, the two modules loadable, not loaded."""
     for h in report["hosts"]:
         by_id = {c["id"]: c for c in h["checks"]}
-        swap = by_id.get("swap.active", {})
-        checks.add(f"{h['host']}: preflight sees swap on", swap.get("status") == "fail"
-                   and "/swapfile" in swap.get("observed", ""), swap.get("observed", "no swap.active check"))
+        # Found, not passed: `up` fixes these (prep), so preflight warns rather than fails.
+        for cid, what, needle in (("swap.active", "swap on", "/swapfile"),
+                                  ("swap.persistent", "swap in fstab", "fstab: /swapfile"),
+                                  ("kernel.sysctl", "no bridge sysctls (br_netfilter not loaded)",
+                                   "net.bridge.bridge-nf-call-iptables=missing")):
+            c = by_id.get(cid, {})
+            checks.add(f"{h['host']}: preflight sees {what}", c.get("status") in ("warn", "fail")
+                       and needle in c.get("observed", ""), c.get("observed", f"no {cid} check"))
         mods = by_id.get("kernel.modules", {}).get("observed", "")
         checks.add(f"{h['host']}: preflight sees overlay and br_netfilter loadable, not loaded",
                    mods == "overlay loadable, br_netfilter loadable", mods)

@@ -1,5 +1,5 @@
 """The VM lab's reboot demo (tests/lab/vmdemo.py) as a lab test, so CI runs it: real QEMU VMs
-with Debian's cloud kernel; `preflight` on fresh VMs reads the real kernel (swap on, overlay
+with Debian's cloud kernel; `preflight` on fresh VMs reads the real kernel (swap on and in fstab, bridge sysctls missing, overlay
 and br_netfilter loadable, not loaded), `up` fixes it, every VM reboots, and swap, modules,
 sysctls, services, the VIP, node readiness and a no-op `up` are checked after the reboot.
 About 6-10 minutes under TCG (see tests/lab/README.md, "VM nodes")."""

@@ -20,7 +20,7 @@ from . import config, rootfs
 from .util import LabError, building, run
 
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
-IMAGE_SIZE = "3G"          # sparse; the rootfs is ~320 MB, modules ~30 MB, swap file 256 MB
+IMAGE_SIZE = "12G"         # sparse: preflight wants >= 10 GB free under /var/lib (fails under 2 GB)
 SWAP_MB = 256
 # Loaded by the initramfs (with their dependencies first, from modules.dep): disk, root fs, NIC.
 # The rest (br_netfilter, overlay...) stay unloaded until something in the guest modprobes them.

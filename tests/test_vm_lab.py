@@ -2,7 +2,7 @@
 with Debian's cloud kernel; `preflight` on fresh VMs reads the real kernel (swap on and in fstab, bridge sysctls missing, overlay
 and br_netfilter loadable, not loaded), `up` fixes it, every VM reboots, and swap, modules,
 sysctls, services, the VIP, node readiness and a no-op `up` are checked after the reboot.
-About 6-10 minutes under TCG (see tests/lab/README.md, "VM nodes")."""
+About 8 minutes under TCG (see tests/lab/README.md, "VM nodes")."""
 
 from __future__ import annotations
 

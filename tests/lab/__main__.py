@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", parents=[common], help="show the nodes")
     dp = sub.add_parser("demo", parents=[common], help="boot the lab, run `provisioner up` and `verify --failover` on it")
     dp.add_argument("--keep", action="store_true", help="leave the lab (and cluster) up afterwards")
+    dp.add_argument("--vm", action="store_true",
+                    help="QEMU VMs instead (tests/lab/vmdemo.py): preflight, up, reboot every VM, check")
     sp = sub.add_parser("ssh", parents=[common], help="ssh to a node with the lab key")
     sp.add_argument("-u", "--user", default="ops", help="default ops")
     sp.add_argument("node", help="hostname or address")
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         if reasons:
             print("cannot boot the lab: " + "; ".join(reasons), file=sys.stderr)
             return 2
+        if a.vm:
+            from .vmdemo import demo_vm
+            return demo_vm(keep=a.keep)
         from .demo import demo
         return demo(keep=a.keep)
     if a.command == "down":
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab {a.name}: down, nothing left")
         return 0
     try:
-        lab = Lab.attach(a.name)
+        lab = _lab_class(a.name).attach(a.name)
     except LabError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -78,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     cmd = ["ssh", "-F", str(lab.ssh_config_path), f"{a.user}@{node.hostname}", *remote]
     os.execvp("ssh", cmd)
     return 1
+
+
+def _lab_class(name: str) -> type[Lab]:
+    """VmLab for a lab of VMs (its state dir says so), else Lab."""
+    from .lab import state_dir_for
+    if (state_dir_for(name) / "vm").exists():
+        from .vm import VmLab
+        return VmLab
+    return Lab
 
 
 def _print_status(lab: Lab) -> None:

@@ -238,6 +238,11 @@ class Node:
                                           start_new_session=True)
         self.pidfile.write_text(f"{self._proc.pid}\n")
 
+    @property
+    def cmdline_marker(self) -> bytes:
+        """What only this node's launcher process has on its command line."""
+        return f"--machine={self.machine}".encode()
+
     def nspawn_pid(self) -> int | None:
         """pid of the running systemd-nspawn for this node, if any."""
         try:
@@ -247,7 +252,7 @@ class Node:
             return None
         if self._proc is not None and self._proc.poll() is not None:
             return None
-        return pid if f"--machine={self.machine}".encode() in cmd else None
+        return pid if self.cmdline_marker in cmd else None
 
     def leader(self) -> int:
         """Host pid of the node's PID 1 (systemd)."""

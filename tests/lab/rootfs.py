@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import config
-from .util import LabError, log, run
+from .util import LabError, building, log, run
 
 RECIPE_VERSION = 1
 
@@ -181,19 +181,10 @@ def ensure_lower() -> Path:
     tarball = tarball_path()
     if not tarball.exists():
         build_tarball()
-    config.LIB_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=config.LIB_DIR))
-    try:
+    with building(lower, ".extract-", ".lab-complete") as tmp:
         run(["sh", "-c", "zstd -q -d -c \"$1\" | tar -C \"$2\" --numeric-owner "
              "--xattrs --xattrs-include='*' -xpf -", "sh", str(tarball), str(tmp)],
             timeout=600)
-        (tmp / ".lab-complete").touch()
-        if lower.exists():
-            shutil.rmtree(lower)
-        os.replace(tmp, lower)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     prune()
     return lower
 

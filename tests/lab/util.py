@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import shlex
 import subprocess
 import time
-from typing import Callable, Sequence, TypeVar
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TypeVar
 
 log = logging.getLogger("tests.lab")
 
@@ -76,3 +80,20 @@ def write_file(path: str, content: str | bytes, mode: int = 0o644,
     os.chmod(path, mode)
     if uid is not None:
         os.chown(path, uid, -1 if gid is None else gid)
+
+
+@contextlib.contextmanager
+def building(target: Path, prefix: str, marker: str) -> Iterator[Path]:
+    """A temporary directory beside ``target`` to build into; on success it gets ``marker``
+    and replaces ``target`` at once (readers never see half a build), on failure it is removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield tmp
+        (tmp / marker).touch()
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

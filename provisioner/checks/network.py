@@ -35,6 +35,8 @@ class Hostname(NodeCheck):
     id, title = "name.hostname", "hostname matches the inventory and is RFC 1123"
     severity = WARN
     fixed_by = "prep"
+    reads = ("/proc/sys/kernel/hostname",)
+    reference = "kubeadm"       # checks.go HostnameCheck
     facts = {"name.hostname": HOSTNAME}
 
     def evaluate(self, f, node):
@@ -50,6 +52,7 @@ class NameResolution(NodeCheck):
     id, title = "name.resolve", "cluster names resolve as the inventory says"
     severity = WARN
     fixed_by = "prep"
+    reads = ("/etc/hosts",)     # through getent ahostsv4 (nsswitch: files first)
 
     def _names(self, inv) -> dict[str, str]:
         names = {inv.endpoint_name: str(inv.control_plane_endpoint.address)}
@@ -89,6 +92,7 @@ class HostsConflict(NodeCheck):
     id, title = "name.hosts_conflict", "no /etc/hosts line outside the cluster block sends a cluster name elsewhere"
     fixed_by = "prep"
     soft_before_join = False     # the resolver takes the first line: such a line silently wins over our block
+    reads = ("/etc/hosts",)
     facts = {"name.etc_hosts": read_file("/etc/hosts")}
 
     def evaluate(self, f, node):
@@ -251,6 +255,7 @@ CHRONY_TRACKING = "chronyc -n tracking 2>&1 || true"
 class TimeSync(NodeCheck):
     id, title = "time.sync", "clock synchronised by chrony"
     fixed_by = "prep"
+    reads = ("chrony",)         # chronyc tracking, else timedatectl
     # timedatectl (D-Bus, may start systemd-timedated) only tells about another NTP client: it runs only
     # where chronyd is not running (no command socket).
     facts = {"time.chrony": CHRONY_TRACKING,

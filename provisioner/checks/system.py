@@ -108,7 +108,8 @@ class DiskSpace(NodeCheck):
 
 class SeLinux(NodeCheck):
     id, title = "security.selinux", "SELinux not enforcing (RHEL family)"
-    fixed_by = "prep"
+    # No fixed_by: no phase of `up` runs setenforce or edits /etc/selinux/config (tests/test_fixed_by.py).
+    reads = ("getenforce", "/etc/selinux/config")
     facts = {"security.selinux": "command -v getenforce >/dev/null 2>&1 && getenforce || echo absent"}
 
     def evaluate(self, f, node):
@@ -117,14 +118,16 @@ class SeLinux(NodeCheck):
             return self.skipped("not a RHEL-family host")
         if state.lower() == "enforcing":
             return self.failed(state, "Permissive or Disabled",
-                               "setenforce 0 and set SELINUX=permissive in /etc/selinux/config (prep does this)")
+                               "setenforce 0 and set SELINUX=permissive in /etc/selinux/config (`up` does not)")
         return self.passed(state)
 
 
 class Firewall(NodeCheck):
     id, title = "security.firewall", "host firewall does not block cluster ports"
     severity = "warn"
-    fixed_by = "prep"
+    reads = ("firewalld", "ufw")
+    reference = "kubeadm"      # checks.go FirewalldCheck: a warning, as here
+    # No fixed_by: prep disables ufw but never touches firewalld (tests/test_fixed_by.py).
     # systemctl only for a firewall that is installed at all
     facts = {"security.firewall": "for s in firewalld ufw; do if " + unit_file_exists("$s.service") + "; then "
                                   "printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; "
@@ -135,4 +138,5 @@ class Firewall(NodeCheck):
         if not active:
             return self.passed("no firewalld/ufw active", "inactive or ports open")
         return self.failed(", ".join(active) + " active", "inactive or ports open",
-                           "open the Kubernetes ports listed in the README or disable the firewall (prep disables it)")
+                           "open the Kubernetes ports (docs/checks.md) or disable the firewall (`up` disables ufw, "
+                           "not firewalld)")

@@ -1,0 +1,75 @@
+"""What a node's own environment must give the kubelet: a resolver, kubeadm's mandatory tools, memory.
+
+- resolv.conf: the kubelet hands the host's /etc/resolv.conf to every pod with dnsPolicy Default and CoreDNS
+  forwards to its nameservers (the CoreDNS Corefile kubeadm writes: ``forward . /etc/resolv.conf``); without a
+  nameserver line, names outside the cluster never resolve.
+- tools: kubeadm's InPathCheck marks mount and nsenter mandatory (kubernetes/kubernetes
+  cmd/kubeadm/app/preflight/checks_linux.go addExecChecks): the kubelet mounts volumes and enters namespaces.
+- memory: kubespray's minimal_node_memory_mb (1024, roles/kubernetes/preinstall/tasks/0040-verify-settings.yml
+  "Stop if memory is too small for nodes"); control planes have hw.memory (kubeadm's 1700 MB).
+"""
+
+from __future__ import annotations
+
+from provisioner.checks.base import NodeCheck
+from provisioner.checks.system import Memory
+
+
+class ResolvConf(NodeCheck):
+    id, title = "dns.resolv_conf", "/etc/resolv.conf names a nameserver"
+    reads = ("/etc/resolv.conf",)
+    # The nameserver lines only, by bash itself (no grep); a missing file prints nothing.
+    facts = {"dns.resolv_conf": "{ while read -r _k _v _r; do [ \"$_k\" = nameserver ] && echo \"$_v\"; done "
+                                "</etc/resolv.conf; } 2>/dev/null; true"}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        servers = f.lines(self.id)
+        if servers:
+            return self.passed(", ".join(servers), "at least one nameserver")
+        return self.failed("no nameserver line", "at least one nameserver",
+                           "add a nameserver line to /etc/resolv.conf (or configure systemd-resolved/netplan DNS): "
+                           "pods and CoreDNS forward to it")
+
+
+TOOLS = ("mount", "nsenter")
+
+
+class HostTools(NodeCheck):
+    id, title = "host.tools", "mount and nsenter on PATH"
+    reference = "kubeadm"
+    reads = TOOLS
+    facts = {"host.tools": " ".join(f"command -v {t} >/dev/null 2>&1 || echo {t};" for t in TOOLS) + " true"}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        missing = f.lines(self.id)
+        if not missing:
+            return self.passed(" ".join(TOOLS), "on PATH")
+        return self.failed(", ".join(missing) + " not found", "on PATH",
+                           "install util-linux (mount, nsenter): kubeadm refuses a node without them")
+
+
+MIN_NODE_MB = 1024
+
+
+class NodeMemory(NodeCheck):
+    id, title = "hw.memory_node", f"at least {MIN_NODE_MB} MB memory on workers"
+    reference = "kubespray"
+    reads = ("/proc/meminfo",)
+    facts = Memory.facts               # the same read as hw.memory: one fact, asked once
+
+    def applies(self, node):
+        return node.is_kube_node and not node.is_control_plane
+
+    def evaluate(self, f, node):
+        kb = next((int(line.split()[1]) for line in f.lines("hw.meminfo") if line.startswith("MemTotal:")), 0)
+        mb = kb // 1024
+        if mb >= MIN_NODE_MB:
+            return self.passed(f"{mb} MB", f">= {MIN_NODE_MB} MB")
+        return self.failed(f"{mb} MB", f">= {MIN_NODE_MB} MB", "give this worker at least 1 GiB of memory")
+

@@ -27,7 +27,7 @@ class KubeadmLeftovers(NodeCheck):
     id, title = "kube.leftovers", "no files of an earlier kubeadm init/join"
     severity = WARN
     reference = "kubeadm"
-    reads = (*MANIFESTS, *JOIN_FILES, CA_CERT, ETCD_DIR)
+    reads = ("/etc/kubernetes/manifests/*.yaml", "/etc/kubernetes/{kubelet,bootstrap-kubelet}.conf", CA_CERT, ETCD_DIR)
 
     def applies(self, node):
         return node.is_kube_node

@@ -108,6 +108,7 @@ class HostsConflict(NodeCheck):
 
 class AddressOnNic(NodeCheck):
     id, title = "net.address", "inventory address is on the inventory NIC"
+    reads = ("ip -o -4 addr show",)
     facts = {"net.addresses": "ip -o -4 addr show"}
 
     def evaluate(self, f, node):
@@ -128,6 +129,7 @@ class DefaultRoute(NodeCheck):
     """Vagrant's NAT NIC (10.0.2.15 on every box) must never become the node IP."""
 
     id, title = "net.default_route", "default route does not pick a NAT address as node IP"
+    reads = ("ip route show default",)
     severity = WARN
     # One `ip` for both (-batch; -force goes on past "unreachable"); -o: `route get` on one line.
     facts = {"net.route": "ip -4 -o -force -batch - 2>/dev/null <<<$'route show default\\nroute get 1.1.1.1'; true"}
@@ -159,6 +161,7 @@ class PeerRoute(NodeCheck):
     """
 
     id, title = "net.peer_route", "other nodes are reached from the inventory address"
+    reads = ("ip route get PEER",)
 
     def applies(self, node):
         return len(node.inv.hosts) > 1
@@ -213,6 +216,7 @@ def _some(items: list[str], n: int = 3) -> str:
 
 class FreePorts(NodeCheck):
     id, title = "ports.free", "required ports free for the host's roles"
+    reads, reference = ("ss -Hltnp",), "kubeadm"            # checks.go PortOpenCheck
     facts = {"ports.listen": LISTENERS, "kube.joined": JOINED}
 
     def wanted(self, node: Node) -> dict[int, str]:

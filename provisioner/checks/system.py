@@ -19,6 +19,7 @@ def os_release(f: Facts) -> dict[str, str]:
 
 class SupportedOs(NodeCheck):
     id, title = "os.supported", "supported OS and version"
+    reads = ("/etc/os-release",)
     facts = {"os.release": read_file("/etc/os-release")}
 
     def evaluate(self, f, node):
@@ -34,6 +35,7 @@ class SupportedOs(NodeCheck):
 
 class Privilege(NodeCheck):
     id, title = "access.sudo", "root or passwordless sudo"
+    reads, reference = ("id -u", "sudo -n"), "kubeadm"     # checks.go IsPrivilegedUserCheck
 
     def evaluate(self, f, node):
         user = node.host.ssh.user
@@ -50,6 +52,7 @@ class Privilege(NodeCheck):
 
 class Cpus(NodeCheck):
     id, title = "hw.cpus", "at least 2 CPUs on control planes"
+    reads, reference = ("/proc/self/status",), "kubeadm"   # checks.go NumCPUCheck
     # nproc counts the CPUs this process may run on (sched_getaffinity), like kubeadm's runtime.NumCPU():
     # the same count from the shell's own Cpus_allowed_list ("0-3,6"), without a process. The file is read
     # at once (mapfile: one read to EOF), not line by line: bash's `read` reads ahead and seeks back after
@@ -73,6 +76,7 @@ class Cpus(NodeCheck):
 
 class Memory(NodeCheck):
     id, title = "hw.memory", "at least 1700 MB memory on control planes"
+    reads, reference = ("/proc/meminfo",), "kubeadm"       # checks.go MemCheck (ControlPlaneMem)
     # At once, as hw.nproc reads /proc/self/status (the numbers change between regenerations)
     facts = {"hw.meminfo": "mapfile -t _mi </proc/meminfo; for _l in \"${_mi[@]}\"; do case $_l in "
                            "MemTotal:*|SwapTotal:*) echo $_l;; esac; done"}
@@ -90,6 +94,7 @@ class Memory(NodeCheck):
 
 class DiskSpace(NodeCheck):
     id, title = "disk.var_lib", "free disk under /var/lib"
+    reads = ("df -Pk /var/lib",)
     facts = {"disk.var_lib": "df -Pk /var/lib"}      # the last line is the file system's
     FAIL_GB, WARN_GB = 2, 10
 

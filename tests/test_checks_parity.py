@@ -28,6 +28,8 @@ CASES = [
     ("kube.leftovers", "master1", {"kube.leftovers": "/etc/kubernetes/manifests/etcd.yaml\n/var/lib/etcd/"}, WARN,
      "/var/lib/etcd (not empty)"),
     ("kube.leftovers", "node1", {"kube.leftovers": "/etc/kubernetes/pki/ca.crt"}, WARN, "ca.crt"),
+    ("kube.leftovers", "node1", {"kube.leftovers": "/etc/kubernetes/kubelet.conf\n/etc/kubernetes/pki/ca.crt",
+                                 "kube.joined": "/etc/kubernetes/kubelet.conf"}, PASS, "in a cluster"),
     ("dns.resolv_conf", "node1", {"dns.resolv_conf": "10.0.0.2"}, PASS, "10.0.0.2"),
     ("dns.resolv_conf", "node1", {"dns.resolv_conf": ""}, FAIL, "no nameserver"),
     ("host.tools", "node1", {"host.tools": ""}, PASS, "mount nsenter"),

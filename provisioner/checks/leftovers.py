@@ -4,8 +4,9 @@ kubernetes/kubernetes cmd/kubeadm/app/preflight/checks.go: InitNodeChecks refuse
 manifests (FileAvailableCheck) and a non-empty etcd data dir (DirAvailableCheck: any entry, dotfiles too);
 JoinNodeChecks refuses kubelet.conf and bootstrap-kubelet.conf, and on a worker the CA certificate
 (FileAvailableCheck{Path: cfg.CACertPath}). kubeadm stops there; `up` instead asks the cluster whether the
-node finished (phases/halfdone.py) and resets a half-done node itself - so this is a warning that names the
-files, not a failure, and no phase is named as its fix: a node that did finish keeps them.
+node finished (phases/halfdone.py) and resets a half-done node itself. A node with kubelet.conf or admin.conf
+is such a member (or half-done) and passes; on any other node the files are a warning that names them, not a
+failure, and no phase is named as its fix: `up` resets only what it finds half-done.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class KubeadmLeftovers(NodeCheck):
 
     def evaluate(self, f, node):
         found = f.lines(self.id)
+        if node.joined:       # kubelet.conf or admin.conf: a member, or one `up` finds half-done and resets
+            return self.passed("in a cluster (or half-joined: up asks the cluster and resets it)", "none")
         if not found:
             return self.passed("none", "none")
         observed = ", ".join(p.replace("/var/lib/etcd/", "/var/lib/etcd (not empty)") for p in found)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jinja2
 
+from provisioner import proxy
 from provisioner.compat import CRI_SOCKET
 from provisioner.errors import RenderError
 from provisioner.inventory import Host, Inventory
@@ -145,6 +146,12 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, ctx: dict |
         files.append(RenderedFile(name, path, _render(template, ctx, host=host, **extra), component, **kw))
 
     add("common/hosts.j2", "/etc/hosts", "hosts", merge="block")
+    if proxy.environment(inv):
+        private = {"mode": 0o600, "secret": True} if proxy.has_credentials(inv) else {}
+        files.append(RenderedFile(name, proxy.APT_CONF, proxy.apt_conf(inv), "proxy", **private))
+        if host in inv.kube_nodes:
+            files += [RenderedFile(name, path, proxy.systemd_dropin(inv), "proxy", **private)
+                      for path in (proxy.DOCKER_DROPIN, proxy.KUBELET_DROPIN)]
     add("chrony/chrony.conf.j2", "/etc/chrony/chrony.conf", "chrony")
 
     if host in inv.load_balancers:

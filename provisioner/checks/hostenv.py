@@ -11,27 +11,32 @@
 
 from __future__ import annotations
 
-from provisioner.checks.base import NodeCheck
+from provisioner.checks.base import WARN, NodeCheck
 from provisioner.checks.system import Memory
 
 
 class ResolvConf(NodeCheck):
-    id, title = "dns.resolv_conf", "/etc/resolv.conf names a nameserver"
-    reads = ("/etc/resolv.conf",)
-    # The nameserver lines only, by bash itself (no grep); a missing file prints nothing.
-    facts = {"dns.resolv_conf": "{ while read -r _k _v _r; do [ \"$_k\" = nameserver ] && echo \"$_v\"; done "
-                                "</etc/resolv.conf; } 2>/dev/null; true"}
+    id, title = "dns.resolv_conf", "the kubelet's resolv.conf names a nameserver"
+    severity = WARN     # the install goes through; the cluster's DNS does not (see the fix)
+    reads = ("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf")
+    # The file the kubelet gets: kubeadm points resolvConf at systemd-resolved's upstream file when that runs
+    # (cmd/kubeadm/app/componentconfigs/kubelet_unix.go mutateResolverConfig), else /etc/resolv.conf. Its nameserver lines only,
+    # by bash itself (no grep); a missing file prints nothing.
+    facts = {"dns.resolv_conf": "_f=/etc/resolv.conf; [ -e /run/systemd/resolve/resolv.conf ] && "
+                                "_f=/run/systemd/resolve/resolv.conf; echo \"$_f\"; { while read -r _k _v _r; do "
+                                "[ \"$_k\" = nameserver ] && echo \"$_v\"; done <\"$_f\"; } 2>/dev/null; true"}
 
     def applies(self, node):
         return node.is_kube_node
 
     def evaluate(self, f, node):
-        servers = f.lines(self.id)
+        path, *servers = f.lines(self.id) or ["/etc/resolv.conf"]
         if servers:
-            return self.passed(", ".join(servers), "at least one nameserver")
-        return self.failed("no nameserver line", "at least one nameserver",
-                           "add a nameserver line to /etc/resolv.conf (or configure systemd-resolved/netplan DNS): "
-                           "pods and CoreDNS forward to it")
+            return self.passed(f"{path}: {', '.join(servers)}", "at least one nameserver")
+        return self.failed(f"{path}: no nameserver line", "at least one nameserver",
+                           f"add a nameserver to {path}: pods with dnsPolicy Default get it, and CoreDNS forwards to "
+                           "it (without one its forward plugin finds no upstream and names outside the cluster never "
+                           "resolve)")
 
 
 TOOLS = ("mount", "nsenter")

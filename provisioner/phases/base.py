@@ -117,6 +117,19 @@ def file_is(path: str, text: str) -> str:
     return f"{{ IFS= read -r -d '' v < {q(path)}; }} 2>/dev/null; [ \"$v\" = {q(text)}$'\\n' ]"
 
 
+def proxy_dropin(ctx: UpContext, host: Host, path: str, unit: str, try_restart: bool = False) -> list:
+    """The inventory proxy's drop-in for ``unit`` and the daemon-reload it needs, when there is a proxy. A change
+    raises the tag ``unit`` (the ServiceStep restarts on it), or with ``try_restart`` restarts the unit only if it
+    runs (the kubelet: kubeadm starts it)."""
+    from provisioner.steps import CommandStep, FileStep
+
+    if path not in ctx.files[host.hostname]:
+        return []
+    reload = "systemctl daemon-reload" + (f" && systemctl try-restart {q(unit)}" if try_restart else "")
+    return [FileStep.of(ctx.file(host, path), notify=unit),
+            CommandStep(f"{unit} proxy environment in effect", None, reload, when_notified=unit)]
+
+
 def keyring_step(name: str, url: str, keyring: str):
     """Fetch an ASCII-armored repository key into /etc/apt/keyrings (binary), once per URL."""
     from provisioner.steps import CommandStep

@@ -4,7 +4,8 @@ repository of the inventory's minor version, at its exact patch version, held.
 
 from __future__ import annotations
 
-from provisioner.phases.base import Phase, UpContext, keyring_step
+from provisioner import proxy
+from provisioner.phases.base import Phase, UpContext, keyring_step, proxy_dropin
 from provisioner.steps import FileStep, PackagesStep, ServiceStep
 
 KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
@@ -24,6 +25,7 @@ def steps(ctx: UpContext, host) -> list:
                  ctx.render("apt/kubernetes.list.j2", url=url, keyring=KEYRING), notify="apt-sources"),
         PackagesStep({"kubelet": version, "kubeadm": version, "kubectl": version}, hold=True),
         # Enabled, not started: the kubelet waits for kubeadm init/join to give it a config.
+        *proxy_dropin(ctx, host, proxy.KUBELET_DROPIN, "kubelet", try_restart=True),
         ServiceStep("kubelet", started=False),
     ]
 

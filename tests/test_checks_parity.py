@@ -59,6 +59,8 @@ CASES = [
     ("proxy.no_proxy", "node1", {"proxy.env": "/etc/systemd/system.conf: DefaultEnvironment="
                                               "\"HTTPS_PROXY=http://p:3128\" \"NO_PROXY=172.31.250.0/24\""}, WARN,
      "10.96.0.1"),
+    ("proxy.no_proxy", "node1", {"proxy.env": "/etc/systemd/system/docker.service.d/http-proxy.conf: "
+                                              "Environment=\"HTTP_PROXY=http://p:3128\""}, WARN, "docker.service.d"),
 ]
 
 

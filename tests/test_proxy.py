@@ -86,3 +86,18 @@ def test_up_writes_them_before_apt_docker_and_the_kubelet_need_them(tmp_path):
     assert "systemctl try-restart kubelet" in steps[dropin + 1].command      # the kubelet runs once joined
     plain = _ctx(_inventory(tmp_path))
     assert not [s for s in prep.steps(plain, node) if isinstance(s, FileStep) and s.path == proxy.APT_CONF]
+
+
+def test_the_check_passes_what_up_writes(tmp_path):
+    """proxy.no_proxy reads the drop-ins `up` writes (as its fact command prints them: the lines naming a proxy)."""
+    from provisioner.checks import NODE_CHECKS
+    from provisioner.checks.base import PASS, Fact, Facts, Node
+
+    inv = _inventory(tmp_path, proxy=PROXY)
+    files = {(f.host, f.path): f for f in render_cluster(inv, fixed_secrets())}
+    lines = [f"{path}: {line}" for path in (proxy.DOCKER_DROPIN, proxy.KUBELET_DROPIN)
+             for line in files["node1", path].content.splitlines() if "proxy" in line.lower()]
+    check = next(c for c in NODE_CHECKS if c.id == "proxy.no_proxy")
+    node = Node(inv.host("node1"), inv, Facts({"proxy.env": Fact("\n".join(lines), 0)}))
+    verdict = check.evaluate(node.facts, node)
+    assert len(lines) == 6 and verdict.status == PASS, verdict

@@ -4,8 +4,9 @@ kubeadm warns when a connection to the API endpoint would use a proxy (HTTPProxy
 address of the service or pod subnet would (HTTPProxyCIDRCheck), both in kubernetes/kubernetes
 cmd/kubeadm/app/preflight/checks.go, asking Go's http.ProxyFromEnvironment. Here the same question for every
 address the cluster talks to - node addresses, the VIP, the endpoint name, the first address of the service
-and pod CIDRs - against the proxy settings the host gives its logins (/etc/environment) and its services
-(systemd's DefaultEnvironment), with the NO_PROXY rules of golang.org/x/net/http/httpproxy (config.go:
+and pod CIDRs - against the proxy settings the host gives its logins (/etc/environment), its services
+(systemd's DefaultEnvironment) and Docker, containerd and the kubelet (their drop-ins, where Docker's docs put
+the proxy and `up` writes the inventory's), with the NO_PROXY rules of golang.org/x/net/http/httpproxy (config.go:
 ``*``; an IP; a CIDR; a domain matching itself and its subdomains, ``.domain`` only subdomains).
 """
 
@@ -16,7 +17,8 @@ import shlex
 
 from provisioner.checks.base import WARN, NodeCheck
 
-SOURCES = ("/etc/environment", "/etc/systemd/system.conf", "/etc/systemd/system.conf.d/*.conf")
+SOURCES = ("/etc/environment", "/etc/systemd/system.conf", "/etc/systemd/system.conf.d/*.conf",
+           *(f"/etc/systemd/system/{unit}.service.d/*.conf" for unit in ("docker", "containerd", "kubelet")))
 PROXY_FACT = ("for _f in " + " ".join(SOURCES) + "; do [ -f \"$_f\" ] && while IFS= read -r _l || [ -n \"$_l\" ]; "
               "do case $_l in *[Pp][Rr][Oo][Xx][Yy]*) echo \"$_f: $_l\";; esac; done <\"$_f\"; done; true")
 
@@ -29,8 +31,8 @@ def proxy_settings(lines: list[str]) -> dict[str, dict[str, str]]:
         text = text.strip()
         if text.startswith("#"):
             continue
-        if text.startswith("DefaultEnvironment="):
-            text = text.removeprefix("DefaultEnvironment=")
+        for prefix in ("DefaultEnvironment=", "Environment="):      # systemd: manager-wide, one unit's
+            text = text.removeprefix(prefix)
         try:
             words = shlex.split(text.removeprefix("export "))
         except ValueError:

@@ -100,4 +100,4 @@ def test_the_check_passes_what_up_writes(tmp_path):
     check = next(c for c in NODE_CHECKS if c.id == "proxy.no_proxy")
     node = Node(inv.host("node1"), inv, Facts({"proxy.env": Fact("\n".join(lines), 0)}))
     verdict = check.evaluate(node.facts, node)
-    assert len(lines) == 6 and verdict.status == PASS, verdict
+    assert len(lines) == 14 and verdict.status == PASS, verdict      # 2 x (comment + 6 variables)

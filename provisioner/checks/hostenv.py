@@ -46,7 +46,11 @@ class HostTools(NodeCheck):
     id, title = "host.tools", "mount and nsenter on PATH"
     reference = "kubeadm"
     reads = TOOLS
-    facts = {"host.tools": " ".join(f"command -v {t} >/dev/null 2>&1 || echo {t};" for t in TOOLS) + " true"}
+    # As Go's exec.LookPath (kubeadm's InPathCheck): a regular file with an execute bit in a PATH directory.
+    # Not `command -v`: bash prints a non-executable match when it finds no executable one.
+    facts = {"host.tools": "IFS=: read -ra _ps <<<\"$PATH\"; for _t in " + " ".join(TOOLS) + "; do _ok=; "
+                           "for _d in \"${_ps[@]}\"; do [ -f \"$_d/$_t\" ] && [ -x \"$_d/$_t\" ] && { _ok=1; break; }; "
+                           "done; [ -n \"$_ok\" ] || echo \"$_t\"; done; true"}
 
     def applies(self, node):
         return node.is_kube_node

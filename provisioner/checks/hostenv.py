@@ -33,10 +33,9 @@ class ResolvConf(NodeCheck):
         path, *servers = f.lines(self.id) or ["/etc/resolv.conf"]
         if servers:
             return self.passed(f"{path}: {', '.join(servers)}", "at least one nameserver")
+        # One line in the table: CoreDNS forwards to it; without one, outside names never resolve (docs/checks.md)
         return self.failed(f"{path}: no nameserver line", "at least one nameserver",
-                           f"add a nameserver to {path}: pods with dnsPolicy Default get it, and CoreDNS forwards to "
-                           "it (without one its forward plugin finds no upstream and names outside the cluster never "
-                           "resolve)")
+                           f"add a nameserver to {path} (pods and CoreDNS forward to it)")
 
 
 TOOLS = ("mount", "nsenter")

@@ -411,6 +411,15 @@ class PackageMirrors(Strict):
                           "validation refuses for cni calico when an apt or yum mirror is set (an offline site).")
 
 
+class Proxy(Strict):
+    """A forward proxy `up` sets for apt, the container runtime and the kubelet (provisioner/proxy.py)."""
+
+    http: Url | None = Field(None, description="HTTP_PROXY, e.g. http://proxy.example.org:3128.")
+    https: Url | None = Field(None, description="HTTPS_PROXY; default: the http one.")
+    no_proxy: list[Text] = Field(default_factory=list, description="More NO_PROXY entries; the cluster's own "
+                                 "(node addresses, VIP, endpoint name, service and pod CIDRs, cluster domain) are added.")
+
+
 class Registry(Strict):
     """An image registry host outside the cluster (the runbook's harbor)."""
 
@@ -463,6 +472,7 @@ class Inventory(Strict):
     timezone: Timezone | None = None
     token_ttl: GoDuration = Field("24h0m0s", description="Bootstrap token lifetime; expiring by default.")
     registry: Registry | None = None
+    proxy: Proxy | None = None
     host_defaults: HostDefaults = Field(default_factory=HostDefaults)
     hosts: list[Host] = Field(min_length=1)
 

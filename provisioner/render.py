@@ -23,6 +23,7 @@ from pathlib import Path
 import jinja2
 
 from provisioner import desired as D
+from provisioner import proxy
 from provisioner.compat import CRI_SOCKET
 from provisioner.errors import RenderError
 from provisioner.inventory import Host, Inventory
@@ -195,6 +196,12 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ct
     if inv.package_mirrors.apt and os is not None:
         add("apt/mirror.list.j2", D.APT_MIRROR_LIST, "apt", extra={
             "url": inv.package_mirrors.apt, "distro": os.distro, "codename": os.codename})
+    if proxy.environment(inv):
+        private = {"mode": 0o600, "secret": True} if proxy.has_credentials(inv) else {}
+        files.append(RenderedFile(name, proxy.APT_CONF, proxy.apt_conf(inv), "proxy", **private))
+        if host in inv.kube_nodes:
+            files += [RenderedFile(name, path, proxy.systemd_dropin(inv), "proxy", **private)
+                      for path in (proxy.DOCKER_DROPIN, proxy.KUBELET_DROPIN)]
     add("chrony/chrony.conf.j2", "/etc/chrony/chrony.conf", "chrony")
 
     if host in inv.load_balancers:

@@ -9,8 +9,6 @@ validateKubeletOSConfiguration; #134298). Unified mode is runc's IsCgroup2Unifie
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from provisioner.checks.base import FAIL, PASS, WARN, Fact, Facts, Node
 from provisioner.checks.system import CGROUP_FACT
 from provisioner.inventory import Inventory
 from provisioner.validation import load_inventory
+from tests.support.skips import need_root, need_tool
 
 LAB = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
 CHECKS = {c.id: c for c in NODE_CHECKS}
@@ -63,9 +62,10 @@ def test_supported_os_per_minor(os_release, fs, version, status):
         assert "cgroup v1" in verdict.observed and "systemd.unified_cgroup_hierarchy=1" in verdict.fix
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare")
 @pytest.mark.parametrize("mount,expected", [("tmpfs", "tmpfs"), ("cgroup2", "cgroup2")])
 def test_fact_reads_the_real_mount(mount, expected):
+    need_root("mounts a file system over /sys/fs/cgroup in a private mount namespace")
+    need_tool("unshare", "apt-get install util-linux")
     script = f"mount -t {mount} none /sys/fs/cgroup && {CGROUP_FACT['os.cgroup']}"
     r = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
                        capture_output=True, text=True, timeout=30)

@@ -24,6 +24,7 @@ FOREIGN = {
     "--builtin-schema": "check-jsonschema", "--syntax-check": "ansible-playbook", "--check": "ansible-playbook",
     "--context": "kubectl", "--pod-infra-container-image": "kubelet (docs/procedure.md)",
     "--initial-cluster": "etcdutl snapshot restore (docs/day-two.md)",
+    "--node-cidr-mask-size": "kube-controller-manager (docs/checks.md)",
     "--initial-cluster-token": "etcdutl snapshot restore (docs/day-two.md)",
     "--initial-advertise-peer-urls": "etcdutl snapshot restore (docs/day-two.md)",
 }

@@ -7,6 +7,12 @@ from provisioner.checks.kernel import KernelModules, KubeSysctls, NonlocalBind, 
 from provisioner.checks.network import (AddressOnNic, DefaultRoute, FreePorts, Hostname, HostsConflict, NameResolution,
                                          PeerRoute, TimeSync)
 from provisioner.checks.runtime import KubeVersions, RuntimeConsistent
+from provisioner.checks.crisocket import CriSocket
+from provisioner.checks.etcddisk import EtcdDiskLatency
+from provisioner.checks.hostenv import HostTools, NodeMemory, ResolvConf
+from provisioner.checks.kernelcfg import KernelConfig, KernelVersion
+from provisioner.checks.leftovers import KubeadmLeftovers
+from provisioner.checks.proxyenv import ProxyEnv
 from provisioner.checks.system import CgroupV2, Cpus, DiskSpace, Firewall, Memory, Privilege, SeLinux, SupportedOs
 
 NODE_CHECKS = (
@@ -15,4 +21,7 @@ NODE_CHECKS = (
     Hostname(), NameResolution(), HostsConflict(), AddressOnNic(), DefaultRoute(), PeerRoute(),
     KernelModules(), KubeSysctls(), NonlocalBind(), TimeSync(), FreePorts(),
     RuntimeConsistent(), KubeVersions(),
+    # issue 26: parity with kubeadm, kubespray and kubekey
+    NodeMemory(), HostTools(), ResolvConf(), ProxyEnv(), KernelVersion(), KernelConfig(), KubeadmLeftovers(),
+    CriSocket(), EtcdDiskLatency(),
 )

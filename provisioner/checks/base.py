@@ -85,6 +85,8 @@ class NodeCheck:
     severity: ClassVar[str] = FAIL
     fixed_by: ClassVar[str | None] = None
     facts: ClassVar[dict[str, str]] = {}
+    reads: ClassVar[tuple[str, ...]] = ()   # the host state it judges (paths, units, sysctls): `checks` lists it
+    reference: ClassVar[str] = "ours"       # the preflight it mirrors: kubeadm, kubespray, kubekey or ours
 
     def applies(self, node: Node) -> bool:
         return True

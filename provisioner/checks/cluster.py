@@ -169,6 +169,30 @@ def vip_free(nodes):
     return out
 
 
+# The pod network one node gets: flannel (kube-subnet-mgr) uses the node's spec.podCIDR, which the
+# controller-manager cuts at --node-cidr-mask-size (default /24 for IPv4; kubeadm and we leave it); calico
+# hands out /26 blocks from its pool (templates/cni/calico-installation.yaml.j2 blockSize).
+NODE_BLOCK = {"flannel": 24, "calico": 26}
+
+
+def pod_cidr_capacity(nodes):
+    """Does the pod CIDR hold a per-node block for every kube node of the inventory (not only those audited)?"""
+    kube = [n for n in nodes if n.is_kube_node]
+    if not kube:
+        return []
+    inv = kube[0].inv
+    net, block = inv.networking.pod_cidr, NODE_BLOCK.get(inv.cni, 24)
+    room = 2 ** max(0, block - net.prefixlen) if net.prefixlen <= block else 0
+    wanted = len(inv.kube_nodes)
+    observed = f"{net} holds {room} /{block} node block(s) for {wanted} kube nodes ({inv.cni})"
+    if wanted <= room:
+        return [Result("cluster.pod_cidr", PASS, observed, f">= {wanted} blocks") for _ in kube]
+    bigger = block - max(0, (wanted - 1).bit_length())
+    return [Result("cluster.pod_cidr", FAIL, observed, f">= {wanted} blocks",
+                   f"widen networking.pod_cidr to /{bigger} or larger (nodes beyond {room} get no pod network)")
+            for _ in kube]
+
+
 def _some(names: list[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
 
@@ -181,6 +205,10 @@ def _load_balancers(nodes: list[Node]) -> list[Node]:
     return [n for n in nodes if n.is_lb]
 
 
+def _kube_nodes(nodes: list[Node]) -> list[Node]:
+    return [n for n in nodes if n.is_kube_node]
+
+
 # (check, which nodes its results are for, in order)
 CLUSTER_CHECKS = (
     (unique_product_uuid, _every),
@@ -189,4 +217,5 @@ CLUSTER_CHECKS = (
     (clock_skew, _every),
     (reachability.reach, _every),
     (vip_free, _load_balancers),
+    (pod_cidr_capacity, _kube_nodes),
 )

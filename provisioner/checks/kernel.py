@@ -8,6 +8,8 @@ from provisioner.checks.base import UNIT_DIRS, Node, NodeCheck, read_file
 class SwapActive(NodeCheck):
     id, title = "swap.active", "no active swap"
     fixed_by = "prep"
+    reads = ("/proc/swaps",)
+    reference = "kubeadm"       # checks.go SwapCheck
     facts = {"swap.active": read_file("/proc/swaps")}
 
     def applies(self, node):
@@ -23,6 +25,7 @@ class SwapActive(NodeCheck):
 class SwapPersistent(NodeCheck):
     id, title = "swap.persistent", "no swap in /etc/fstab or enabled swap units"
     fixed_by = "prep"
+    reads = ("/etc/fstab", "list-units --type swap")
     facts = {
         # awk '$1 !~ /^#/ && $3 == "swap" {print $1}', in bash builtins
         "swap.fstab": "while read -r _d _m _t _r; do [[ $_d != \\#* && $_t == swap ]] && echo \"$_d\"; done "
@@ -64,6 +67,8 @@ def module_present(name: str) -> str:
 class KernelModules(NodeCheck):
     id, title = "kernel.modules", "overlay and br_netfilter loaded or loadable"
     fixed_by = "prep"
+    reads = ("/sys/module/overlay", "/sys/module/br_netfilter")
+    reference = "kubespray"
     facts = {"kernel.modules": "; ".join(
         f"if {module_present(m)}; then echo '{m} loaded'; "
         f"elif modinfo {m} >/dev/null 2>&1; then echo '{m} loadable'; else echo '{m} missing'; fi"
@@ -106,6 +111,8 @@ class KubeSysctls(_SysctlCheck):
     id, title = "kernel.sysctl", "ip_forward and bridge-nf-call-iptables on"
     fixed_by = "prep"
     keys = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
+    reads = keys
+    reference = "kubeadm"       # checks.go FileContentCheck on /proc/sys/net/ipv4/ip_forward and bridge-nf
     facts = {"kernel.sysctl": _sysctl_fact(list(keys))}
 
     def applies(self, node):
@@ -116,6 +123,7 @@ class NonlocalBind(_SysctlCheck):
     id, title = "lb.nonlocal_bind", "ip_nonlocal_bind on load balancers"
     fixed_by = "lb"
     keys = ("net.ipv4.ip_nonlocal_bind",)
+    reads = keys
     facts = {"lb.nonlocal_bind": _sysctl_fact(list(keys))}
 
     def applies(self, node: Node):

@@ -35,6 +35,8 @@ class Hostname(NodeCheck):
     id, title = "name.hostname", "hostname matches the inventory and is RFC 1123"
     severity = WARN
     fixed_by = "prep"
+    reads = ("/proc/sys/kernel/hostname",)
+    reference = "kubeadm"       # checks.go HostnameCheck
     facts = {"name.hostname": HOSTNAME}
 
     def evaluate(self, f, node):
@@ -50,6 +52,7 @@ class NameResolution(NodeCheck):
     id, title = "name.resolve", "cluster names resolve as the inventory says"
     severity = WARN
     fixed_by = "prep"
+    reads = ("/etc/hosts",)     # through getent ahostsv4 (nsswitch: files first)
 
     def _names(self, inv) -> dict[str, str]:
         names = {inv.endpoint_name: str(inv.control_plane_endpoint.address)}
@@ -89,6 +92,7 @@ class HostsConflict(NodeCheck):
     id, title = "name.hosts_conflict", "no /etc/hosts line outside the cluster block sends a cluster name elsewhere"
     fixed_by = "prep"
     soft_before_join = False     # the resolver takes the first line: such a line silently wins over our block
+    reads = ("/etc/hosts",)
     facts = {"name.etc_hosts": read_file("/etc/hosts")}
 
     def evaluate(self, f, node):
@@ -104,6 +108,7 @@ class HostsConflict(NodeCheck):
 
 class AddressOnNic(NodeCheck):
     id, title = "net.address", "inventory address is on the inventory NIC"
+    reads = ("ip -o -4 addr show",)
     facts = {"net.addresses": "ip -o -4 addr show"}
 
     def evaluate(self, f, node):
@@ -124,6 +129,7 @@ class DefaultRoute(NodeCheck):
     """Vagrant's NAT NIC (10.0.2.15 on every box) must never become the node IP."""
 
     id, title = "net.default_route", "default route does not pick a NAT address as node IP"
+    reads = ("ip route show default",)
     severity = WARN
     # One `ip` for both (-batch; -force goes on past "unreachable"); -o: `route get` on one line.
     facts = {"net.route": "ip -4 -o -force -batch - 2>/dev/null <<<$'route show default\\nroute get 1.1.1.1'; true"}
@@ -155,6 +161,7 @@ class PeerRoute(NodeCheck):
     """
 
     id, title = "net.peer_route", "other nodes are reached from the inventory address"
+    reads = ("ip route get PEER",)
 
     def applies(self, node):
         return len(node.inv.hosts) > 1
@@ -209,6 +216,7 @@ def _some(items: list[str], n: int = 3) -> str:
 
 class FreePorts(NodeCheck):
     id, title = "ports.free", "required ports free for the host's roles"
+    reads, reference = ("ss -Hltnp",), "kubeadm"            # checks.go PortOpenCheck
     facts = {"ports.listen": LISTENERS, "kube.joined": JOINED}
 
     def wanted(self, node: Node) -> dict[int, str]:
@@ -251,6 +259,7 @@ CHRONY_TRACKING = "chronyc -n tracking 2>&1 || true"
 class TimeSync(NodeCheck):
     id, title = "time.sync", "clock synchronised by chrony"
     fixed_by = "prep"
+    reads = ("chrony",)         # chronyc tracking, else timedatectl
     # timedatectl (D-Bus, may start systemd-timedated) only tells about another NTP client: it runs only
     # where chronyd is not running (no command socket).
     facts = {"time.chrony": CHRONY_TRACKING,

@@ -14,6 +14,7 @@ from provisioner.versions import pause_version
 class RuntimeConsistent(NodeCheck):
     id, title = "runtime.docker", "Docker cgroup driver and cri-dockerd pause image match the cluster"
     fixed_by = "runtime"
+    reads = ("/etc/docker/daemon.json", "cri-docker.service")   # through docker info and the unit's ExecStart
     facts = {
         "runtime.docker": "command -v docker >/dev/null 2>&1 && docker info --format '{{.CgroupDriver}}' 2>&1 || echo absent",
         "runtime.cri": unit_property("cri-docker.service", "ExecStart"),
@@ -66,6 +67,8 @@ def kube_versions_command(also: list[str] | tuple = ()) -> str:
 class KubeVersions(NodeCheck):
     id, title = "kube.versions", "kubeadm and kubelet match the inventory version"
     fixed_by = "kube-packages"
+    reads = ("kubeadm", "kubelet")     # their packages (dpkg-query), else the binaries
+    reference = "kubeadm"              # checks.go KubeletVersionCheck, KubernetesVersionCheck
     # One dpkg-query for both: what `up` installs and holds are the packages (pkgs.k8s.io versions like
     # 1.37.1-1.1: epoch and Debian revision off -> v1.37.1); a binary is asked (`kubeadm version -o short`,
     # `kubelet --version` -> "Kubernetes v1.37.1") only where no installed package provides it.

@@ -36,6 +36,7 @@ def os_release(f: Facts) -> dict[str, str]:
 
 class SupportedOs(NodeCheck):
     id, title = "os.supported", "supported OS and version"
+    reads = ("/etc/os-release", "/sys/fs/cgroup")
     facts = {"os.release": read_file("/etc/os-release"), **CGROUP_FACT}
 
     def evaluate(self, f, node):
@@ -56,6 +57,8 @@ class SupportedOs(NodeCheck):
 
 class CgroupV2(NodeCheck):
     id, title = "os.cgroup_unified", "cgroup v2 (unified hierarchy) for Kubernetes 1.35+"
+    # kubeadm's SystemVerification fails cgroup v1 for 1.35+; the kubelet's failCgroupV1 refuses to start
+    reads, reference = ("/sys/fs/cgroup",), "kubeadm"
     facts = CGROUP_FACT
 
     def applies(self, node):
@@ -75,6 +78,7 @@ class CgroupV2(NodeCheck):
 
 class Privilege(NodeCheck):
     id, title = "access.sudo", "root or passwordless sudo"
+    reads, reference = ("id -u", "sudo -n"), "kubeadm"     # checks.go IsPrivilegedUserCheck
 
     def evaluate(self, f, node):
         user = node.user
@@ -91,6 +95,7 @@ class Privilege(NodeCheck):
 
 class Cpus(NodeCheck):
     id, title = "hw.cpus", "at least 2 CPUs on control planes"
+    reads, reference = ("/proc/self/status",), "kubeadm"   # checks.go NumCPUCheck
     # nproc counts the CPUs this process may run on (sched_getaffinity), like kubeadm's runtime.NumCPU():
     # the same count from the shell's own Cpus_allowed_list ("0-3,6"), without a process. The file is read
     # at once (mapfile: one read to EOF), not line by line: bash's `read` reads ahead and seeks back after
@@ -114,6 +119,7 @@ class Cpus(NodeCheck):
 
 class Memory(NodeCheck):
     id, title = "hw.memory", "at least 1700 MB memory on control planes"
+    reads, reference = ("/proc/meminfo",), "kubeadm"       # checks.go MemCheck (ControlPlaneMem)
     # At once, as hw.nproc reads /proc/self/status (the numbers change between regenerations)
     facts = {"hw.meminfo": "mapfile -t _mi </proc/meminfo; for _l in \"${_mi[@]}\"; do case $_l in "
                            "MemTotal:*|SwapTotal:*) echo $_l;; esac; done"}
@@ -131,6 +137,7 @@ class Memory(NodeCheck):
 
 class DiskSpace(NodeCheck):
     id, title = "disk.var_lib", "free disk under /var/lib"
+    reads = ("df -Pk /var/lib",)
     facts = {"disk.var_lib": "df -Pk /var/lib"}      # the last line is the file system's
     FAIL_GB, WARN_GB = 2, 10
 
@@ -149,7 +156,8 @@ class DiskSpace(NodeCheck):
 
 class SeLinux(NodeCheck):
     id, title = "security.selinux", "SELinux not enforcing (RHEL family)"
-    fixed_by = "prep"
+    # No fixed_by: no phase of `up` runs setenforce or edits /etc/selinux/config (tests/test_fixed_by.py).
+    reads = ("getenforce", "/etc/selinux/config")
     facts = {"security.selinux": "command -v getenforce >/dev/null 2>&1 && getenforce || echo absent"}
 
     def evaluate(self, f, node):
@@ -158,14 +166,16 @@ class SeLinux(NodeCheck):
             return self.skipped("not a RHEL-family host")
         if state.lower() == "enforcing":
             return self.failed(state, "Permissive or Disabled",
-                               "setenforce 0 and set SELINUX=permissive in /etc/selinux/config (prep does this)")
+                               "setenforce 0 and set SELINUX=permissive in /etc/selinux/config (`up` does not)")
         return self.passed(state)
 
 
 class Firewall(NodeCheck):
     id, title = "security.firewall", "host firewall does not block cluster ports"
     severity = "warn"
-    fixed_by = "prep"
+    reads = ("firewalld", "ufw")
+    reference = "kubeadm"      # checks.go FirewalldCheck: a warning, as here
+    # No fixed_by: prep disables ufw but never touches firewalld (tests/test_fixed_by.py).
     # systemctl only for a firewall that is installed at all
     facts = {"security.firewall": "for s in firewalld ufw; do if " + unit_file_exists("$s.service") + "; then "
                                   "printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; "
@@ -176,4 +186,5 @@ class Firewall(NodeCheck):
         if not active:
             return self.passed("no firewalld/ufw active", "inactive or ports open")
         return self.failed(", ".join(active) + " active", "inactive or ports open",
-                           "open the Kubernetes ports listed in the README or disable the firewall (prep disables it)")
+                           "open the Kubernetes ports (docs/checks.md) or disable the firewall (`up` disables ufw, "
+                           "not firewalld)")

@@ -1,4 +1,4 @@
-"""Reference tables that need no inventory: supported versions (and, with preflight's checks, the checks)."""
+"""Reference tables that need no inventory: supported versions and the preflight checks."""
 
 from typing import Annotated
 
@@ -20,3 +20,15 @@ def versions(as_json: JsonOpt = False) -> None:
     from provisioner.versions_report import versions_report
 
     out.print(versions_report(as_json))
+
+
+@app.command()
+def checks(as_json: JsonOpt = False) -> None:
+    """Every preflight check: id, per node or across nodes, severity, what it reads, the fix, the phase of
+    `up` that repairs it (only where one does) and the preflight it mirrors (kubeadm, kubespray, kubekey, ours).
+
+    Example: provisioner checks --json
+    """
+    from provisioner.checks.catalog import checks_report
+
+    out.print(checks_report(as_json))

@@ -16,7 +16,7 @@ from provisioner.desired import keyring_source
 from provisioner.render import RenderedFile, render_host
 from provisioner.secrets import ClusterSecrets, SecretStore
 from provisioner.state import ClusterState
-from provisioner.steps import CommandStep
+from provisioner.steps import CommandStep, FileStep
 
 q = shlex.quote
 KUBECTL = "kubectl --kubeconfig=/etc/kubernetes/admin.conf"
@@ -75,12 +75,20 @@ class UpContext:
         """The user ``up`` logs in to ``host`` as: resolved with ssh_config, else the inventory's."""
         return self.logins.get(host.hostname) or host.ssh.user or "root"
 
-    def file(self, host: Host, path: str) -> RenderedFile:
-        """A file of the desired state of ``host`` (:func:`provisioner.render.render_host`), for its OS."""
+    def _desired(self, host: Host) -> dict[str, RenderedFile]:
+        """The desired state of ``host`` (:func:`provisioner.render.render_host`) for its OS, rendered once."""
         os_ = self.os.get(host.hostname)
         if (host.hostname, os_) not in self.files:
             self.files[host.hostname, os_] = {f.path: f for f in render_host(self.inv, self.secrets, host, os_)}
-        return self.files[host.hostname, os_][path]
+        return self.files[host.hostname, os_]
+
+    def file(self, host: Host, path: str) -> RenderedFile:
+        """A file of the desired state of ``host``."""
+        return self._desired(host)[path]
+
+    def has_file(self, host: Host, path: str) -> bool:
+        """Whether the desired state of ``host`` has ``path`` (files that only some inventories want)."""
+        return path in self._desired(host)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,17 @@ def file_is(path: str, text: str) -> str:
     { IFS= read -r -d '' v < /etc/hostname; } 2>/dev/null; [ "$v" = node1$'\n' ]
     """
     return f"{{ IFS= read -r -d '' v < {q(path)}; }} 2>/dev/null; [ \"$v\" = {q(text)}$'\\n' ]"
+
+
+def proxy_dropin(ctx: UpContext, host: Host, path: str, unit: str, try_restart: bool = False) -> list:
+    """The inventory proxy's drop-in for ``unit`` and the daemon-reload it needs, when there is a proxy. A change
+    raises the tag ``unit`` (the ServiceStep restarts on it), or with ``try_restart`` restarts the unit only if it
+    runs (the kubelet: kubeadm starts it)."""
+    if not ctx.has_file(host, path):
+        return []
+    reload = "systemctl daemon-reload" + (f" && systemctl try-restart {q(unit)}" if try_restart else "")
+    return [FileStep.of(ctx.file(host, path), notify=unit),
+            CommandStep(f"{unit} proxy environment in effect", None, reload, when_notified=unit)]
 
 
 def keyring_step(name: str, key: RenderedFile):

@@ -4,9 +4,10 @@ repository of the inventory's minor version, at its exact patch version, held.
 
 from __future__ import annotations
 
+from provisioner import proxy
 from provisioner.desired import KUBERNETES_KEYRING, KUBERNETES_LIST
 from provisioner.desired import kubernetes_repo_url as repo_url  # noqa: F401 - validation's tests read it here
-from provisioner.phases.base import Phase, UpContext, keyring_step
+from provisioner.phases.base import Phase, UpContext, keyring_step, proxy_dropin
 from provisioner.steps import FileStep, PackagesStep, ServiceStep
 
 KEYRING = KUBERNETES_KEYRING
@@ -20,6 +21,7 @@ def steps(ctx: UpContext, host) -> list:
         FileStep.of(ctx.file(host, KUBERNETES_LIST), notify="apt-sources"),
         PackagesStep({"kubelet": version, "kubeadm": version, "kubectl": version}, hold=True),
         # Enabled, not started: the kubelet waits for kubeadm init/join to give it a config.
+        *proxy_dropin(ctx, host, proxy.KUBELET_DROPIN, "kubelet", try_restart=True),
         ServiceStep("kubelet", started=False),
     ]
 

@@ -7,7 +7,7 @@ package sources, chrony.
 
 from __future__ import annotations
 
-from provisioner import hostsfile
+from provisioner import hostsfile, proxy
 from provisioner.checks.kernel import module_present
 from provisioner.desired import APT_MIRROR_LIST
 from provisioner.phases.base import Phase, UpContext, file_is, q, sysctl_check
@@ -113,6 +113,8 @@ def steps(ctx: UpContext, host) -> list:
                                " && ".join(f"[ ! -e {p} ]" for p in DISTRO_SOURCES),
                                " ; ".join(f"if [ -e {p} ]; then mv -f {p} {p}.disabled-by-provisioner; fi"
                                           for p in DISTRO_SOURCES) + "; true"))
+    if ctx.has_file(host, proxy.APT_CONF):     # before the first package: apt goes through the proxy
+        out.append(FileStep.of(ctx.file(host, proxy.APT_CONF)))
     out.append(PackagesStep({"chrony": None, "curl": None, "gnupg": None, "ca-certificates": None}))
     out.append(FileStep.of(ctx.file(host, "/etc/chrony/chrony.conf"), notify="chrony"))
     out.append(ServiceStep("chrony", restart_on=("chrony",)))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from shlex import quote as q
 
-from provisioner import compat
+from provisioner import compat, proxy
 from provisioner.desired import DOCKER_KEYRING, DOCKER_LIST
-from provisioner.phases.base import Phase, UpContext, keyring_step
+from provisioner.phases.base import Phase, UpContext, keyring_step, proxy_dropin
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
 
 KEYRING = DOCKER_KEYRING
@@ -59,6 +59,7 @@ def steps(ctx: UpContext, host) -> list:
         # cri-dockerd's client API stops every node's runtime (Docker 29 vs cri-dockerd 0.3.14).
         PackagesStep({"docker-ce": inv.docker_version, "docker-ce-cli": inv.docker_version,
                       "containerd.io": inv.containerd_version}, hold=True, notify="docker"),
+        *proxy_dropin(ctx, host, proxy.DOCKER_DROPIN, "docker"),
         ServiceStep("docker", restart_on=("docker",)),
         cri,
         FileStep.of(ctx.file(host, "/etc/systemd/system/cri-docker.socket"), notify="cri-docker"),

@@ -1,0 +1,49 @@
+"""The container runtime's CRI socket answers, not only its service state.
+
+kubeadm's ContainerRuntimeCheck (kubernetes/kubernetes cmd/kubeadm/app/preflight/checks.go) calls the runtime's
+IsRunning: a CRI Status call on the socket. Here: ``crictl info`` (the same Status call) when crictl is there,
+else a connect by curl (exit 7: nothing accepts on the socket; any other answer means something listens).
+Before `up` installed a runtime there is no socket and nothing to judge.
+"""
+
+from __future__ import annotations
+
+from provisioner.checks.base import WARN, NodeCheck, unit_file_exists
+from provisioner.compat import CRI_SOCKET
+
+SOCKET = CRI_SOCKET.removeprefix("unix://")
+
+
+def socket_command(path: str = SOCKET) -> str:
+    return (f"_s={path}; if [ -S $_s ]; then "
+            "if command -v crictl >/dev/null 2>&1; then crictl --runtime-endpoint unix://$_s --timeout 2s info "
+            ">/dev/null 2>&1 && echo 'answers crictl info' || echo 'refused crictl info'; "
+            "elif command -v curl >/dev/null 2>&1; then curl -s -m 2 --unix-socket $_s -o /dev/null http://cri/; "
+            "[ $? = 7 ] && echo 'refused connect' || echo 'answers connect'; else echo 'present unprobed'; fi; "
+            "elif [ -e $_s ]; then echo 'not-a-socket'; "
+            f"elif {unit_file_exists('cri-docker.service')}; then echo 'missing installed'; else echo absent; fi")
+
+
+class CriSocket(NodeCheck):
+    id, title = "runtime.socket", f"the CRI socket {SOCKET} answers"
+    reference = "kubeadm"
+    reads = (SOCKET,)
+    facts = {"runtime.socket": socket_command()}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        state = f.text(self.id) or "absent"
+        if state == "absent":
+            return self.skipped("no container runtime installed yet")
+        if state.startswith("answers"):
+            return self.passed(f"{SOCKET}: {state}", "answers")
+        if state == "present unprobed":
+            return self.failed(f"{SOCKET} present, neither crictl nor curl to ask it", "answers",
+                               "install curl (prep does) or crictl (cri-tools) so preflight can ask the socket",
+                               severity=WARN)
+        observed = {"not-a-socket": f"{SOCKET} is not a socket",
+                    "missing installed": f"cri-docker.service installed, {SOCKET} missing"}.get(state, f"{SOCKET}: {state}")
+        return self.failed(observed, "answers",
+                           "systemctl restart cri-docker.socket cri-docker.service and read journalctl -u cri-docker")

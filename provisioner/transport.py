@@ -30,10 +30,16 @@ keepalives go out every ``KEEPALIVE`` seconds of silence, and the socket's
 unacknowledged for ``DEAD_PEER`` seconds - a pulled cable or a powered-off
 host ends the session within about ``KEEPALIVE + DEAD_PEER`` seconds instead
 of the kernel's ~15 minutes of retransmissions.
+
+At scale: at most ``CONNECT_SLOTS`` handshakes of a run are in flight (sized to the
+machine: the key exchange is CPU on both ends, and lab nodes share our CPUs); a host's
+connect timeout starts when its handshake starts, and a handshake that got no answer
+(timeout, reset, no banner) is tried once more before the host is called unreachable.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 from dataclasses import dataclass
@@ -46,14 +52,17 @@ import paramiko  # noqa: E402
 
 from provisioner.errors import UNREACHABLE, ProvisionerError  # noqa: E402
 from provisioner.hops import DEAD_PEER, KEEPALIVE, Gateway, HopFailure, HopPool, bound, reason  # noqa: E402
-from provisioner.hostkeys import HostKeys  # noqa: E402
+from provisioner.hostkeys import HostKeys, UnknownHostKey  # noqa: E402
 from provisioner.sshauth import KeyAuth, aead_first, authenticated  # noqa: E402
 from provisioner.sshconfig import Resolver, SshConfig, SshTarget  # noqa: E402
 
 if TYPE_CHECKING:
     import fabric
 
-__all__ = ["ConnectionLost", "HostKeys", "Ssh", "SshTarget", "Unreachable", "is_alive", "keep_alive", "quote"]
+# handshakes in flight per run: 4 per CPU we may use (the --parallel hosts beyond them wait, untimed)
+CONNECT_SLOTS = max(4, 4 * len(os.sched_getaffinity(0)))
+
+__all__ = ["CONNECT_SLOTS", "ConnectionLost", "HostKeys", "Ssh", "SshTarget", "Unreachable", "is_alive", "keep_alive", "quote"]
 
 
 class Unreachable(ProvisionerError):
@@ -61,6 +70,7 @@ class Unreachable(ProvisionerError):
 
     exit_code = UNREACHABLE
     label = "unreachable"
+    transient = False        # True when no answer came (worth one more attempt), set by _failure
 
     def __init__(self, host: str, reason: str):
         self.host, self.reason = host, reason
@@ -103,6 +113,7 @@ class Ssh:
         self.hops = HopPool(keys)
         self._targets: dict[str, SshTarget] = {}
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(CONNECT_SLOTS)
 
     @classmethod
     def of(cls, keys: "Ssh | HostKeys") -> "Ssh":
@@ -131,6 +142,33 @@ class Ssh:
 
     def open(self, target: SshTarget, timeout: float = 10) -> fabric.Connection:
         """Open and return a verified Fabric connection to ``target``, or raise :class:`Unreachable`."""
+        return self._attempt(self._open, target, timeout)
+
+    def session(self, target: SshTarget, timeout: float = 10) -> "PlainSession":
+        """Open a verified SSH session to ``target`` without Fabric, or raise :class:`Unreachable`.
+
+        The same route (jump pool, ProxyCommand), host-key checks, keys and one-line reasons as
+        :meth:`open`, which makes the same ``SSHClient.connect`` call through Fabric
+        (fabric/connection.py ``Connection.open``: connect_kwargs, user, host, port, the gateway's
+        channel as ``sock``, connect_timeout). Preflight reads over it with testinfra; it skips
+        importing Fabric and invoke.
+        """
+        return self._attempt(self._session, target, timeout)
+
+    def _attempt(self, how, target: SshTarget, timeout: float):
+        """``how(target, timeout)`` inside one of the run's :data:`CONNECT_SLOTS`, tried once more
+        when it failed for want of an answer. The timeout starts once the slot is ours: a host
+        waiting behind the others' handshakes is never called unreachable for that wait."""
+        for retry in (True, False):
+            with self._slots:
+                try:
+                    return how(target, timeout)
+                except Unreachable as exc:
+                    if not (retry and exc.transient):
+                        raise
+        raise AssertionError("unreachable")     # pragma: no cover - the loop returns or raises
+
+    def _open(self, target: SshTarget, timeout: float) -> fabric.Connection:
         import fabric       # with invoke (~30 ms): only for commands that run steps; preflight uses session()
 
         gateway = Gateway(self.hops, target.route, timeout) if target.route else False
@@ -155,15 +193,7 @@ class Ssh:
         keep_alive(conn)
         return conn
 
-    def session(self, target: SshTarget, timeout: float = 10) -> "PlainSession":
-        """Open a verified SSH session to ``target`` without Fabric, or raise :class:`Unreachable`.
-
-        The same route (jump pool, ProxyCommand), host-key checks, keys and one-line reasons as
-        :meth:`open`, which makes the same ``SSHClient.connect`` call through Fabric
-        (fabric/connection.py ``Connection.open``: connect_kwargs, user, host, port, the gateway's
-        channel as ``sock``, connect_timeout). Preflight reads over it with testinfra; it skips
-        importing Fabric and invoke.
-        """
+    def _session(self, target: SshTarget, timeout: float) -> "PlainSession":
         gateway = Gateway(self.hops, target.route, timeout) if target.route else None
         client = paramiko.SSHClient()
         self.keys.install(client, target.name, target.address, target.port)
@@ -211,7 +241,11 @@ def _failure(exc: BaseException, target: SshTarget, gateway: "Gateway | None | b
     own error output, else :func:`provisioner.hops.describe`."""
     if isinstance(exc, HopFailure):
         return Unreachable(target.name, exc.text)
-    return Unreachable(target.name, reason(exc, gateway.sock if gateway else None, target, timeout))
+    failure = Unreachable(target.name, reason(exc, gateway.sock if gateway else None, target, timeout))
+    # no answer, a reset, a banner that did not come: worth one more attempt; a refused key or host key is not
+    failure.transient = not isinstance(exc, (paramiko.AuthenticationException, paramiko.BadHostKeyException,
+                                             UnknownHostKey))
+    return failure
 
 
 def quote(value: object) -> str:

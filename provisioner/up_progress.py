@@ -9,7 +9,8 @@ Four voices, one per audience:
 - :class:`LiveReporter` (a terminal): one line per phase with a host counter and its elapsed time, a
   spinner per running host naming its current step; at the end only the hosts that changed or failed;
 - :class:`LineReporter` (a CI log, no terminal): one line per phase as it starts, and after it one line
-  per host that changed or failed - never one per unchanged host (a no-op run on 100 hosts: ~12 lines);
+  per group of hosts with the same change or failure (``node[1-95]  changed (new): ...``) - never one
+  per unchanged host (a no-op run on 100 hosts: ~12 lines);
 - :class:`ConsoleReporter` (``-v``): one line per phase and per host, every host, as before;
 - :class:`QuietReporter` (``-q``): nothing but what went wrong; the summary follows.
 """
@@ -82,6 +83,14 @@ def what_changed(run: HostRun) -> str:
     return f"{verb}{why}: {steps}" if steps else f"{verb}{why}"
 
 
+def grouped(runs: list[HostRun]) -> dict[str, list[str]]:
+    """Outcome (:func:`what_changed`) -> the hosts that had it, in the order of ``runs``."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(what_changed(run), []).append(run.host)
+    return groups
+
+
 def _worth_a_line(run: HostRun) -> bool:
     """Failed, or changed something. A plan's hosts are not: the plan itself lists them, with diffs."""
     return run.status == "failed" or (bool(run.changes) and run.status != "planned")
@@ -101,8 +110,8 @@ class QuietReporter(Reporter):
 
 
 class LineReporter(Reporter):
-    """Progress for a log file or CI: one line when a phase starts, then one line per host that changed or
-    failed in it (sorted by host once the phase is over, so two runs' logs diff cleanly)."""
+    """Progress for a log file or CI: one line when a phase starts, then one line per group of hosts with
+    the same change or failure in it (sorted by host once the phase is over, so two runs' logs diff cleanly)."""
 
     wants_table = False      # a log has a line per phase already: the table would double a no-op run's length
 
@@ -130,11 +139,14 @@ class LineReporter(Reporter):
             self.console.print(line)
 
     def _flush(self) -> None:
+        """One line per distinct outcome, its hosts folded (``node[1-95]  changed (new): kubeadm join``):
+        a 98-node build is a few lines per phase, not one per host."""
         with self.lock:
             runs, self.pending = sorted(self.pending, key=lambda r: natural(r.host)), []
-        width = max((len(r.host) for r in runs), default=0)
-        for run in runs:
-            self.console.print(f"  {run.host:<{width}}  {what_changed(run)}")
+        labels = {what: compress(hosts) for what, hosts in grouped(runs).items()}
+        width = max((len(label) for label in labels.values()), default=0)
+        for what, label in labels.items():
+            self.console.print(f"  {label:<{width}}  {what}")
 
     def finish(self, result: UpResult | None) -> None:
         self._flush()       # an interrupted phase never reached phase_done
@@ -251,11 +263,8 @@ def print_changes(result: UpResult, console: Console) -> None:
     """The hosts that changed or failed, per phase; hosts with the very same outcome share a line
     (``master[1-3]``)."""
     for prun in result.phases:
-        groups: dict[str, list[str]] = {}
-        for run in sorted(prun.hosts, key=lambda r: natural(r.host)):
-            if _worth_a_line(run):
-                groups.setdefault(what_changed(run), []).append(run.host)
-        for what, hosts in groups.items():
+        runs = sorted((r for r in prun.hosts if _worth_a_line(r)), key=lambda r: natural(r.host))
+        for what, hosts in grouped(runs).items():
             print_wrapped(console, Text(f"{prun.name}: {compress(hosts)} "), what, 4)
 
 

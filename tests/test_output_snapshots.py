@@ -10,6 +10,7 @@ display that does not clean up after itself shows in the snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -115,8 +116,8 @@ def test_up(run, width, tty):
     if run == "up-lab-noop":
         assert len(lines) <= (16 if tty else 12), text      # tty: the table and the verdict; plain: a line per phase
     changed = {(p.name, h.host) for p in result.phases for h in p.hosts if h.changes}
-    if not tty:      # one line per changed host and phase, none for the others (so exactly as many)
-        rows = [line.split()[0] for line in lines if line.startswith("  ")]
+    if not tty:      # each changed host named once per phase (hosts with the same change share a line), no others
+        rows = [h for line in lines if line.startswith("  ") for h in expand(line[2:].split("  ")[0])]
         assert sorted(rows) == sorted(h for _, h in changed), text
     else:            # the live display is gone: the changed hosts (each once per phase), the table, the verdict
         assert "⠋" not in text and "✓" not in text, text
@@ -129,6 +130,25 @@ def test_up(run, width, tty):
                          if any(h.changes for h in p.hosts)}, text
         for p in result.phases:
             assert sum(line.startswith(f"│ {p.name} ") for line in lines) == 1, text
+
+
+def test_up_at_98_nodes_off_a_terminal_is_a_line_per_group_of_identical_changes():
+    """The lab build's report with node1-3 made node1-90 (the same changes each): a 98-node full build
+    in a CI log fits in 60 lines, the workers' join is one line."""
+    result = up_report.from_dict(load_report("up-lab-build"))
+    for prun in result.phases:
+        model = next((h for h in prun.hosts if h.host == "node1"), None)
+        if model:
+            prun.hosts = [h for h in prun.hosts if not h.host.startswith("node")] + [
+                dataclasses.replace(model, host=f"node{i}") for i in range(1, 91)]
+    con, buf = console(80, False)
+    reporter = up_report.make_reporter(con)
+    replay(result, reporter)
+    reporter.finish(result)
+    up_report.print_summary(result, con, "inventories/lab.yaml", table=False)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) <= 60, buf.getvalue()
+    assert "  node[1-90]  changed (new): kubeadm join" in lines, buf.getvalue()
 
 
 def test_up_verbose_prints_every_host_and_quiet_only_the_summary():

@@ -11,6 +11,8 @@ from provisioner.cli.options import InventoryOpt, SshArgs, StateDirOpt, ssh_opti
 from provisioner.cli.paths import check_output_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RenewOpt = Annotated[bool, typer.Option("--renew", help="Renew every certificate, restart the control-plane static "
+                                        "pods one control plane at a time, refresh the kept admin.conf.")]
 
 
 def _run(command: Callable[..., int], inventory: Path | None, given_state: Path | None, ssh: SshArgs,
@@ -25,14 +27,8 @@ def _run(command: Callable[..., int], inventory: Path | None, given_state: Path 
 
 @app.command()
 @ssh_options()
-def certs(
-    inventory: InventoryOpt = None,
-    renew: Annotated[bool, typer.Option("--renew", help="Renew every certificate, restart the control-plane "
-                                        "static pods one control plane at a time, refresh the kept admin.conf.")] = False,
-    as_json: JsonOpt = False,
-    state_dir_opt: StateDirOpt = None,
-    *, ssh: SshArgs,
-) -> None:
+def certs(inventory: InventoryOpt = None, renew: RenewOpt = False, as_json: JsonOpt = False,
+          state_dir_opt: StateDirOpt = None, *, ssh: SshArgs) -> None:
     """Certificate expiry on every control plane (kubeadm certs check-expiration); warns under 30 days.
 
     Example: provisioner certs -i inventory.yaml --json

@@ -92,3 +92,17 @@ def test_pod_cidr_must_hold_a_node_block_per_kube_node():
     assert {r.status for r in small} == {FAIL} and "holds 1 /24 node block(s) for 6 kube nodes" in small[0].observed
     assert "/21" in small[0].fix
     assert {r.status for r in cc.pod_cidr_capacity(_with_pod_cidr("10.244.0.0/21"))} == {PASS}
+
+
+def test_up_claims_a_missing_cri_socket_only():
+    """The runtime phase writes cri-docker.socket and starts it: a socket missing after a run stopped before
+    that phase is repaired by up (a warning before up); one that refuses stays a failure up does not claim."""
+    from provisioner.checks.crisocket import CriSocket
+    from provisioner.factdata import Fact
+
+    inv = load_inventory(REPO / "inventories/lab.yaml")
+    node = Node(inv.host("node1"), inv, Facts())
+    missing = CriSocket().evaluate(Facts({"runtime.socket": Fact("missing installed", 0)}), node)
+    refused = CriSocket().evaluate(Facts({"runtime.socket": Fact("refused connect", 0)}), node)
+    assert (missing.status, missing.fixed_by) == (FAIL, "runtime")
+    assert (refused.status, refused.fixed_by) == (FAIL, None)

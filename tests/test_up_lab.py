@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provisioner.hostlist import expand
 from tests.lab.util import wait_for
 from tests.support.cli import REPO, run_cli, spawn_cli
 from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
@@ -138,7 +139,7 @@ def test_up_builds_the_cluster(cluster):
 
 
 def _hosts_listed(progress: str) -> dict[str, list[str]]:
-    """phase -> the hosts the non-TTY progress printed a line for under that phase's line."""
+    """phase -> the hosts the non-TTY progress named under that phase's line (sorted)."""
     phases = ("prep", "lb", "runtime", "kube-packages", "init", "cni", "join-control-planes", "join-workers",
               "verify")
     listed: dict[str, list[str]] = {}
@@ -149,8 +150,9 @@ def _hosts_listed(progress: str) -> dict[str, list[str]]:
             phase = word
             listed[phase] = []
         elif phase and line.startswith("  ") and line.split():
-            listed[phase].append(line.split()[0])
-    return listed
+            # one line per group of hosts with the same change: "  master[2-3], node1  changed (new): ..."
+            listed[phase].extend(expand(line.strip().split("  ")[0]))
+    return {phase: sorted(names) for phase, names in listed.items()}
 
 
 def _kubeadm_calls(lab):

@@ -8,7 +8,7 @@ Before `up` installed a runtime there is no socket and nothing to judge.
 
 from __future__ import annotations
 
-from provisioner.checks.base import WARN, NodeCheck, unit_file_exists
+from provisioner.checks.base import WARN, NodeCheck, Result, unit_file_exists
 from provisioner.compat import CRI_SOCKET
 
 SOCKET = CRI_SOCKET.removeprefix("unix://")
@@ -28,6 +28,9 @@ class CriSocket(NodeCheck):
     id, title = "runtime.socket", f"the CRI socket {SOCKET} answers"
     reference = "kubeadm"
     reads = (SOCKET,)
+    # A socket missing while cri-docker is installed (a run stopped before the runtime phase started its
+    # units): that phase writes cri-docker.socket and starts it. A socket that refuses is not repaired by up.
+    fixed_by = "runtime"
     facts = {"runtime.socket": socket_command()}
 
     def applies(self, node):
@@ -43,7 +46,8 @@ class CriSocket(NodeCheck):
             return self.failed(f"{SOCKET} present, neither crictl nor curl to ask it", "answers",
                                "install curl (prep does) or crictl (cri-tools) so preflight can ask the socket",
                                severity=WARN)
-        observed = {"not-a-socket": f"{SOCKET} is not a socket",
-                    "missing installed": f"cri-docker.service installed, {SOCKET} missing"}.get(state, f"{SOCKET}: {state}")
-        return self.failed(observed, "answers",
-                           "systemctl restart cri-docker.socket cri-docker.service and read journalctl -u cri-docker")
+        fix = "systemctl restart cri-docker.socket cri-docker.service and read journalctl -u cri-docker"
+        if state == "missing installed":
+            return self.failed(f"cri-docker.service installed, {SOCKET} missing", "answers", fix)
+        observed = f"{SOCKET} is not a socket" if state == "not-a-socket" else f"{SOCKET}: {state}"
+        return Result(self.id, self.severity, observed, "answers", fix, fixed_by=None)

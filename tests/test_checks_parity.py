@@ -102,7 +102,30 @@ def test_up_claims_a_missing_cri_socket_only():
 
     inv = load_inventory(REPO / "inventories/lab.yaml")
     node = Node(inv.host("node1"), inv, Facts())
-    missing = CriSocket().evaluate(Facts({"runtime.socket": Fact("missing installed", 0)}), node)
-    refused = CriSocket().evaluate(Facts({"runtime.socket": Fact("refused connect", 0)}), node)
+    def verdict(text):
+        return CriSocket().evaluate(Facts({"runtime.socket": Fact(text, 0)}), node)
+
+    missing, stale, refused = verdict("missing installed"), verdict("refused connect\nunit stopped"), \
+        verdict("refused connect")
     assert (missing.status, missing.fixed_by) == (FAIL, "runtime")
+    assert (stale.status, stale.fixed_by) == (FAIL, "runtime") and "cri-docker.socket stopped" in stale.observed
     assert (refused.status, refused.fixed_by) == (FAIL, None)
+
+
+def test_the_socket_probe_tells_a_stale_file_from_an_answering_socket(tmp_path):
+    """A real unix socket: bound but not listening (a stopped unit's file) is refused, listening answers."""
+    import socket
+    import subprocess
+
+    from provisioner.checks.crisocket import socket_command
+
+    def probe(path):
+        return subprocess.run(["bash", "-c", socket_command(str(path))], capture_output=True, text=True).stdout
+
+    path = tmp_path / "cri.sock"
+    assert probe(path) in ("absent\n", "missing installed\n")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        assert probe(path).startswith("refused")
+        s.listen()
+        assert probe(path).startswith("answers")

@@ -15,11 +15,15 @@ SOCKET = CRI_SOCKET.removeprefix("unix://")
 
 
 def socket_command(path: str = SOCKET) -> str:
+    # A refused socket also says whether cri-docker.socket is stopped: systemd leaves the file of a stopped
+    # socket unit behind (RemoveOnStop=no), and up's runtime phase starts the unit again.
+    stopped = "{ systemctl is-active --quiet cri-docker.socket 2>/dev/null || echo 'unit stopped'; }"
     return (f"_s={path}; if [ -S $_s ]; then "
             "if command -v crictl >/dev/null 2>&1; then crictl --runtime-endpoint unix://$_s --timeout 2s info "
-            ">/dev/null 2>&1 && echo 'answers crictl info' || echo 'refused crictl info'; "
+            f">/dev/null 2>&1 && echo 'answers crictl info' || {{ echo 'refused crictl info'; {stopped}; }}; "
             "elif command -v curl >/dev/null 2>&1; then curl -s -m 2 --unix-socket $_s -o /dev/null http://cri/; "
-            "[ $? = 7 ] && echo 'refused connect' || echo 'answers connect'; else echo 'present unprobed'; fi; "
+            f"if [ $? = 7 ]; then echo 'refused connect'; {stopped}; else echo 'answers connect'; fi; "
+            "else echo 'present unprobed'; fi; "
             "elif [ -e $_s ]; then echo 'not-a-socket'; "
             f"elif {unit_file_exists('cri-docker.service')}; then echo 'missing installed'; else echo absent; fi")
 
@@ -28,8 +32,9 @@ class CriSocket(NodeCheck):
     id, title = "runtime.socket", f"the CRI socket {SOCKET} answers"
     reference = "kubeadm"
     reads = (SOCKET,)
-    # A socket missing while cri-docker is installed (a run stopped before the runtime phase started its
-    # units): that phase writes cri-docker.socket and starts it. A socket that refuses is not repaired by up.
+    # A socket missing, or left behind by a stopped cri-docker.socket, while cri-docker is installed (a run
+    # stopped inside the runtime phase): that phase writes cri-docker.socket and starts it. A socket whose
+    # unit is active and still refuses is not repaired by up.
     fixed_by = "runtime"
     facts = {"runtime.socket": socket_command()}
 
@@ -49,5 +54,7 @@ class CriSocket(NodeCheck):
         fix = "systemctl restart cri-docker.socket cri-docker.service and read journalctl -u cri-docker"
         if state == "missing installed":
             return self.failed(f"cri-docker.service installed, {SOCKET} missing", "answers", fix)
+        if state.startswith("refused") and state.endswith("\nunit stopped"):
+            return self.failed(f"{SOCKET}: {state.splitlines()[0]} (cri-docker.socket stopped)", "answers", fix)
         observed = f"{SOCKET} is not a socket" if state == "not-a-socket" else f"{SOCKET}: {state}"
         return Result(self.id, self.severity, observed, "answers", fix, fixed_by=None)

@@ -1737,14 +1737,27 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def _read_then_close(conn: socket.socket) -> None:
+    # A gRPC server (grpc-go http2_server.go newHTTP2Server) first reads the client's HTTP/2 preface and
+    # closes the connection when it is not one: read what the client sends (or wait 2 s), then close.
+    # Closing at once, before the client wrote, made curl's connect fail now and then (exit 7).
+    try:
+        conn.settimeout(2)
+        conn.recv(4096)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
 def accept_and_close(sock: socket.socket, stop: threading.Event) -> None:
-    """Accept connections on a listening socket and close them until stop is set:
+    """Accept connections on a listening socket, read the client's first bytes and close, until stop is set:
     enough for clients that only probe a runtime socket (the stand-ins speak no gRPC)."""
     sock.settimeout(0.5)
     while not stop.is_set():
         try:
             conn, _ = sock.accept()
-            conn.close()
+            threading.Thread(target=_read_then_close, args=(conn,), daemon=True).start()
         except socket.timeout:
             continue
         except OSError:

@@ -36,7 +36,9 @@ VM_BRIDGE_CIDR = "172.31.250.161/28"      # .160/28: clear of the default lab's 
 VM_NODES = (config.NodeSpec("cp1", "172.31.250.162", ("control-plane",)),
             config.NodeSpec("w1", "172.31.250.163", ("worker",)))
 VM_VIP = "172.31.250.170"
-MEMORY_MB = int(os.environ.get("LAB_VM_MEMORY", "1024"))
+# Workers: preflight's hw.memory_node wants 1024 MB of MemTotal (kubespray's minimum), and the kernel keeps
+# part of the RAM it is given, so a 1024 MB VM reports ~980 MB.
+MEMORY_MB = int(os.environ.get("LAB_VM_MEMORY", "1280"))
 CONTROL_PLANE_MEMORY_MB = 2048       # kubeadm's (and preflight's hw.memory) minimum is 1700 MB
 CPUS = int(os.environ.get("LAB_VM_CPUS", "2"))
 BOOT_TIMEOUT = float(os.environ.get("LAB_VM_BOOT_TIMEOUT", "300"))

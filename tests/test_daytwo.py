@@ -23,6 +23,7 @@ from provisioner.daytwo import certs, etcd
 from provisioner.daytwo.etcdout import (EtcdOutputError, parse_endpoint_status, parse_member_list,
                                         parse_snapshot_status)
 from provisioner.daytwo.expiration import ParseError, parse_check_expiration, table
+from tests.support.cli import run_cli
 
 GOLDEN = Path(__file__).parent / "golden" / "daytwo"
 NOW = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.timezone.utc)
@@ -120,3 +121,16 @@ def test_expiry_warnings_for_verify():
     assert any(w.startswith("master1: apiserver ") for w in warnings)
     assert any(w.startswith("master1: etcd-server EXPIRED") for w in warnings)
     assert certs.expiry_warnings(_Node("", rc=1)) == [f"master1: {certs.CHECK} failed (exit 1)"]
+
+
+def test_an_inventory_warning_is_printed_once(tmp_path):
+    """The CLI loads the inventory and prints its warnings; the day-two command it calls must not load and
+    print them again. Loopback hosts on a closed port: every control plane refuses (exit 3)."""
+    from tests.test_cli import _loopback_inventory
+
+    inv = _loopback_inventory(tmp_path)
+    inv.write_text(inv.read_text().replace("kubernetes_version: 1.37.1", 'kubernetes_version: "1.34.11"'))
+    result = run_cli("certs", "-i", str(inv), "--state-dir", str(tmp_path / "s"), "--timeout", "2")
+    assert result.returncode == 3, result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "end of life" in line]
+    assert len(warnings) == 1, result.stderr

@@ -9,38 +9,23 @@ whether it can go on without them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner.errors import InventoryError
 from provisioner.inventory import Inventory
 from provisioner.remote import Remote
 from provisioner.runlog import RunLog
 from provisioner.session import Session, UnreachableHosts
 from provisioner.state import default_state_dir
 from provisioner.transport import HostKeys, Ssh
+from provisioner.validation import load_inventory
 
 PKI = "/etc/kubernetes/pki"
 # etcd's own client certificate (kubeadm's etcd liveness probe uses it): etcd CA, client auth.
 ETCDCTL = (f"ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert={PKI}/etcd/ca.crt "
            f"--cert={PKI}/etcd/healthcheck-client.crt --key={PKI}/etcd/healthcheck-client.key")
-
-
-def load_inventory(path: Path) -> Inventory:
-    """The validated inventory; warnings on stderr; InventoryError (exit 2) when it is not usable."""
-    from provisioner.validation import check_inventory
-
-    inv, problems = check_inventory(path)
-    for p in problems:
-        if p.warning:
-            print(str(p), file=sys.stderr)
-    errors = [p for p in problems if not p.warning]
-    if inv is None or errors:
-        raise InventoryError(errors or problems)
-    return inv
 
 
 @dataclass
@@ -62,7 +47,7 @@ def control_planes(inv_path: Path, state_dir: Path | None, keys: Ssh | HostKeys 
     known_hosts and ~/.ssh/config)."""
 
 
-    inv = load_inventory(inv_path)
+    inv = load_inventory(inv_path)      # the CLI printed its warnings when it loaded it
     state = Path(state_dir) if state_dir else default_state_dir(inv)
     keys = keys if keys is not None else HostKeys(state / "known_hosts")
     log = RunLog.create(state, kind, lambda s: s)

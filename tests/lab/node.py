@@ -231,7 +231,7 @@ class Node:
         # Nodes boot cgroup v2 (cgroup2 on /sys/fs/cgroup, from the host's unified hierarchy) even on this
         # hybrid host: the kubelet of 1.35+ refuses anything else. The cgroup_v1 fault gives a node v1 back.
         env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network", "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
-        with open(self.dir / "nspawn.log", "ab") as logf:
+        with open(self.console, "ab") as logf:
             self._proc = subprocess.Popen(["sh", "-c", script, "sh", *cgs, *argv],
                                           stdin=subprocess.DEVNULL, stdout=logf,
                                           stderr=subprocess.STDOUT, env=env,
@@ -308,15 +308,20 @@ class Node:
             wait_for(self.relays_active, timeout=timeout, interval=0.2,
                      what=f"{self.hostname} relays")
         except LabError as exc:
-            raise LabError(f"{exc}\n--- last lines of {self.dir / 'nspawn.log'}:\n"
+            raise LabError(f"{exc}\n--- last lines of {self.console}:\n"
                            f"{self.console_tail()}") from exc
 
+    @property
+    def console(self) -> Path:
+        """The node's console log (nspawn + systemd output)."""
+        return self.dir / "nspawn.log"
+
     def console_tail(self, lines: int = 25) -> str:
-        """The end of the node's console log (nspawn + systemd output)."""
+        """The end of the node's console log."""
         try:
-            text = (self.dir / "nspawn.log").read_text(errors="replace")
+            text = self.console.read_text(errors="replace")
         except OSError:
-            return "(no log)"
+            return "(no console log)"
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 15) -> None:

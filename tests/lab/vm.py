@@ -99,8 +99,12 @@ class VmNode(Node):
         super().__init__(lab, spec)
         self.disk = self.dir / "disk.qcow2"
         self.initrd = self.dir / "initrd.img"
-        self.console = self.dir / "console.log"
         self.memory = max(MEMORY_MB, CONTROL_PLANE_MEMORY_MB) if "control-plane" in self.roles else MEMORY_MB
+
+    @property
+    def console(self) -> Path:
+        """The serial console, appended across boots by the guest."""
+        return self.dir / "console.log"
 
     @property
     def host_key_path(self) -> Path:
@@ -244,13 +248,6 @@ class VmNode(Node):
             raise LabError(f"{exc}\n--- last lines of {self.console}:\n{self.console_tail()}") from exc
         self.wait_ready(timeout)
         return time.monotonic() - t0
-
-    def console_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.console.read_text(errors="replace")
-        except OSError:
-            return "(no console log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 15) -> None:
         """Power off hard (SIGTERM: QEMU exits at once, like pulling the plug)."""

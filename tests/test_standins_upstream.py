@@ -43,7 +43,7 @@ def _kubelet(host, mounts: str | None, extra: str = "", *flags: str):
                     timeout=30)
 
 
-# KV is 1.35 or newer (asserted below): failCgroupV1 defaults to true from 1.35
+# KV is 1.35 or newer (test_these_rows_are_for_the_version_the_standins_build): failCgroupV1 defaults to true from 1.35
 def test_kubelet_refuses_cgroup_v1(host):
     # kubernetes/kubernetes pkg/kubelet/apis/config/validation/validation_linux.go@0428b0fd
     # validateKubeletOSConfiguration, line 32: `if kc.FailCgroupV1 && isCgroup1`; default true from 1.35 (#134298).
@@ -62,7 +62,7 @@ def test_kubelet_accepts_cgroup_v2_or_the_opt_out(host, mounts, extra, flags):
     assert "validate CRI v1 runtime API" in r.stderr      # it went on to the next check
 
 
-# KV is 1.35 or newer (asserted below): removed in 1.35
+# KV is 1.35 or newer (test_these_rows_are_for_the_version_the_standins_build): removed in 1.35
 def test_kubelet_refuses_pod_infra_container_image(host):
     # kubernetes/kubernetes #133779 removed --pod-infra-container-image in 1.35 (cmd/kubelet/app/options/options.go);
     # pflag refuses it: "unknown flag".
@@ -224,7 +224,7 @@ def _kubeadm_init(host, **changes):
     return host.run("kubeadm", "init", "--config", str(host.path(cfg)))
 
 
-# rows written for kubeadm 1.37 (asserted below)
+# rows written for kubeadm 1.37 (test_these_rows_are_for_the_version_the_standins_build)
 @pytest.mark.parametrize("source,changes,message", REFUSED, ids=[r[0] for r in REFUSED])
 def test_kubeadm_refuses_what_upstream_refuses(khost, source, changes, message):
     r = _kubeadm_init(khost, **changes)
@@ -249,14 +249,14 @@ ACCEPTED = [
 ]
 
 
-# rows written for kubeadm 1.37 (asserted below)
+# rows written for kubeadm 1.37 (test_these_rows_are_for_the_version_the_standins_build)
 @pytest.mark.parametrize("why,changes", ACCEPTED, ids=[r[0] for r in ACCEPTED])
 def test_kubeadm_accepts_what_upstream_accepts(khost, why, changes):
     r = _kubeadm_init(khost, **changes)
     assert "Invalid value" not in r.stderr and "strict decoding" not in r.stderr, (why, r.stderr)
 
 
-# KV is 1.35 or newer (asserted below): ContainerRuntimeVersion is a 1.35+ preflight check
+# KV is 1.35 or newer (test_these_rows_are_for_the_version_the_standins_build): ContainerRuntimeVersion is a 1.35+ preflight check
 @pytest.mark.parametrize("cri_version,warned", [("0.3.16", True), ("0.3.17", False), ("0.4.4", False)])
 def test_kubeadm_warns_when_cri_dockerd_lacks_runtime_config(khost, cri_version, warned):
     # kubernetes/kubernetes #134906 (kubeadm 1.35): preflight ContainerRuntimeVersion warns when the runtime has no
@@ -270,7 +270,7 @@ def test_kubeadm_warns_when_cri_dockerd_lacks_runtime_config(khost, cri_version,
         assert "supports the CRI method RuntimeConfig" in r.stdout + r.stderr
 
 
-# KV is 1.35 or newer (asserted below): an error from 1.35 (a warning before)
+# KV is 1.35 or newer (test_these_rows_are_for_the_version_the_standins_build): an error from 1.35 (a warning before)
 def test_kubeadm_preflight_refuses_cgroup_v1(khost):
     # kubernetes/kubernetes #134744: k8s.io/system-validators v1.12.1 CgroupsValidator fails SystemVerification
     # for a kubelet of 1.35+ on a cgroup v1 host (the check can be skipped with --ignore-preflight-errors).

@@ -44,6 +44,14 @@ def built(pristine_lab, tmp_path_factory):
     return lab, inv, state, HostKeys(lab.known_hosts_path)
 
 
+def preflight_cert_expiry(built) -> dict[str, str]:
+    """kube.cert_expiry's status per control plane in a preflight of the built cluster."""
+    lab, inv, state, _ = built
+    r = run_cli("preflight", "-i", str(inv), "--format", "json", *lab_cli_args(lab, state), timeout=300)
+    report = json.loads(r.stdout)
+    return {h["host"]: c["status"] for h in report["hosts"] for c in h["checks"] if c["id"] == "kube.cert_expiry"}
+
+
 def run(fn, built, capsys, **kw):
     lab, inv, state, keys = built
     code = fn(inv, state_dir=state, keys=keys, **kw)
@@ -89,6 +97,13 @@ def test_a_certificate_expiring_within_20_days_warns(built, capsys):
     assert re.search(r"warning: master2: apiserver expires in 1[34] days .*, under 30 - renew with "
                      r"`provisioner certs --renew`", err), err
     assert re.search(r"^master2\s+apiserver\s.*WARN$", out, re.M), out
+    # verify and preflight say it too (issue 24: "preflight/verify warn under 30 days")
+    r = run_cli("verify", "-i", str(built[1]), *lab_cli_args(lab, built[2]), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert re.search(r"^warning: master2: apiserver expires in 1[34] days .*, under 30 - renew with "
+                     r"`provisioner certs --renew`$", r.stderr, re.M), r.stderr
+    assert "master1:" not in r.stderr and "master3:" not in r.stderr, r.stderr
+    assert preflight_cert_expiry(built) == {"master1": "pass", "master2": "warn", "master3": "pass"}
 
 
 def test_renew_clears_it_one_control_plane_at_a_time(built, capsys):
@@ -98,6 +113,9 @@ def test_renew_clears_it_one_control_plane_at_a_time(built, capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["renewed"] == CPS and report["warnings"] == [] and report["errors"] == {}
+    r = run_cli("verify", "-i", str(inv), *lab_cli_args(lab, state), timeout=300)
+    assert r.returncode == 0 and "warning:" not in r.stderr, r.stderr[-2000:]
+    assert preflight_cert_expiry(built) == {cp: "pass" for cp in CPS}
     assert {r["days_left"] for r in report["certificates"] if not r["authority"] and not r["missing"]} == {364}
     # Every API server serves its renewed certificate (it was restarted), each one a year out.
     for cp in CPS:

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
+
+import pytest
+
+from tests.lab import faults as lab_faults
+from tests.lab.util import wait_for
 
 from tests.lab import parity_faults as pf
 from tests.support.lab_inventory import lab_inventory
@@ -18,6 +24,7 @@ from tests.test_preflight_lab import check, failing, preflight
 
 KUBE_NODES = ["master1", "master2", "master3", "node1", "node2", "node3"]
 CONTROL_PLANES, WORKERS = KUBE_NODES[:3], KUBE_NODES[3:]
+EVERY_HOST = ["ha1", "ha2", *KUBE_NODES]
 EVERY_KUBE_NODE = ("kube.leftovers", "host.tools", "proxy.no_proxy", "kernel.version",
                    "kernel.config", "cluster.pod_cidr")
 
@@ -43,12 +50,39 @@ def test_clean_lab_passes_every_new_check(lab, tmp_path):
         disk = check(report, name, "etcd.disk_sync")
         assert disk["status"] in ("pass", "warn") and "ms per synced 2300-byte write on /var/lib" in disk["observed"]
     assert "mount nsenter" in check(report, "node1", "host.tools")["observed"]
+    # The lab's own mirror answers every node; the default image registry, registry.k8s.io, resolves nowhere in
+    # the lab: no nameserver, which dns.resolv_conf reports, so net.registry points there instead of warning twice.
+    assert set(statuses(report, "net.package_repos", EVERY_HOST).values()) == {"pass"}
+    assert check(report, "master1", "net.package_repos")["observed"] == (
+        "apt mirror: HTTP 200; kubernetes repository: HTTP 200; docker repository: HTTP 200")
+    assert check(report, "ha1", "net.package_repos")["observed"] == "apt mirror: HTTP 200"
+    assert set(statuses(report, "net.registry", KUBE_NODES).values()) == {"skip"}
+    assert check(report, "node2", "net.registry")["observed"] == (
+        "not asked: registry.k8s.io needs DNS and the node has no nameserver (dns.resolv_conf)")
     assert "/proc/config.gz" in check(report, "node1", "kernel.config")["observed"]
 
 
-def test_each_fault_trips_its_check_on_its_node_only(lab, tmp_path):
+@pytest.fixture
+def registry(lab, tmp_path):
+    """The REAL registry server (Debian's docker-registry, distribution 2.8) on the lab's bridge, plain HTTP."""
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'blobs'}\n"
+                      "http:\n  addr: 172.31.250.1:5000\n")
+    server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: lab_faults._tcp_open("172.31.250.1", 5000), timeout=30,
+                 what="docker-registry listening on 172.31.250.1:5000")
+        yield {"hostname": "harbor", "address": "172.31.250.1", "port": 5000, "insecure": True}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_each_fault_trips_its_check_on_its_node_only(lab, tmp_path, registry):
     inventory = lab_inventory(lab, tmp_path, networking={"host_network": "172.31.250.0/24",
-                                                         "pod_cidr": "10.244.0.0/24", "service_cidr": "10.96.0.0/12"})
+                                                         "pod_cidr": "10.244.0.0/24", "service_cidr": "10.96.0.0/12"},
+                              registry=registry, image_repository="harbor:5000/k8s")
     node = lab.node
     with contextlib.ExitStack() as faults:
         faults.enter_context(pf.kube_leftovers(node("master2"), ["/etc/kubernetes/manifests/etcd.yaml",
@@ -63,6 +97,8 @@ def test_each_fault_trips_its_check_on_its_node_only(lab, tmp_path):
         faults.enter_context(pf.kernel_release_shown(node("node2"), "4.19.0-27-amd64"))
         faults.enter_context(pf.cri_socket(node("node2"), listening=True))
         faults.enter_context(pf.https_proxy_env(node("node3")))
+        faults.enter_context(lab_faults.ports_filtered(node("node2"), [8080], chain="output", action="reject",
+                                                       peer="172.31.250.1"))
         code, report, stderr = preflight(lab, inventory)
     assert code == 1, (failing(report), stderr)
 
@@ -93,3 +129,10 @@ def test_each_fault_trips_its_check_on_its_node_only(lab, tmp_path):
     only("proxy.no_proxy", {"node3"}, "warn")
     assert "172.31.250.101" in check(report, "node3", "proxy.no_proxy")["observed"]
     only("cluster.pod_cidr", set(KUBE_NODES), "fail")
+    # node2 cannot reach the lab's mirror (its port 8080 rejected on the way out); every kube node reaches
+    # the real registry at the address the inventory gives "harbor"
+    only("net.package_repos", {"node2"}, "fail", EVERY_HOST)
+    assert "apt mirror http://172.31.250.1:8080/debian/dists/bookworm/InRelease" in \
+        check(report, "node2", "net.package_repos")["observed"]
+    assert set(statuses(report, "net.registry", KUBE_NODES).values()) == {"pass"}
+    assert check(report, "node1", "net.registry")["observed"] == "registry harbor:5000: HTTP 200"

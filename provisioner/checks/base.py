@@ -109,6 +109,13 @@ class NodeCheck:
         return Result(self.id, SKIP, why, "")
 
 
+class ControlPlaneCheck(NodeCheck):
+    """A per-host check of control planes only."""
+
+    def applies(self, node: Node) -> bool:
+        return node.is_control_plane
+
+
 # --- lean fact commands -------------------------------------------------------------------------------
 # Every host runs every fact command on every preflight (and `up`): they are bash builtins where a
 # builtin can do it (no fork/exec per file read), and a program runs only when there is something for it

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from provisioner.checks.base import WARN, NodeCheck
+from provisioner.checks.base import WARN, ControlPlaneCheck
 
 WRITES, BLOCK = 20, 2300
 BOUND_MS = 10.0
@@ -24,15 +24,12 @@ FSYNC_PROBE = ("_d=/var/lib; mountpoint -q /var/lib/etcd 2>/dev/null && _d=/var/
                "{ _l=; while read -r _x; do _l=$_x; done; echo \"$_d $_l\"; }; rm -f \"$_t\"; }; true")
 
 
-class EtcdDiskLatency(NodeCheck):
+class EtcdDiskLatency(ControlPlaneCheck):
     id, title = "etcd.disk_sync", f"etcd's disk syncs a small write within {BOUND_MS:g} ms"
     severity = WARN         # slow disks cost leader elections, not the install
     reference = "kubekey"
     reads = ("/var/lib/etcd",)
     facts = {"etcd.disk_sync": FSYNC_PROBE}
-
-    def applies(self, node):
-        return node.is_control_plane
 
     def evaluate(self, f, node):
         text = f.text(self.id)

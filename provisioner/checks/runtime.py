@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from provisioner.checks.base import NodeCheck, unit_property
+from provisioner.checks.base import WARN, NodeCheck, unit_property
 from provisioner.facts import PACKAGE_FORMAT      # dpkg-query -W -f, as up's package probes
 from provisioner.compat import CRI_SOCKET       # not from render: that would pull in jinja2 for one string
 from provisioner.versions import pause_version
@@ -92,3 +92,23 @@ class KubeVersions(NodeCheck):
             return self.passed(observed, wanted)
         return self.failed(observed, wanted, f"install {', '.join(wrong)} {node.inv.kubernetes_version} and hold it "
                            "(provisioner up --only kube-packages)")
+
+
+class KubeletEnabled(NodeCheck):
+    id, title = "kube.kubelet_enabled", "the kubelet service is enabled where it is installed"
+    severity = WARN            # kubeadm: a warning (checks.go ServiceCheck{Service: "kubelet", CheckIfActive: false})
+    fixed_by = "kube-packages"
+    reads = ("kubelet",)       # its unit (kubelet.service)
+    reference = "kubeadm"
+    facts = {"kube.kubelet_enabled": unit_property("kubelet.service", "UnitFileState")}
+
+    def applies(self, node):
+        return node.is_kube_node
+
+    def evaluate(self, f, node):
+        state = f.text(self.id)
+        if not state:
+            return self.skipped("kubelet not installed yet")
+        if state in ("enabled", "enabled-runtime", "linked"):
+            return self.passed(state, "enabled")
+        return self.failed(state, "enabled", "systemctl enable kubelet.service")

@@ -221,6 +221,11 @@ def verify(
             out.print(f"failover: keepalived stopped on {fo['holder']}; the API answered again through "
                       f"{fo['vip']}:{fo['port']} after {fo['seconds']:.2f}s (VIP on {fo['new_holder']}, probed from "
                       f"{fo['probe']}); restored: {'yes' if fo['restored'] else 'NO'}")
+    if result.ok:
+        from provisioner.daytwo.certs import certificate_warnings
+        report["certificate_warnings"] = certificate_warnings(path, state, keys, ssh.timeout)
+        for warning in report["certificate_warnings"]:
+            err.print(f"warning: {warning} - renew with `provisioner certs --renew`")
     if report["ok"]:
         out.print(f"verify: cluster {inv.cluster_name} OK - all nodes Ready, API answers through "
                   f"{inv.control_plane_endpoint.address}:{inv.api_port}")

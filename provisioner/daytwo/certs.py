@@ -110,6 +110,16 @@ def expiry_warnings(remote: Remote, warn_days: int = WARN_DAYS) -> list[str]:
         return [str(exc)]
 
 
+def certificate_warnings(inv_path: Path, state_dir: Path, keys: Ssh | HostKeys, timeout: float = 10) -> list[str]:
+    """Every control plane's certificate warnings (``verify`` after its checks); an unreachable one says so."""
+    out: list[str] = []
+    with control_planes(inv_path, state_dir, keys, "verify-certs", timeout) as cps:
+        out += [f"{host}: certificates not read: {why}" for host, why in cps.unreachable.items()]
+        for name in cps.reachable():
+            out += expiry_warnings(cps.remotes[name])
+    return out
+
+
 def renew_one(remote: Remote, address: str) -> None:
     remote.run(RENEW, why="kubeadm certs renew all failed", timeout=300)
     remote.run(restart_script(), why="restarting the control-plane static pods failed", timeout=RESTART_SECONDS + 60)

@@ -44,12 +44,30 @@ def built(pristine_lab, tmp_path_factory):
     return lab, inv, state, HostKeys(lab.known_hosts_path)
 
 
-def preflight_cert_expiry(built) -> dict[str, str]:
-    """kube.cert_expiry's status per control plane in a preflight of the built cluster."""
+def preflight_statuses(built, check_id: str) -> dict[str, str]:
+    """A check's status per host in a preflight of the built cluster (hosts it does not apply to left out)."""
     lab, inv, state, _ = built
     r = run_cli("preflight", "-i", str(inv), "--format", "json", *lab_cli_args(lab, state), timeout=300)
     report = json.loads(r.stdout)
-    return {h["host"]: c["status"] for h in report["hosts"] for c in h["checks"] if c["id"] == "kube.cert_expiry"}
+    return {h["host"]: c["status"] for h in report["hosts"] for c in h["checks"] if c["id"] == check_id}
+
+
+def preflight_cert_expiry(built) -> dict[str, str]:
+    return preflight_statuses(built, "kube.cert_expiry")
+
+
+def test_a_disabled_kubelet_warns_where_it_is(built):
+    """kube.kubelet_enabled (kubeadm's ServiceCheck on the kubelet): up enabled it everywhere; disabled on
+    node1 (still running), preflight warns there only."""
+    lab = built[0]
+    kube = ["master1", "master2", "master3", "node1", "node2", "node3"]
+    assert preflight_statuses(built, "kube.kubelet_enabled") == {h: "pass" for h in kube}
+    assert sh(lab, "node1", "systemctl disable kubelet.service").rc == 0
+    try:
+        assert preflight_statuses(built, "kube.kubelet_enabled") == {h: "warn" if h == "node1" else "pass"
+                                                                     for h in kube}
+    finally:
+        assert sh(lab, "node1", "systemctl enable kubelet.service").rc == 0
 
 
 def run(fn, built, capsys, **kw):

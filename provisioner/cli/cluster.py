@@ -11,8 +11,8 @@ from provisioner.cli.app import app
 from provisioner.cli.common import hosts, load, open_ssh, state_dir
 from provisioner.cli.console import Console, err, out
 from provisioner.cli.options import (
-    FORMATS, FormatOpt, FromOpt, InventoryOpt, JsonReportOpt, LimitOpt, ParallelOpt, PhaseOpt, QuietOpt, SshArgs,
-    StateDirOpt, VerboseOpt, _inventory_hosts, ssh_options,
+    FORMATS, FormatOpt, FromOpt, InventoryOpt, LimitOpt, ParallelOpt, PhaseOpt, RunOutput, SshArgs, StateDirOpt,
+    _inventory_hosts, output_options, ssh_options,
 )
 from provisioner.cli.paths import check_output_file, write_output
 from provisioner.errors import ProvisionerError, UsageError
@@ -72,6 +72,7 @@ def preflight(
 
 @app.command()
 @ssh_options()
+@output_options()
 def up(
     inventory: InventoryOpt = None,
     plan: Annotated[bool, typer.Option("--plan", help="Change nothing: show per host and phase what would "
@@ -80,16 +81,13 @@ def up(
     start: FromOpt = None,
     limit: LimitOpt = None,
     skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not stop on preflight failures.")] = False,
-    json_out: JsonReportOpt = None,
     parallel: ParallelOpt = 32,
     state_dir_opt: StateDirOpt = None,
     command_timeout: Annotated[Optional[float], typer.Option(
         "--command-timeout", min=1, show_default=False, metavar="SECONDS",
         help="Longest any one command may run on a host, seconds; it is stopped there after that. "
              "Default: per step (package installs and kubeadm 900, waits their own bound, others 600).")] = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    *, ssh: SshArgs,
+    *, ssh: SshArgs, output: RunOutput,
 ) -> None:
     """Build the cluster: preflight, prep, lb, runtime, kube-packages, init, cni, join-control-planes,
     join-workers, verify. Every run reads every step on every host (one round trip per host) and
@@ -102,6 +100,7 @@ def up(
     Examples: provisioner up -i inventory.yaml --plan
               provisioner up -i inventory.yaml --only lb --limit ha1,ha2
     """
+    json_out, verbose, quiet = output.json_out, output.verbose, output.quiet
     from provisioner.engine import UpOptions, run_up
     from provisioner.state import StateLock
     from provisioner.up_report import error_json, make_reporter, print_plan, print_summary, to_json
@@ -174,21 +173,20 @@ def reset(
 
 @app.command()
 @ssh_options()
+@output_options()
 def verify(
     inventory: InventoryOpt = None,
     failover: Annotated[bool, typer.Option("--failover", help="Stop keepalived on the VIP holder, time how long "
                                            "until the API answers through the VIP again, restore it.")] = False,
-    json_out: JsonReportOpt = None,
     state_dir_opt: StateDirOpt = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    *, ssh: SshArgs,
+    *, ssh: SshArgs, output: RunOutput,
 ) -> None:
     """Prove the cluster: every node Ready and the API answering through the VIP (read-only);
     with --failover, also the time the API is unreachable when the VIP holder's keepalived stops.
 
     Example: provisioner verify -i inventory.yaml --failover
     """
+    json_out, verbose, quiet = output.json_out, output.verbose, output.quiet
     from provisioner.engine import UpOptions, run_up
     from provisioner.state import StateLock
     from provisioner.up_report import make_reporter, print_summary

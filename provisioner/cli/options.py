@@ -96,25 +96,46 @@ _SSH_TYPES = {
 }
 
 
-def ssh_options(*, accept_keys: bool = True, timeout: bool = True):
-    """Give a command the SSH option group: its function takes ``ssh: SshArgs`` instead of six options.
-    ``ssh`` (interactive OpenSSH) has no connect timeout of ours and never trusts new keys."""
-    names = [f.name for f in fields(SshArgs)
-             if (accept_keys or f.name != "accept_new_host_keys") and (timeout or f.name != "timeout")]
-    defaults = {f.name: f.default for f in fields(SshArgs)}
+def _option_group(cls, types: dict, param: str, names: list[str]):
+    """A decorator giving a command the options ``names`` of dataclass ``cls`` (typed by ``types``) in place
+    of its ``param`` parameter, which receives one ``cls``."""
+    defaults = {f.name: f.default for f in fields(cls)}
 
     def wrap(func):
         signature = inspect.signature(func, eval_str=True)
-        params = [p for p in signature.parameters.values() if p.name != "ssh"]
-        params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=defaults[n], annotation=_SSH_TYPES[n])
+        params = [p for p in signature.parameters.values() if p.name != param]
+        params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=defaults[n], annotation=types[n])
                    for n in names]
 
         @functools.wraps(func)
         def command(**kwargs):
-            return func(ssh=SshArgs(**{n: kwargs.pop(n) for n in names}), **kwargs)
+            return func(**{param: cls(**{n: kwargs.pop(n) for n in names})}, **kwargs)
 
         command.__signature__ = signature.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         return command
 
     return wrap
+
+
+def ssh_options(*, accept_keys: bool = True, timeout: bool = True):
+    """Give a command the SSH option group: its function takes ``ssh: SshArgs`` instead of six options.
+    ``ssh`` (interactive OpenSSH) has no connect timeout of ours and never trusts new keys."""
+    names = [f.name for f in fields(SshArgs)
+             if (accept_keys or f.name != "accept_new_host_keys") and (timeout or f.name != "timeout")]
+    return _option_group(SshArgs, _SSH_TYPES, "ssh", names)
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """How a command that runs phases reports (see :func:`output_options`)."""
+
+    json_out: Optional[Path] = None
+    verbose: bool = False
+    quiet: bool = False
+
+
+def output_options():
+    """Give a command that runs phases (up, verify) --json, --verbose and --quiet as one ``output: RunOutput``."""
+    return _option_group(RunOutput, {"json_out": JsonReportOpt, "verbose": VerboseOpt, "quiet": QuietOpt},
+                         "output", [f.name for f in fields(RunOutput)])

@@ -1,4 +1,4 @@
-"""Day-two commands on a built cluster: certificates and etcd (provisioner.daytwo does the work)."""
+"""Day-two commands on a built cluster: add nodes, certificates and etcd (provisioner.daytwo does the work)."""
 
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -6,8 +6,10 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from provisioner.cli.app import app, etcd_app
-from provisioner.cli.common import load, open_ssh, state_dir
-from provisioner.cli.options import InventoryOpt, SshArgs, StateDirOpt, ssh_options
+from provisioner.cli.common import hosts, load, open_ssh, state_dir
+from provisioner.cli.console import err, out
+from provisioner.cli.options import (InventoryOpt, RunOutput, SshArgs, StateDirOpt, _inventory_hosts, output_options,
+                                     ssh_options)
 from provisioner.cli.paths import check_output_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -71,3 +73,55 @@ def etcd_status(inventory: InventoryOpt = None, as_json: JsonOpt = False, state_
     from provisioner.daytwo.etcd import etcd_status_command
 
     _run(etcd_status_command, inventory, state_dir_opt, ssh, as_json)
+
+
+@app.command()
+@ssh_options()
+@output_options()
+def add(
+    names: Annotated[list[str], typer.Argument(help="Hosts newly listed in the inventory (names, ranges like "
+                                               "node[4-5]).", show_default=False, metavar="HOST",
+                                               autocompletion=_inventory_hosts)],
+    inventory: InventoryOpt = None,
+    state_dir_opt: StateDirOpt = None,
+    *, ssh: SshArgs, output: RunOutput,
+) -> None:
+    """Join hosts newly listed in the inventory to the built cluster: preflight, prep, runtime, packages and
+    the join on them (control planes one at a time); the /etc/hosts block everywhere and the load balancers'
+    haproxy backends (reloaded) follow. Exit 2 when a host is not new or no cluster is built yet.
+
+    Example: provisioner add -i inventory.yaml node4 node5
+    """
+    import json
+
+    from provisioner.daytwo.add import additions, check_additions, touched
+    from provisioner.engine import UpOptions, run_up
+    from provisioner.state import Journal, StateLock
+    from provisioner.up_report import make_reporter, print_summary, to_json
+
+    path, inv = load(inventory)
+    wanted = hosts(inv, names, "HOST")
+    state = state_dir(inv, state_dir_opt)
+    check_additions(inv, Journal(state), wanted)
+    reporter = make_reporter(err, verbose=output.verbose, quiet=output.quiet)
+    result = None
+    try:
+        with StateLock(state, "add"):
+            result = run_up(inv, state, open_ssh(inv, state, ssh),
+                            UpOptions(parallel=32, timeout=ssh.timeout, inventory_path=str(path)), reporter)
+    finally:
+        reporter.finish(result)
+    human = err if output.json_out == Path("-") else out
+    print_summary(result, human, str(path), table=getattr(reporter, "wants_table", True))
+    added, others = additions(inv, result, wanted), touched(result, wanted)
+    for a in added:
+        human.print(f"add: {a.host} ({a.role}) {'joined' if a.joined else 'NOT joined - see above'}")
+    for host, phases in others.items():
+        human.print(f"add: {host} updated ({', '.join(phases)})")
+    if output.json_out:
+        from provisioner.cli.paths import write_output
+        report = json.loads(to_json(result))
+        report["added"] = [{"host": a.host, "role": a.role, "joined": a.joined} for a in added]
+        report["updated"] = others
+        write_output(output.json_out, json.dumps(report, indent=2) + "\n", "--json")
+    raise typer.Exit(result.exit_code or (0 if all(a.joined for a in added) else 1))

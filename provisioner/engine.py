@@ -54,7 +54,7 @@ from provisioner.reporter import Reporter
 from provisioner.runlog import RunLog
 from provisioner.secrets import SecretStore
 from provisioner.session import SESSION_READ, Session, UnreachableHosts
-from provisioner.state import ClusterState, Journal
+from provisioner.state import ClusterState, JoinMaterial, Journal
 from provisioner.probebatch import batch_probes
 from provisioner.steps import CommandStep, FileStep, StepContext, WaitStep
 from provisioner.transport import HostKeys, Ssh
@@ -255,7 +255,9 @@ def build_context(inv: Inventory, state_dir: Path) -> UpContext:
     store = SecretStore(state_dir)
     secrets = store.load_or_create(inv.cluster_name)
     renderable(inv)      # the phases take their files from the desired state (UpContext.file), rendered per host
-    return UpContext(inv=inv, secrets=secrets, store=store, state=ClusterState.load(state_dir), state_dir=state_dir)
+    state = ClusterState.load(state_dir)
+    return UpContext(inv=inv, secrets=secrets, store=store, state=state, state_dir=state_dir,
+                     journal=Journal(state_dir), material=JoinMaterial(secrets, state, store, state_dir))
 
 
 def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOptions,
@@ -270,7 +272,7 @@ def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOpt
     seen_secrets: list[str] = []
 
     def redactor(text: str) -> str:
-        values = set(ctx.secrets.values()) | set(seen_secrets)
+        values = set(ctx.secrets.values()) | set(ctx.material.secrets.values()) | set(seen_secrets)
         for value in sorted(values, key=len, reverse=True):
             if value:
                 text = text.replace(value, "<redacted>")
@@ -330,7 +332,7 @@ def _run_up(inv: Inventory, options: UpOptions, reporter: Reporter, phases: list
             log: RunLog, result: UpResult, session: Session) -> None:
     """Preflight, then the phases; fills ``result``. Preflight's connections go on to the phases, and so do the
     step probes it ran in its own round trip (a probe that differs once the OS is read is simply read again)."""
-    journal = Journal(ctx.state_dir)
+    journal = ctx.journal
     book = StepBook(ctx)
     carried: dict[str, dict] = {}
     opened: dict[str, str] = {}

@@ -27,11 +27,11 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from provisioner.errors import ProvisionerError
-from provisioner.secrets import write_private
+from provisioner.secrets import ClusterSecrets, SecretStore, write_private
 
 JOURNAL_VERSION = 2
 IDENTITY_FILE = "cluster-id.json"
@@ -190,7 +190,7 @@ class Journal:
                                             sort_keys=True) + "\n")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClusterState:
     """Timestamps of the join material (the material itself lives in secrets.yaml)."""
 
@@ -209,6 +209,33 @@ class ClusterState:
 
     def save(self, state_dir: Path) -> None:
         write_private(Path(state_dir) / self.FILE, json.dumps(asdict(self), indent=1) + "\n")
+
+
+class JoinMaterial:
+    """What a run renews, recorded explicitly: the join secrets as they are now (the inputs' ClusterSecrets
+    is never changed: a renewal makes a new one) and when they were issued; each change saved at once (0600).
+    The lock is the caller's (the phases hold ``UpContext.lock``)."""
+
+    def __init__(self, secrets: ClusterSecrets, state: ClusterState, store: SecretStore | None, state_dir: Path):
+        self._secrets, self._state, self._store, self._dir = secrets, state, store, Path(state_dir)
+
+    @property
+    def secrets(self) -> ClusterSecrets:
+        return self._secrets
+
+    @property
+    def state(self) -> ClusterState:
+        return self._state
+
+    def renewed(self, secret: str, value: str) -> None:
+        """A new value of one join secret (``bootstrap_token``, ``certificate_key``), saved before it is used."""
+        self._secrets = replace(self._secrets, **{secret: value})
+        self._store.save(self._secrets)
+
+    def issued(self, now: float, *stamps: str) -> None:
+        """The material named by ``stamps`` (``token_issued_at``, ``certs_uploaded_at``) was registered ``now``."""
+        self._state = replace(self._state, **{s: now for s in stamps})
+        self._state.save(self._dir)
 
 
 class StateDirBusy(ProvisionerError):

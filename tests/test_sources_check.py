@@ -52,10 +52,10 @@ def inventory(tmp_path: Path, port: int, **changes):
     return load_inventory(path)
 
 
-def judge(check, inv):
+def judge(check, inv, env=None):
     host = inv.hosts[0]
     script = check.fact_commands(inv, host)[check.id]
-    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, env=env)
     facts = Facts({check.id: Fact(r.stdout, r.returncode)})
     return check.evaluate(facts, Node(host, inv, facts))
 
@@ -118,3 +118,22 @@ def test_a_name_without_dns_is_dns_resolv_confs_finding():
     assert "registry.k8s.io needs DNS and the node has no nameserver (dns.resolv_conf)" in \
         RegistryReachable().evaluate(Facts({"net.registry": Fact(line, 0), "dns.resolv_conf": Fact("/etc/resolv.conf", 0)}),
                                      Node(inv.host("node1"), inv, Facts())).observed
+
+
+def test_a_curl_older_than_7_75_is_asked_one_url_at_a_time(web, tmp_path):
+    """curl before 7.75 knows neither %{urlnum} nor %{exitcode} (curl's docs/cmdline-opts/write-out.md: "Added in
+    7.75.0"), and before 7.66 not -Z: the probe then runs one curl per URL. Here a curl that refuses -Z, as
+    curl < 7.66 does ("option -Z: is unknown", exit 2), in front of the real one."""
+    import os
+    import shutil
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "curl").write_text("#!/bin/bash\nfor a; do [ \"$a\" = -Z ] && { echo 'curl: option -Z: is unknown' >&2; "
+                                 f"exit 2; }}; done\nexec {shutil.which('curl')} \"$@\"\n")
+    (bindir / "curl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    root, port = web
+    (root / "k8s/v1.37/deb/InRelease").unlink()
+    result = judge(PackageSources(), inventory(tmp_path, port), env)
+    assert result.status == FAIL
+    assert f"kubernetes repository http://127.0.0.1:{port}/k8s/v1.37/deb/InRelease: HTTP 404" == result.observed

@@ -3,7 +3,7 @@
 A node that cannot reach pkgs.k8s.io or the inventory's mirror fails in the middle of `up` (apt's "Failed to
 fetch"), and one that cannot reach the image registry fails at `kubeadm init`/`join` (kubeadm's own preflight
 pulls the images: ImagePullCheck in kubernetes/kubernetes cmd/kubeadm/app/preflight/checks.go). Both are asked
-here in preflight's round trip, with curl on the node, every URL at once:
+here in preflight's round trip, with one curl on the node fetching every URL at once:
 
 - each repository's index: apt ``InRelease`` (``dists/CODENAME/InRelease``; the pkgs.k8s.io layout's flat
   ``deb/InRelease``), dnf ``repodata/repomd.xml``; which ones follows the node's /etc/os-release and role, as
@@ -97,16 +97,29 @@ def registry_probes(inv) -> list[Probe]:
     return out
 
 
+# ONE curl fetching every URL at once (-Z; %{urlnum}, %{exitcode} and %{errormsg} since curl 7.75: Debian 12 has
+# 7.88, Ubuntu 22.04 7.81, EL 9 7.76), its lines numbered back to their labels by bash; an older curl (its
+# first field is then not a number) falls back to one curl per URL, in parallel.
+MULTI = ("curl -sS -Z -r 0-0 -L --connect-timeout 3 --max-time " + str(TIMEOUT_S) +
+         " -w '%{urlnum}|%{exitcode}|%{errormsg} http=%{http_code}|%{url}\\n'")
+
+
 def _script(inv, by_family: dict[str, list[Probe]]) -> str:
-    """Read the node's OS, then probe the family's URLs in parallel, a line each."""
-    def calls(probes):
-        # numbered: the answers arrive in any order, the verdict lists them in this one
-        return "".join(f"_sp {shlex.quote(f'{i}:{p.label}')} {p.url} {' '.join(map(shlex.quote, p.extra))} & "
-                       for i, p in enumerate(probes)) + "wait"
-    return ("command -v curl >/dev/null || { echo " + NO_CURL + "; exit 0; }; " + _proxy_env(inv) + PROBE_FN +
+    """Read the node's OS, then fetch the family's URLs at once, a line each: ``N:LABEL|curl exit|text|URL``."""
+    def lists(probes):
+        labels = " ".join(shlex.quote(p.label) for p in probes)
+        return f"_l=({labels}); _u=({' '.join(p.url for p in probes)})"
+    extra = " ".join(shlex.quote(x) for x in next((p.extra for ps in by_family.values() for p in ps if p.extra), ()))
+    return ("command -v curl >/dev/null || { echo " + NO_CURL + "; exit 0; }; " + _proxy_env(inv) +
             ". /etc/os-release 2>/dev/null; _MAJOR=${VERSION_ID%%.*}; _ARCH=$(uname -m); "
-            'case " $ID $ID_LIKE " in *" rhel "*|*" fedora "*|*" centos "*) ' + calls(by_family["rpm"]) + ";; "
-            "*) " + calls(by_family["deb"]) + ";; esac")
+            'case " $ID $ID_LIKE " in *" rhel "*|*" fedora "*|*" centos "*) ' + lists(by_family["rpm"]) + ";; "
+            "*) " + lists(by_family["deb"]) + ";; esac; "
+            '[ ${#_u[@]} -gt 0 ] || exit 0; _a=(); for _x in "${_u[@]}"; do _a+=(-o /dev/null "$_x"); done; '
+            f'_o=$({MULTI} {extra} "${{_a[@]}}" 2>/dev/null); '
+            "case $_o in [0-9]*'|'[0-9]*) while IFS='|' read -r _n _r _t; do "
+            'printf \'%s:%s|%s|%s\\n\' "$_n" "${_l[_n]}" "$_r" "$_t"; done <<<"$_o";; '
+            "*) " + PROBE_FN + '_i=0; for _x in "${_u[@]}"; do _sp "$_i:${_l[_i]}" "$_x" ' + extra +
+            " & _i=$((_i+1)); done; wait;; esac")
 
 
 class Answer(NamedTuple):
@@ -125,9 +138,11 @@ def answers(lines: list[str]) -> list[Answer]:
         numbered, rc, text, url = parts
         index, _, label = numbered.partition(":")
         message, _, code = text.rpartition(" http=")
+        # curl's own "(N) message" on stderr (one curl per URL) and -w's %{errormsg} (one for all) alike
+        message = message.strip().removeprefix("curl: ")
+        error = "" if rc == "0" else (message if message.startswith("(") else f"({rc}) {message}".strip())
         out.append((int(index) if index.isdigit() else 0,
-                    Answer(label, url, int(code) if code.isdigit() else 0,
-                           "" if rc == "0" else message.strip().removeprefix("curl: ") or f"curl exit {rc}")))
+                    Answer(label, url, int(code) if code.isdigit() else 0, error)))
     return [a for _, a in sorted(out, key=lambda pair: pair[0])]
 
 

@@ -15,7 +15,7 @@ from provisioner.inventory import Host, Inventory
 from provisioner.desired import keyring_source
 from provisioner.render import RenderedFile, render_host
 from provisioner.secrets import ClusterSecrets, SecretStore
-from provisioner.state import ClusterState
+from provisioner.state import ClusterState, JoinMaterial, Journal
 from provisioner.steps import CommandStep, FileStep
 
 q = shlex.quote
@@ -70,6 +70,8 @@ class UpContext:
     say: Callable[[str], None] = field(default=lambda text: None)   # a progress line for the user (the reporter)
     logins: dict = field(default_factory=dict)           # hostname -> the user we log in as (resolved SSH)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    journal: Journal | None = None       # the run's journal, read once (engine.build_context); it records itself
+    material: JoinMaterial | None = None  # the join secrets as renewed during the run (``secrets`` stays the input)
 
     def login(self, host: Host) -> str:
         """The user ``up`` logs in to ``host`` as: resolved with ssh_config, else the inventory's."""

@@ -17,7 +17,6 @@ from provisioner.phases.base import CA, Phase, UpContext, q
 from provisioner.phases.halfdone import NodeState, init_probe, redo
 from provisioner.render import INIT_CONFIG
 from provisioner.secrets import write_private
-from provisioner.state import Journal
 from provisioner.steps import AbsentStep, Change, CommandStep, FuncStep, WaitStep
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -49,7 +48,7 @@ def init_step(ctx: UpContext, host) -> FuncStep:
         init = [f"install CA into /etc/kubernetes/pki", f"kubeadm init --config {INIT_CONFIG} --upload-certs"]
         if state.kind == "fresh":
             return Change("kubeadm init", init, plan=state)
-        if Journal(ctx.state_dir).done_at(host.hostname, "init"):
+        if ctx.journal.done_at(host.hostname, "init"):
             # Built by an earlier run and now not answering: never wipe a cluster because it is down.
             raise ProvisionerError(
                 f"{host.hostname}: initialised by an earlier run, but now: {state.problems} - not resetting a "
@@ -65,7 +64,7 @@ def init_step(ctx: UpContext, host) -> FuncStep:
             redo(ctx, sctx, host, state, "initialized", "initializing again")
         for f in (cfg["ca.crt"], cfg["ca.key"]):
             r.put(f.path, f.content, mode=f.mode)
-        r.put(INIT_CONFIG, cfg["init"].current(ctx.secrets), mode=cfg["init"].mode)
+        r.put(INIT_CONFIG, cfg["init"].current(ctx.material.secrets), mode=cfg["init"].mode)
         try:
             res = r.run(f"kubeadm init --config {q(INIT_CONFIG)} --upload-certs", timeout=900,
                         why="kubeadm init failed - fix the cause, then `provisioner reset --limit "
@@ -77,8 +76,7 @@ def init_step(ctx: UpContext, host) -> FuncStep:
             raise ProvisionerError(f"{host.hostname}: kubeadm init printed a CA hash that is not ours - "
                                    "joins would be refused; check /etc/kubernetes/pki on the host")
         with ctx.lock:
-            ctx.state.token_issued_at = ctx.state.certs_uploaded_at = time.time()
-            ctx.state.save(ctx.state_dir)
+            ctx.material.issued(time.time(), "token_issued_at", "certs_uploaded_at")
 
     probe = init_probe(host.hostname, str(host.address))
     return FuncStep("kubeadm init", probe, needed, action,

@@ -13,7 +13,6 @@ from provisioner.phases.base import CA, KUBECTL, Phase, UpContext, q
 from provisioner.phases.halfdone import NodeState, join_probe, redo
 from provisioner.phases.material import ensure_fresh
 from provisioner.render import JOIN_CONFIG
-from provisioner.state import Journal
 from provisioner.steps import AbsentStep, Change, FuncStep, WaitStep
 
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
@@ -33,7 +32,7 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
         what = "kubeadm join" + (" as a control plane" if control_plane else "")
         if state.kind == "fresh":
             return Change(what, join, plan=state)
-        if Journal(ctx.state_dir).done_at(host.hostname, phase):
+        if ctx.journal.done_at(host.hostname, phase):
             # Joined in an earlier run and now not answering: never wipe a node because the cluster is down.
             raise ProvisionerError(
                 f"{host.hostname}: joined in an earlier run, but now: {state.problems} - not resetting a built "
@@ -54,7 +53,7 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
                       why=f"could not delete the stale Node object of the replaced host {host.hostname}")
         ensure_fresh(ctx, control_plane)
         r = sctx.remote
-        r.put(desired.path, desired.current(ctx.secrets), mode=desired.mode)
+        r.put(desired.path, desired.current(ctx.material.secrets), mode=desired.mode)
         try:
             r.run(f"kubeadm join --config {q(JOIN_CONFIG)}", timeout=900,
                   why=f"kubeadm join failed - fix the cause, then `provisioner reset --limit {host.hostname}` "

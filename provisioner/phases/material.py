@@ -31,7 +31,7 @@ def go_seconds(duration: str) -> int:
 
 def init_config(ctx: UpContext) -> str:
     """The first control plane's desired init config, with the token and certificate key as renewed now."""
-    return ctx.file(ctx.inv.first_control_plane, INIT_CONFIG).current(ctx.secrets)
+    return ctx.file(ctx.inv.first_control_plane, INIT_CONFIG).current(ctx.material.secrets)
 
 
 def run_init_phase(ctx: UpContext, phase_args: str) -> None:
@@ -50,19 +50,17 @@ def _expired(issued_at: float | None, lifetime: int, now: float) -> bool:
 
 
 def _renew(ctx: UpContext, secret: str, value: str, phase_args: str, stamp: str, now: float) -> None:
-    """Store a new secret value, register it on the first control plane, stamp when."""
-    setattr(ctx.secrets, secret, value)
-    ctx.store.save(ctx.secrets)
+    """Record a new secret value (saved first), register it on the first control plane, record when."""
+    ctx.material.renewed(secret, value)
     run_init_phase(ctx, phase_args)
-    setattr(ctx.state, stamp, now)
-    ctx.state.save(ctx.state_dir)
+    ctx.material.issued(now, stamp)
 
 
 def ensure_fresh(ctx: UpContext, control_plane: bool) -> list[str]:
     """Rotate what has expired (or will within 10 minutes); return what was renewed."""
     renewed = []
     with ctx.lock:
-        now, st = time.time(), ctx.state
+        now, st = time.time(), ctx.material.state
         ttl = go_seconds(ctx.inv.token_ttl)
         if ttl and _expired(st.token_issued_at, ttl, now):
             _renew(ctx, "bootstrap_token", new_bootstrap_token(), "bootstrap-token", "token_issued_at", now)

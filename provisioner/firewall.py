@@ -69,6 +69,22 @@ def missing(wanted: Openings, open_ports: set[str], open_protocols: set[str]) ->
                     tuple(p for p in wanted.protocols if p not in open_protocols))
 
 
+def active(fact_text: str) -> dict[str, set[str]]:
+    """The security.firewall fact (checks/system.py Firewall) as {active firewall: what it opens}."""
+    rows = {line.split()[0]: line.split()[1:] for line in fact_text.splitlines() if line.split()}
+    return {name: set(rows.get(f"{name}-ports", [])) | (set(rows.get("firewalld-protocols", []))
+                                                         if name == "firewalld" else set())
+            for name in ("firewalld", "ufw") if rows.get(name, [""])[-1:] == ["active"]}
+
+
+def up_opens(inv: Inventory, host: Host, fact_text: str, port: int) -> bool:
+    """Whether prep will let TCP ``port`` into ``host`` through its own active firewall (it opens the role's
+    ports, or stops the firewall with firewall: disabled)."""
+    if not active(fact_text):
+        return False
+    return inv.firewall == "disabled" or _covered(f"{port}/tcp", set(openings(inv, host).ports))
+
+
 def ufw_rule(port: str) -> str:
     """ufw's spelling of a port: 2379-2380/tcp -> 2379:2380/tcp (ufw(8): ranges need a protocol)."""
     return port.replace("-", ":")

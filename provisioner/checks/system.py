@@ -186,20 +186,21 @@ class Firewall(NodeCheck):
     reference = "kubeadm"      # checks.go FirewalldCheck: a warning, as here
     fixed_by = "prep"          # phases/hostsec.py opens each role's ports, or stops the firewall
     # systemctl only for a firewall that is installed at all; what an active one lets in (the default zone's
-    # runtime ports/protocols, ufw's rules), what up compares with the role's ports.
-    facts = {"security.firewall": "for s in firewalld ufw; do if " + unit_file_exists("$s.service") + "; then "
-                                  "printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; "
-                                  "else echo \"$s inactive\"; fi; done; "
-                                  "if systemctl is-active -q firewalld 2>/dev/null; then "
-                                  "echo \"firewalld-ports $(firewall-cmd --list-ports)\"; "
-                                  "echo \"firewalld-protocols $(firewall-cmd --list-protocols)\"; fi; "
+    # runtime ports/protocols, ufw's rules), what prep compares with the role's ports.
+    facts = {"security.firewall": "if " + unit_file_exists("firewalld.service") + " && systemctl is-active -q firewalld 2>/dev/null; "
+                                  "then echo 'firewalld active'; "
+                                  "echo \"firewalld-ports $(firewall-cmd --list-ports 2>/dev/null)\"; "
+                                  "echo \"firewalld-protocols $(firewall-cmd --list-protocols 2>/dev/null)\"; "
+                                  "else echo 'firewalld inactive'; fi; "
+                                  # ufw.service is active even with ufw off (Debian enables it; ENABLED=no in
+                                  # ufw.conf keeps it inactive): ufw's own status says whether it filters
                                   "if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; "
-                                  "then echo \"ufw-ports $(ufw status | awk '/ALLOW/ && $1 ~ /^[0-9]/ {print $1}' "
-                                  "| tr : - | tr '\\n' ' ')\"; fi"}
+                                  "then echo 'ufw active'; echo \"ufw-ports $(ufw status | awk '/ALLOW/ && $1 ~ /^[0-9]/ "
+                                  "{print $1}' | tr : - | tr '\\n' ' ')\"; else echo 'ufw inactive'; fi"}
 
     def evaluate(self, f, node):
-        rows = {line.split()[0]: line.split()[1:] for line in f.lines("security.firewall") if line.split()}
-        active = [name for name in ("firewalld", "ufw") if rows.get(name, [""])[-1:] == ["active"]]
+        found = firewall.active(f.text("security.firewall"))
+        active = list(found)
         if not active:
             return self.passed("no firewalld/ufw active", "inactive or ports open")
         want = firewall.openings(node.inv, node.host)
@@ -208,9 +209,7 @@ class Firewall(NodeCheck):
                                f"`up` (prep) stops and disables {' and '.join(active)}")
         blocked = []
         for name in active:
-            ports = set(rows.get(f"{name}-ports", []))
-            protocols = set(rows.get("firewalld-protocols", [])) if name == "firewalld" else set()
-            gap = firewall.missing(want, ports, protocols)
+            gap = firewall.missing(want, found[name], found[name])
             if name == "ufw":      # ufw's VRRP rule lives in before.rules, not in `ufw status`
                 gap = firewall.Openings(gap.ports, ())
             if gap.ports or gap.protocols:

@@ -28,7 +28,7 @@ PACKAGES = (
     "ca-certificates", "gnupg", "netbase", "libfaketime",
     # Host firewalls `up` manages (phases/hostsec.py): installed but off (firewalld disabled in CUSTOMIZE,
     # ufw ENABLED=no as Debian ships it); tests/test_hostsec_lab.py starts them.
-    "firewalld", "ufw",
+    "firewalld", "ufw", "libpam-systemd",      # libpam-systemd: the logind polkitd (firewalld) needs
 )
 
 # Mount point inside the node for the per-node DMI layer (see LAB_DMI_SCRIPT).

@@ -470,6 +470,13 @@ class Inventory(Strict):
     ntp_servers: list[NtpSource] = Field(
         default_factory=lambda: ["pool.ntp.org"], min_length=1, description="chrony sources (names become pools).")
     timezone: Timezone | None = None
+    selinux: Literal["permissive", "enforcing"] = Field(
+        "permissive", description="SELinux hosts: permissive (setenforce 0 and SELINUX=permissive, as the kubeadm "
+                                  "install guide says) or enforcing (kept, with container-selinux and the booleans "
+                                  "haproxy/keepalived need); see docs/firewall-selinux.md.")
+    firewall: Literal["managed", "disabled"] = Field(
+        "managed", description="An active firewalld or ufw: managed opens exactly each role's ports (zone of the "
+                               "host's nic, permanent and runtime); disabled stops and disables it.")
     token_ttl: GoDuration = Field("24h0m0s", description="Bootstrap token lifetime; expiring by default.")
     registry: Registry | None = None
     proxy: Proxy | None = None

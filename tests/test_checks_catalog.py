@@ -33,7 +33,7 @@ def test_every_check_has_a_row_and_json_says_the_same():
     by_id = {r["id"]: r for r in rows}
     assert by_id["etcd.disk_sync"]["hosts"] == "control planes" and by_id["etcd.disk_sync"]["reference"] == "kubekey"
     assert by_id["hw.memory_node"]["hosts"] == "workers" and by_id["lb.nonlocal_bind"]["fixed_by"] == "lb"
-    assert by_id["security.selinux"]["fixed_by"] is None
+    assert by_id["security.selinux"]["fixed_by"] == by_id["security.firewall"]["fixed_by"] == "prep"
     text = checks_report(False)
     assert all(f"{i}  " in text for i in ids) and "`provisioner up` (prep phase)" in text
 

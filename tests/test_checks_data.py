@@ -47,11 +47,18 @@ CASES = [
     ("swap.active", "node1", {"swap.active": "Filename Type Size Used Priority\n/swapfile file 1024 0 -2"}, FAIL, "/swapfile"),
     ("swap.persistent", "node1", {"swap.fstab": "", "swap.units": ""}, PASS, "none"),
     ("swap.persistent", "node1", {"swap.fstab": "/swap.img", "swap.units": "swap.img.swap"}, FAIL, "fstab: /swap.img"),
-    ("security.selinux", "node1", {"os.release": 'ID=rocky\nVERSION_ID="9"', "security.selinux": "Enforcing"}, FAIL, "Enforcing"),
+    ("security.selinux", "node1", {"os.release": 'ID=rocky\nVERSION_ID="9"', "security.selinux": "Enforcing\nSELINUX=enforcing"}, WARN, "Enforcing (config: enforcing)"),
+    ("security.selinux", "node1", {"os.release": 'ID=rocky\nVERSION_ID="9"', "security.selinux": "Permissive\nSELINUX=enforcing"}, WARN, "config: enforcing"),
     ("security.selinux", "node1", {"os.release": 'ID=rocky\nVERSION_ID="9"', "security.selinux": "Permissive"}, PASS, "Permissive"),
     ("security.selinux", "node1", {"os.release": OS_DEBIAN, "security.selinux": "absent"}, SKIP, "not a RHEL"),
     ("security.firewall", "node1", {"security.firewall": "firewalld inactive\nufw inactive"}, PASS, "no firewalld"),
     ("security.firewall", "node1", {"security.firewall": "firewalld active\nufw inactive"}, WARN, "firewalld active"),
+    ("security.firewall", "master1", {"security.firewall": "firewalld active\nufw inactive\nfirewalld-ports 2379-2380/tcp "
+     "10250/tcp 10259/tcp 10257/tcp 8472/udp\nfirewalld-protocols "}, WARN, "not open: 6443/tcp"),
+    ("security.firewall", "node1", {"security.firewall": "firewalld active\nufw inactive\nfirewalld-ports 10250/tcp "
+     "10256/tcp 30000-32767/tcp 30000-32767/udp 8472/udp\nfirewalld-protocols "}, PASS, "ports open"),
+    ("security.firewall", "node1", {"security.firewall": "firewalld inactive\nufw active\nufw-ports 10250/tcp 10256/tcp "
+     "30000-32767/tcp"}, WARN, "ufw active, not open: 30000-32767/udp 8472/udp"),
     ("name.hostname", "node1", {"name.hostname": "node1"}, PASS, "node1"),
     ("name.hostname", "node1", {"name.hostname": "Node1"}, WARN, "not RFC 1123"),
     ("name.hostname", "node1", {"name.hostname": "localhost"}, WARN, "differs"),

@@ -70,14 +70,24 @@ def test_every_check_says_what_it_reads_and_what_it_mirrors():
         assert check.reference in ("kubeadm", "kubespray", "kubekey", "ours"), check.id
 
 
-def test_an_enforcing_selinux_stays_a_failure_before_up():
-    """Before the fix, prep was said to fix SELinux: preflight made it a warning that `up` then ignored."""
-    from provisioner.checks.base import FAIL, Fact, Facts, Node
+def test_an_enforcing_selinux_says_what_up_will_change():
+    """Prep now runs setenforce 0 and edits /etc/selinux/config (phases/hostsec.py): the verdict names prep,
+    and with selinux: enforcing in the inventory an enforcing host is what was asked for."""
+    from provisioner.checks.base import PASS, WARN, Fact, Facts, Node
     from provisioner.preflight import settle
 
     inv = load_inventory(REPO / "inventories/lab.yaml")
     check = next(c for c in NODE_CHECKS if c.id == "security.selinux")
-    facts = Facts({"os.release": Fact('ID=rocky\nVERSION_ID="9"', 0), "security.selinux": Fact("Enforcing", 0)})
+    facts = Facts({"os.release": Fact('ID=rocky\nVERSION_ID="9"', 0),
+                   "security.selinux": Fact("Enforcing\nSELINUX=enforcing", 0)})
     node = Node(inv.host("node1"), inv, facts)
     verdict = settle(check, check.evaluate(facts, node), node, strict=False)
-    assert verdict.status == FAIL and "provisioner up" not in verdict.fix and verdict.fixed_by is None
+    assert verdict.status == WARN and verdict.fixed_by == "prep" and "setenforce 0" in verdict.fix
+    assert "prep" in step_text_of_prep(inv) and "setenforce 0" in step_text_of_prep(inv)
+    kept = inv.model_copy(update={"selinux": "enforcing"})
+    assert check.evaluate(facts, Node(kept.host("node1"), kept, facts)).status == PASS
+
+
+def step_text_of_prep(inv) -> str:
+    from provisioner.phases import hostsec
+    return "prep\n" + "\n".join(step_text(s) for s in hostsec.selinux_steps(inv, inv.host("node1")))

@@ -154,6 +154,20 @@ def test_inbound_drop_on_one_node_lands_on_it_grouped_by_destination():
             assert got[name].status == WARN and got[name].observed == "cannot reach ports on master2, nor can other nodes: see master2"
 
 
+def test_a_port_closed_by_the_destinations_own_firewall_that_prep_opens_names_prep():
+    """firewalld active on master2 without 6443 (firewall: managed): prep opens it, so `up` may go on."""
+    names = [h.hostname for h in LAB.hosts]
+    nodes = [lab_node(n, {("master2", 6443): "admin"}) for n in names]
+    m2 = next(n for n in nodes if n.name == "master2")
+    m2.facts.values["security.firewall"] = Fact("firewalld active\nfirewalld-ports \nfirewalld-protocols \nufw inactive", 0)
+    got = verdicts(nodes)
+    assert got["master2"].status == FAIL and got["master2"].fixed_by == "prep", got["master2"]
+    assert "`up` (prep) opens these ports" in got["master2"].fix
+    # No firewall of its own on the destination: something else filters, prep cannot help.
+    plain = verdicts([lab_node(n, {("master2", 6443): "admin"}) for n in names])["master2"]
+    assert plain.status == FAIL and plain.fixed_by is None
+
+
 def test_one_source_alone_lands_on_the_source_with_the_pair_named():
     nodes = [lab_node(h.hostname, {("master3", 6443): "timeout"} if h.hostname == "node2" else None)
              for h in LAB.hosts]

@@ -31,6 +31,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from provisioner import firewall
 from provisioner.checks.base import FAIL, PASS, SKIP, WARN, Node, Result
 from provisioner.inventory import Host, Inventory
 from provisioner.transport import quote
@@ -293,6 +294,7 @@ def reach(nodes: list[Node]) -> list[Result]:
     on_dest = {d for d, s in sources.items() if len(s) >= 2 and d in audited}
 
     expected = "every needed port connected or refused"
+    by_name = {n.name: n for n in nodes}
     out = []
     for node in nodes:
         mine = [f for f in failures if f.source == node.name and f.probe.name not in on_dest]
@@ -307,7 +309,12 @@ def reach(nodes: list[Node]) -> list[Result]:
                 fix.append(f"open TCP {_why(mine)} from {node.name} to the hosts named (a firewall at either end "
                            "or on the path)")
             phrases = _inbound(inbound, order, node.name) + _outbound(mine, order, node.name)
-            out.append(Result(CHECK, FAIL, "; ".join(phrases), expected, "; ".join(fix)))
+            # Every port blocked by its destination's own firewalld/ufw, which prep opens: `up` fixes it.
+            opened = all(_prep_opens(by_name.get(f.probe.name), f.probe.port) for f in inbound + mine)
+            if opened:
+                fix.append("`up` (prep) opens these ports in the destination's firewall (docs/firewall-selinux.md)")
+            out.append(Result(CHECK, FAIL, "; ".join(phrases), expected, "; ".join(fix),
+                              fixed_by="prep" if opened else None))
         elif not wanted[node.name]:
             out.append(Result(CHECK, SKIP, "no other host to reach", ""))
         elif node.name not in tallies:
@@ -325,6 +332,11 @@ def reach(nodes: list[Node]) -> list[Result]:
                                            f"({tally['connected']} connected, {tally['refused']} refused: nothing "
                                            f"listens yet){note}", expected))
     return out
+
+
+def _prep_opens(dest: Node | None, port: int) -> bool:
+    """``port`` into ``dest`` is closed by dest's own active firewall, which prep opens (or stops)."""
+    return dest is not None and firewall.up_opens(dest.inv, dest.host, dest.facts.text("security.firewall"), port)
 
 
 def _inbound(failures: list[Failure], order: list[str], dest: str) -> list[str]:

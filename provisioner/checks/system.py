@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provisioner import firewall
 from provisioner.checks.base import Facts, Node, NodeCheck, Result, read_file, unit_file_exists
 from provisioner.versions import CGROUP_V2_FROM
 
@@ -155,19 +156,27 @@ class DiskSpace(NodeCheck):
 
 
 class SeLinux(NodeCheck):
-    id, title = "security.selinux", "SELinux not enforcing (RHEL family)"
-    # No fixed_by: no phase of `up` runs setenforce or edits /etc/selinux/config (tests/test_fixed_by.py).
+    id, title = "security.selinux", "SELinux mode as the inventory's selinux: says"
+    fixed_by = "prep"       # phases/hostsec.py: setenforce 0 + /etc/selinux/config (tests/test_fixed_by.py)
     reads = ("getenforce", "/etc/selinux/config")
-    facts = {"security.selinux": "command -v getenforce >/dev/null 2>&1 && getenforce || echo absent"}
+    facts = {"security.selinux": "if command -v getenforce >/dev/null 2>&1; then getenforce; "
+                                 "grep -m1 '^SELINUX=' /etc/selinux/config 2>/dev/null || echo SELINUX=; "
+                                 "else echo absent; fi"}
 
     def evaluate(self, f, node):
-        state = f.text("security.selinux") or "absent"
+        lines = f.lines("security.selinux") or ["absent"]
+        state, config = lines[0].strip(), (lines[1].partition("=")[2].strip() if len(lines) > 1 else "")
         if os_release(f).get("ID") not in RHEL_FAMILY and state == "absent":
             return self.skipped("not a RHEL-family host")
-        if state.lower() == "enforcing":
-            return self.failed(state, "Permissive or Disabled",
-                               "setenforce 0 and set SELINUX=permissive in /etc/selinux/config (`up` does not)")
-        return self.passed(state)
+        observed = f"{state} (config: {config or 'unset'})" if state != "absent" else state
+        if node.inv.selinux == "enforcing":
+            return self.passed(observed, "kept enforcing: `up` (prep) installs container-selinux, sets "
+                                         "haproxy_connect_any and labels keepalived's check script")
+        if state.lower() == "enforcing" or config.lower() == "enforcing":
+            return self.failed(observed, "Permissive now and in /etc/selinux/config",
+                               "`up` (prep) runs setenforce 0 and sets SELINUX=permissive in /etc/selinux/config "
+                               "(or write selinux: enforcing in the inventory)", severity="warn")
+        return self.passed(observed)
 
 
 class Firewall(NodeCheck):
@@ -175,16 +184,38 @@ class Firewall(NodeCheck):
     severity = "warn"
     reads = ("firewalld", "ufw")
     reference = "kubeadm"      # checks.go FirewalldCheck: a warning, as here
-    # No fixed_by: prep disables ufw but never touches firewalld (tests/test_fixed_by.py).
-    # systemctl only for a firewall that is installed at all
-    facts = {"security.firewall": "for s in firewalld ufw; do if " + unit_file_exists("$s.service") + "; then "
-                                  "printf '%s ' $s; systemctl is-active $s 2>/dev/null || echo inactive; "
-                                  "else echo \"$s inactive\"; fi; done"}
+    fixed_by = "prep"          # phases/hostsec.py opens each role's ports, or stops the firewall
+    # systemctl only for a firewall that is installed at all; what an active one lets in (the default zone's
+    # runtime ports/protocols, ufw's rules), what prep compares with the role's ports.
+    facts = {"security.firewall": "if " + unit_file_exists("firewalld.service") + " && systemctl is-active -q firewalld 2>/dev/null; "
+                                  "then echo 'firewalld active'; "
+                                  "echo \"firewalld-ports $(firewall-cmd --list-ports 2>/dev/null)\"; "
+                                  "echo \"firewalld-protocols $(firewall-cmd --list-protocols 2>/dev/null)\"; "
+                                  "else echo 'firewalld inactive'; fi; "
+                                  # ufw.service is active even with ufw off (Debian enables it; ENABLED=no in
+                                  # ufw.conf keeps it inactive): ufw's own status says whether it filters
+                                  "if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; "
+                                  "then echo 'ufw active'; echo \"ufw-ports $(ufw status | awk '/ALLOW/ && $1 ~ /^[0-9]/ "
+                                  "{print $1}' | tr : - | tr '\\n' ' ')\"; else echo 'ufw inactive'; fi"}
 
     def evaluate(self, f, node):
-        active = [line.split()[0] for line in f.lines("security.firewall") if line.split()[-1] == "active"]
+        found = firewall.active(f.text("security.firewall"))
+        active = list(found)
         if not active:
             return self.passed("no firewalld/ufw active", "inactive or ports open")
-        return self.failed(", ".join(active) + " active", "inactive or ports open",
-                           "open the Kubernetes ports (docs/checks.md) or disable the firewall (`up` disables ufw, "
-                           "not firewalld)")
+        want = firewall.openings(node.inv, node.host)
+        if node.inv.firewall == "disabled":
+            return self.failed(", ".join(active) + " active", "inactive (firewall: disabled)",
+                               f"`up` (prep) stops and disables {' and '.join(active)}")
+        blocked = []
+        for name in active:
+            gap = firewall.missing(want, found[name], found[name])
+            if name == "ufw":      # ufw's VRRP rule lives in before.rules, not in `ufw status`
+                gap = firewall.Openings(gap.ports, ())
+            if gap.ports or gap.protocols:
+                blocked.append(f"{name} active, not open: {gap.describe()}")
+        if not blocked:
+            return self.passed(", ".join(active) + " active, the role's ports open", want.describe())
+        return self.failed("; ".join(blocked), f"open: {want.describe()}",
+                           f"`up` (prep) opens {want.describe()} in {' and '.join(active)} (zone of "
+                           f"{node.host.nic}, permanent and runtime), or write firewall: disabled in the inventory")

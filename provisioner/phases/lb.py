@@ -8,6 +8,7 @@ the VIP down.
 
 from __future__ import annotations
 
+from provisioner.phases.hostsec import keepalived_script_context_step
 from provisioner.phases.base import Phase, UpContext, q, sysctl_check
 from provisioner.render import CHECK_SCRIPT
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep, WaitStep
@@ -26,6 +27,7 @@ def steps(ctx: UpContext, host) -> list:
                     when_notified="lb-sysctl"),
         PackagesStep({"keepalived": None, "haproxy": None, "curl": None}),   # curl: the health check
         FileStep.of(ctx.file(host, CHECK_SCRIPT), notify="keepalived"),
+        *([keepalived_script_context_step()] if ctx.inv.selinux == "enforcing" else []),
         FileStep.of(ctx.file(host, "/etc/keepalived/keepalived.conf"), validate="keepalived -t -f %s",
                     notify="keepalived"),
         FileStep.of(ctx.file(host, "/etc/haproxy/haproxy.cfg"), validate="haproxy -c -q -f %s", notify="haproxy"),

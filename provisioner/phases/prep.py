@@ -1,5 +1,5 @@
-"""prep (every host): hostname, /etc/hosts, swap off for good, firewall, kernel modules + sysctls,
-package sources, chrony.
+"""prep (every host): hostname, /etc/hosts, swap off for good, SELinux and firewall (phases/hostsec.py),
+kernel modules + sysctls, package sources, chrony.
 
 >>> [s.name for s in steps(ctx, inv.host("master1"))][:2]     # doctest: +SKIP
 ['set hostname master1', 'write /etc/hosts']
@@ -10,6 +10,7 @@ from __future__ import annotations
 from provisioner import hostsfile, proxy
 from provisioner.checks.kernel import module_present
 from provisioner.desired import APT_MIRROR_LIST
+from provisioner.phases.hostsec import firewall_steps, selinux_steps
 from provisioner.phases.base import Phase, UpContext, file_is, q, sysctl_check
 from provisioner.steps import Change, CommandStep, FileStep, FuncStep, PackagesStep, ServiceStep
 
@@ -92,8 +93,7 @@ def steps(ctx: UpContext, host) -> list:
                                f"timedatectl set-timezone {tz} 2>/dev/null || ln -sfn /usr/share/zoneinfo/{tz} "
                                "/etc/localtime"))
     out.append(swap_off_step())
-    out.append(CommandStep("ufw disabled", "! command -v ufw >/dev/null || ! ufw status | grep -q 'Status: active'",
-                           "ufw disable"))
+    out += selinux_steps(inv, host) + firewall_steps(inv, host)
     if host in inv.kube_nodes:
         modules = ctx.file(host, "/etc/modules-load.d/kubernetes.conf")
         sysctl = ctx.file(host, "/etc/sysctl.d/99-kubernetes.conf")

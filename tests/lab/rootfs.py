@@ -26,6 +26,9 @@ PACKAGES = (
     "keepalived", "haproxy", "chrony", "sudo", "python3", "iproute2",
     "iputils-ping", "procps", "psmisc", "kmod", "socat", "curl",
     "ca-certificates", "gnupg", "netbase", "libfaketime",
+    # Host firewalls `up` manages (phases/hostsec.py): installed but off (firewalld disabled in CUSTOMIZE,
+    # ufw ENABLED=no as Debian ships it); tests/test_hostsec_lab.py starts them.
+    "firewalld", "ufw", "libpam-systemd",      # libpam-systemd: the logind polkitd (firewalld) needs
 )
 
 # Mount point inside the node for the per-node DMI layer (see LAB_DMI_SCRIPT).
@@ -110,6 +113,7 @@ chmod 0440 /etc/sudoers.d/ops
 install -d {SYSCLASS_LAYER} {SWAP_DIR}
 systemctl enable lab-dmi.service
 systemctl mask {' '.join(MASKED_UNITS)}
+systemctl disable firewalld.service
 systemctl set-default multi-user.target
 printf '# provisioner-lab: nodes reach no Debian mirror; products add the lab repo.\\n' > /etc/apt/sources.list
 printf '# provisioner-lab: no DNS server reaches the nodes.\\n' > /etc/resolv.conf

@@ -210,6 +210,23 @@ def bundle(prog: str, info: dict, package: str) -> str:
             f"{common}\n\n# {'-' * 70} src/{prog}.py\n\n{body}")
 
 
+SELINUX_TOOLS = ("getenforce", "setenforce", "getsebool", "setsebool", "semanage", "restorecon")
+
+
+def selinux_tools(out_dir: Path) -> dict[str, Path]:
+    """The SELinux stand-ins (src/selinux.py, one script under each name), written into ``out_dir``. No
+    package: a test installs them only on the nodes it makes SELinux hosts (tests/lab/selinux.py)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = bundle("selinux", build_info(KUBE_VERSIONS[0]), "selinux-standin")
+    paths = {}
+    for name in SELINUX_TOOLS:
+        path = out_dir / name
+        path.write_text(text)
+        path.chmod(0o755)
+        paths[name] = path
+    return paths
+
+
 # --------------------------------------------------------- maintainer scripts
 
 def _quoted(units) -> str:

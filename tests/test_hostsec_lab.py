@@ -57,8 +57,9 @@ def test_up_opens_each_roles_ports_and_makes_selinux_permissive(cluster):
     r = run_cli("up", "-i", str(inv), *lab_cli_args(lab, state), timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     for node, ports in PORTS.items():
-        assert sh(lab, node, "firewall-cmd --list-ports").stdout.split() == ports.split(), node
-        assert sh(lab, node, "firewall-cmd --permanent --list-ports").stdout.split() == ports.split(), node
+        # firewalld lists them in its own order: compared as sets (exactly these, none more)
+        assert sorted(sh(lab, node, "firewall-cmd --list-ports").stdout.split()) == sorted(ports.split()), node
+        assert sorted(sh(lab, node, "firewall-cmd --permanent --list-ports").stdout.split()) == sorted(ports.split()), node
     assert sh(lab, "ha1", "firewall-cmd --list-protocols").stdout.split() == ["vrrp"]
     assert sh(lab, "node1", "firewall-cmd --list-protocols").stdout.split() == []
     for n in SELINUX_HOSTS:

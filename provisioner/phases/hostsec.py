@@ -79,7 +79,9 @@ def firewall_steps(inv, host) -> list:
                 CommandStep("ufw disabled", f"! {UFW_ACTIVE}", "ufw disable", why="could not disable ufw")]
     want = firewall.openings(inv, host)
     ports, protos = want.ports, want.protocols
-    adds = " ".join([f"--add-port={p}" for p in ports] + [f"--add-protocol={p}" for p in protos])
+    # ports and protocols in calls of their own: firewall-cmd refused the two options in one call here (exit 2)
+    adds = " && ".join(f"firewall-cmd --permanent --zone=\"$z\" {' '.join(opts)}" for opts in (
+        [f"--add-port={p}" for p in ports], [f"--add-protocol={p}" for p in protos]) if opts)
     listed = (f"{_zone(host)} && rp=$(firewall-cmd --zone=\"$z\" --list-ports) && "
               f"pp=$(firewall-cmd --permanent --zone=\"$z\" --list-ports) && "
               f"rv=$(firewall-cmd --zone=\"$z\" --list-protocols) && "
@@ -88,7 +90,7 @@ def firewall_steps(inv, host) -> list:
              if items]
     check = f"! {FIREWALLD_ACTIVE} || {{ {' && '.join([listed, *tests])}; }}"
     out = [CommandStep(f"firewalld opens {want.describe()}", check,
-                       f"{_zone(host)} && firewall-cmd --permanent --zone=\"$z\" {adds} && firewall-cmd --reload",
+                       f"{_zone(host)} && {adds} && firewall-cmd --reload",
                        why="could not open the cluster ports in firewalld")]
     rules = [firewall.ufw_rule(p) for p in ports]
     ufw_check = (f"! {UFW_ACTIVE} || {{ s=$(ufw status) && "

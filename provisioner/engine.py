@@ -255,9 +255,8 @@ def build_context(inv: Inventory, state_dir: Path) -> UpContext:
     store = SecretStore(state_dir)
     secrets = store.load_or_create(inv.cluster_name)
     renderable(inv)      # the phases take their files from the desired state (UpContext.file), rendered per host
-    state = ClusterState.load(state_dir)
-    return UpContext(inv=inv, secrets=secrets, store=store, state=state, state_dir=state_dir,
-                     journal=Journal(state_dir), material=JoinMaterial(secrets, state, store, state_dir))
+    return UpContext(inv=inv, secrets=secrets, state_dir=state_dir, journal=Journal(state_dir),
+                     material=JoinMaterial(secrets, ClusterState.load(state_dir), store, state_dir))
 
 
 def run_up(inv: Inventory, state_dir: Path, keys: Ssh | HostKeys, options: UpOptions,

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _steps(inv):
     secrets = fixed_secrets()
-    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO)
+    ctx = UpContext(inv=inv, secrets=secrets, state_dir=REPO)
     return cni.steps(ctx, inv.first_control_plane)
 
 

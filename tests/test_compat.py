@@ -88,7 +88,7 @@ def _runtime_steps(inv, os_):
 
     secrets = fixed_secrets()
     host = inv.control_planes[0]
-    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO,
+    ctx = UpContext(inv=inv, secrets=secrets, state_dir=REPO,
                     os={host.hostname: os_})
     return runtime.steps(ctx, host)
 
@@ -193,7 +193,7 @@ def test_the_flannel_manifest_pins_the_cni_plugin_its_release_pins():
 
 
 def _ctx(inv):
-    return UpContext(inv=inv, secrets=fixed_secrets(), store=None, state=None, state_dir=REPO, os={})
+    return UpContext(inv=inv, secrets=fixed_secrets(), state_dir=REPO, os={})
 
 
 def test_arm64_deb_url_names_the_arch():

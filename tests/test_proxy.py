@@ -29,7 +29,7 @@ def _inventory(tmp_path, **changes):
 
 
 def _ctx(inv) -> UpContext:
-    return UpContext(inv=inv, secrets=fixed_secrets(), store=None, state=None, state_dir=REPO,
+    return UpContext(inv=inv, secrets=fixed_secrets(), state_dir=REPO,
                      os={h.hostname: OsInfo("debian", "12", "bookworm", "", "amd64") for h in inv.hosts})
 
 

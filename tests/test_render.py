@@ -137,7 +137,7 @@ def _cni_manifests(inv: Inventory) -> dict[str, str]:
     from provisioner.steps import FileStep
 
     secrets = fixed_secrets()
-    ctx = UpContext(inv=inv, secrets=secrets, store=None, state=None, state_dir=REPO)
+    ctx = UpContext(inv=inv, secrets=secrets, state_dir=REPO)
     steps = cni.steps(ctx, inv.first_control_plane)
     return {s.path: s.content for s in steps
             if isinstance(s, FileStep) and s.path.endswith((".yml", ".yaml"))}

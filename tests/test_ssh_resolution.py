@@ -101,7 +101,7 @@ def test_bind_resolves_into_its_own_targets_and_leaves_the_inventory_as_it_is(tm
     assert ssh.logins()[host.hostname] == "ops"
     node = Node(host, inv, Facts(), login=ssh.target(host).user)
     assert Privilege().evaluate(Facts(privileged=True), node).observed == "ops with sudo -n"
-    ctx = UpContext(inv=inv, secrets=None, store=None, state=None, state_dir=tmp_path, files={}, logins=ssh.logins())
+    ctx = UpContext(inv=inv, secrets=None, state_dir=tmp_path, files={}, logins=ssh.logins())
     assert ctx.login(host) == "ops"
 
 

@@ -155,15 +155,17 @@ class _Reach(NodeCheck):
     expected = ""
     fix = ""
 
-    def _verdict(self, f):
+    def evaluate(self, f, node):
         lines = f.lines(self.id)
         if lines == [NO_CURL]:
             return self.failed("curl is not installed: not asked", self.expected,
                                "install curl (up's prep installs it), then run preflight again", severity=WARN)
         got = answers(lines)
+        return self._judge(f, got, [a for a in got if a.error or a.code not in self.ok_codes])
+
+    def _judge(self, f, got: list[Answer], bad: list[Answer]):
         if not got:
             return self.passed("nothing to fetch", self.expected)
-        bad = [a for a in got if a.error or a.code not in self.ok_codes]
         if not bad:
             return self.passed("; ".join(f"{a.label}: HTTP {a.code}" for a in got), self.expected)
         return self.failed("; ".join(_describe(a) for a in bad), self.expected, self.fix)
@@ -177,9 +179,6 @@ class PackageSources(_Reach):
 
     def fact_commands(self, inv, host):
         return {self.id: _script(inv, repository_probes(inv, host))}
-
-    def evaluate(self, f, node):
-        return self._verdict(f)
 
 
 class RegistryReachable(_Reach):
@@ -199,14 +198,11 @@ class RegistryReachable(_Reach):
         probes = registry_probes(inv)
         return {self.id: _script(inv, {"deb": probes, "rpm": probes})}
 
-    def evaluate(self, f, node):
-        verdict = self._verdict(f)
-        # One cause, one finding: a name that cannot resolve on a node without a nameserver is
+    def _judge(self, f, got, bad):
+        # One cause, one finding: names that cannot resolve (curl exit 6) on a node without a nameserver are
         # dns.resolv_conf's warning (whose fix is the cause's); here it says so and points there.
-        unresolved = [a for a in answers(f.lines(self.id)) if a.error.startswith("(6)")]
-        no_dns = f.lines("dns.resolv_conf")[1:] == [] and "dns.resolv_conf" in f.values
-        if verdict.status == WARN and no_dns and unresolved and verdict.observed == "; ".join(
-                _describe(a) for a in unresolved):
-            hosts = ", ".join(urlsplit(a.url).hostname or a.url for a in unresolved)
+        no_dns = "dns.resolv_conf" in f.values and f.lines("dns.resolv_conf")[1:] == []
+        if no_dns and bad and all(a.error.startswith("(6)") for a in bad):
+            hosts = ", ".join(urlsplit(a.url).hostname or a.url for a in bad)
             return self.skipped(f"not asked: {hosts} needs DNS and the node has no nameserver (dns.resolv_conf)")
-        return verdict
+        return super()._judge(f, got, bad)

@@ -14,8 +14,8 @@ from typing import Callable
 from provisioner.inventory import Host, Inventory
 from provisioner.desired import keyring_source
 from provisioner.render import RenderedFile, render_host
-from provisioner.secrets import ClusterSecrets, SecretStore
-from provisioner.state import ClusterState, JoinMaterial, Journal
+from provisioner.secrets import ClusterSecrets
+from provisioner.state import JoinMaterial, Journal
 from provisioner.steps import CommandStep, FileStep
 
 q = shlex.quote
@@ -60,8 +60,6 @@ class UpContext:
 
     inv: Inventory
     secrets: ClusterSecrets
-    store: SecretStore
-    state: ClusterState
     state_dir: Path
     files: dict = field(default_factory=dict)        # (hostname, OS) -> its desired files, rendered once
     os: dict[str, OsInfo] = field(default_factory=dict)

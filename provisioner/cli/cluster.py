@@ -12,7 +12,7 @@ from provisioner.cli.common import hosts, load, open_ssh, state_dir
 from provisioner.cli.console import Console, err, out
 from provisioner.cli.options import (
     FORMATS, FormatOpt, FromOpt, InventoryOpt, LimitOpt, ParallelOpt, PhaseOpt, RunOutput, SshArgs, StateDirOpt,
-    _inventory_hosts, output_options, ssh_options,
+    _inventory_hosts, phase_command, ssh_options,
 )
 from provisioner.cli.paths import check_output_file, write_output
 from provisioner.errors import ProvisionerError, UsageError
@@ -70,9 +70,7 @@ def preflight(
     raise typer.Exit(result.exit_code)
 
 
-@app.command()
-@ssh_options()
-@output_options()
+@phase_command(app)
 def up(
     inventory: InventoryOpt = None,
     plan: Annotated[bool, typer.Option("--plan", help="Change nothing: show per host and phase what would "
@@ -171,14 +169,12 @@ def reset(
     raise typer.Exit(3 if any(outcome[h].startswith("unreachable") for h in bad) else (1 if bad else 0))
 
 
-@app.command()
-@ssh_options()
-@output_options()
+@phase_command(app)
 def verify(
     inventory: InventoryOpt = None,
+    state_dir_opt: StateDirOpt = None,
     failover: Annotated[bool, typer.Option("--failover", help="Stop keepalived on the VIP holder, time how long "
                                            "until the API answers through the VIP again, restore it.")] = False,
-    state_dir_opt: StateDirOpt = None,
     *, ssh: SshArgs, output: RunOutput,
 ) -> None:
     """Prove the cluster: every node Ready and the API answering through the VIP (read-only);

@@ -139,3 +139,10 @@ def output_options():
     """Give a command that runs phases (up, verify) --json, --verbose and --quiet as one ``output: RunOutput``."""
     return _option_group(RunOutput, {"json_out": JsonReportOpt, "verbose": VerboseOpt, "quiet": QuietOpt},
                          "output", [f.name for f in fields(RunOutput)])
+
+
+def phase_command(app: typer.Typer):
+    """``app.command()`` with the SSH and output option groups: the shape of the commands that run phases."""
+    def wrap(func):
+        return app.command()(ssh_options()(output_options()(func)))
+    return wrap

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from provisioner.factdata import Fact
+from provisioner.factdata import Fact, ReadPlan
 from provisioner.checks.network import CHRONY_TRACKING      # what preflight's time.sync check reads
 # What verify waits for: chronyc's "Leap status : Normal" line (chrony client.c process_cmd_tracking prints
 # "Leap status     : %L"; Normal once the clock is synchronised). Its exit code is grep's.
@@ -39,31 +39,28 @@ DERIVED: dict[str, tuple[str, Callable[[Fact], Fact]]] = {
 }
 
 
-def derived_reads(commands: dict[str, str], facts: set, probes: set) -> Callable[[dict[str, Fact]], None]:
-    """Drop from ``commands`` (name -> command; in place, with the name sets) each of the ``probes`` that a
-    command among ``facts`` answers (:data:`DERIVED`); return ``fill``, which puts their answers back into the
-    parsed facts (by name) from the fact's output. A fact that did not come back leaves its probes without an
-    answer: the caller reads those itself.
+def derived_reads(plan: ReadPlan) -> tuple[ReadPlan, Callable[[dict[str, Fact]], None]]:
+    """The plan without each ``side`` command that a ``shared`` fact answers (:data:`DERIVED`), and ``fill``,
+    which puts their answers back into the parsed facts (by name) from the fact's output. A fact that did not
+    come back leaves its probes without an answer: the caller reads those itself.
 
     >>> cmds = {"time.chrony": CHRONY_TRACKING, "extra.0": CHRONY_SYNCED, "extra.1": "true"}
-    >>> fill = derived_reads(cmds, {"time.chrony"}, {"extra.0", "extra.1"})
-    >>> sorted(cmds)
+    >>> plan, fill = derived_reads(ReadPlan.of(cmds, {"time.chrony"}, {"extra.0", "extra.1"}))
+    >>> sorted(plan.commands)
     ['extra.1', 'time.chrony']
     >>> got = {"time.chrony": Fact("Leap status     : Normal", 0)}
     >>> fill(got); got["extra.0"].rc
     0
     """
-    by_command = {commands[name]: name for name in facts if name in commands}
+    by_command = {plan.commands[name]: name for name in plan.shared if name in plan.commands}
     answered: dict[str, tuple[str, Callable[[Fact], Fact]]] = {}
-    for name in [n for n in probes if n in commands]:
-        source, answer = DERIVED.get(commands[name], (None, None))
+    for name in [n for n in plan.side if n in plan.commands]:
+        source, answer = DERIVED.get(plan.commands[name], (None, None))
         if source in by_command:
             answered[name] = (by_command[source], answer)
-            del commands[name]
-            probes.discard(name)
 
     def fill(values: dict[str, Fact]) -> None:
         for name, (fact, answer) in answered.items():
             if fact in values:
                 values[name] = answer(values[fact])
-    return fill
+    return plan.replacing(answered), fill

@@ -490,13 +490,9 @@ class Inventory(Strict):
         for host in self.hosts:
             host.nic = host.nic or d.nic
             host.sudo = d.sudo if host.sudo is None else host.sudo
-            # What the inventory sets (host, then host_defaults) is marked as set: ssh_config may only
-            # fill in the rest (provisioner.sshconfig). Until a run resolves it, user/port read root/22.
-            given = {"user": host.ssh.user or d.ssh.user, "port": host.ssh.port or d.ssh.port,
-                     "key": host.ssh.key or d.ssh.key, "proxy_jump": host.ssh.proxy_jump or d.ssh.proxy_jump}
-            given = {k: v for k, v in given.items() if v}
-            host.ssh = SshOptions.model_construct(
-                _fields_set=set(given), **{"user": "root", "port": 22, "key": None, "proxy_jump": None, **given})
+            # The host's own values, else host_defaults'; what neither sets stays None for ssh_config to fill
+            # in (provisioner.sshconfig), then root and 22.
+            host.ssh = SshOptions(**{k: getattr(host.ssh, k) or getattr(d.ssh, k) for k in SshOptions.model_fields})
         net = self.networking
         if net.pod_cidr is None:
             net.pod_cidr = ipaddress.IPv4Network("192.168.0.0/16" if self.cni == "calico" else "10.244.0.0/16")

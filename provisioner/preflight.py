@@ -35,6 +35,7 @@ from provisioner.checks import cluster as cluster_checks  # noqa: E402
 from provisioner.errors import run_exit_code  # noqa: E402
 from provisioner.gate import settle  # noqa: E402
 from provisioner.checks.base import FAIL, JOINED, Fact, Facts, Node, Result  # noqa: E402
+from provisioner.factdata import ReadPlan  # noqa: E402
 from provisioner.gather import clock_offset, gather_script, parse_facts, wrap_privileged  # noqa: E402
 from provisioner.sharedreads import join_package_reads, join_unit_reads  # noqa: E402
 from provisioner.inventory import Host, Inventory  # noqa: E402
@@ -119,12 +120,14 @@ def host_plan(inv: Inventory, host: Host, extra: list[str] | tuple = ()
     fact per command asked for: the units' reads it joined (:func:`join_unit_reads`) are cut apart again, and
     the extra commands a fact answers (:func:`~provisioner.derived.derived_reads`) get their answers from it."""
     commands = fact_commands(inv, host)
-    shared = set(commands)                # the checks' own commands may share the script's shell
-    commands.update({f"{EXTRA}{i}": command for i, command in enumerate(extra)})
-    side = {f"{EXTRA}{i}" for i in range(len(extra))}
-    derive = derived_reads(commands, shared, side)        # before the units' join: it may drop probes too
-    joins = [join_unit_reads(commands, shared, side), join_package_reads(commands, shared, side)]
-    script = wrap_privileged(gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side)),
+    # the checks' own commands may share the script's shell; the extra ones run alongside
+    plan = ReadPlan.of({**commands, **{f"{EXTRA}{i}": command for i, command in enumerate(extra)}},
+                       commands, (f"{EXTRA}{i}" for i in range(len(extra))))
+    plan, derive = derived_reads(plan)        # before the units' join: it may drop probes too
+    plan, units = join_unit_reads(plan)
+    plan, packages = join_package_reads(plan)
+    joins = (units, packages)
+    script = wrap_privileged(gather_script(dict(plan.commands), plan.shared, clock=True, alongside=plan.side),
                              bool(host.sudo))
 
     def split(facts: Facts, durations: dict[str, float]) -> None:
@@ -160,8 +163,7 @@ def audit_host(inv: Inventory, host: Host, keys: Ssh | HostKeys, timeout: float,
     ssh = Ssh.of(keys)
     target = ssh.target(host)
     try:
-        # up keeps the connection to run its steps through Fabric; preflight alone reads over a bare session
-        conn = ssh.open(target, timeout) if keep is not None else ssh.session(target, timeout)
+        conn = ssh.open(target, timeout)
     except Unreachable as exc:
         report.reachable, report.reason = False, exc.reason
         report.results.append(Result("ssh.connect", FAIL, exc.reason, f"SSH to {target.user}@{target.address}:{target.port}",

@@ -1,6 +1,6 @@
 """One host's shell for ``up`` and ``reset``: privileged commands and atomic file writes.
 
->>> r = Remote(target, ssh.open(target), log)                   # doctest: +SKIP
+>>> r = Remote(target, ssh.open(target).fabric(), log)                  # doctest: +SKIP
 >>> r.run("systemctl is-active haproxy", check=False).stdout    # doctest: +SKIP
 'active'
 >>> r.put("/etc/haproxy/haproxy.cfg", text, mode=0o600, validate="haproxy -c -f %s")  # doctest: +SKIP
@@ -14,7 +14,7 @@ one, never half of one, and secrets are never on a command line.
 
 Every wait is bounded: each command runs under the host's ``timeout`` (the
 step's bound, or ``command_timeout`` when the run sets one), the connection
-has SSH keepalives and a dead-peer bound (:func:`provisioner.transport.keep_alive`).
+has SSH keepalives and a dead-peer bound (:func:`provisioner.hops.bound`, set when it opens).
 Whatever goes wrong surfaces as one of two exceptions, never a raw paramiko
 or invoke one: :class:`StepFailed` (the host answered: exit code or signal,
 output tail and a hint from :func:`diagnose`) or

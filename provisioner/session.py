@@ -60,7 +60,7 @@ class Session:
                 except Unreachable as exc:
                     errors.append(exc)
                     return
-            remote = Remote(target, conn, self.log, self.redactor, self.command_timeout)
+            remote = Remote(target, conn.fabric(), self.log, self.redactor, self.command_timeout)
             remote.current_step = "open the session (leftovers, OS release, machine id)"
             if read is not None and LEFTOVERS_SEEN not in read.splitlines():
                 lines = read.splitlines() + ["", ""]       # preflight's round trip read it: no command here

@@ -272,13 +272,10 @@ class Resolver:
     def target(self, host) -> SshTarget:
         """Resolve one inventory :class:`~provisioner.inventory.Host`."""
         ssh = host.ssh
-        explicit = ssh.model_fields_set
         conf = self.config.lookup(host.hostname, str(host.address))
         where = host.hostname
-        user = (self.user or (ssh.user if "user" in explicit else None)
-                or self._user(where, conf.get("user")) or "root")
-        port = (self.port or (ssh.port if "port" in explicit else None)
-                or self._port(where, conf.get("port")) or 22)
+        user = self.user or ssh.user or self._user(where, conf.get("user")) or "root"
+        port = self.port or ssh.port or self._port(where, conf.get("port")) or 22
         key = os.path.expanduser(ssh.key) if ssh.key else None
         files = tuple(dict.fromkeys(((key,) if key else ()) + self._files(where, conf.get("identityfile"))))
         identities_only = self._identities_only(where, conf.get("identitiesonly"))

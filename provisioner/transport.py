@@ -1,11 +1,10 @@
 """SSH for the whole product: one verified connection per host, shared by
-preflight (through testinfra) and up (through Fabric), and one per jump host,
-shared by every host behind it.
+preflight (testinfra on its paramiko client) and up (Fabric's Connection on
+the same client), and one per jump host, shared by every host behind it.
 
 >>> with Ssh(HostKeys(Path("state/known_hosts")), Resolver(SshConfig.load(None))) as ssh:  # doctest: +SKIP
 ...     conn = ssh.open(ssh.target(inv.host("master1")), timeout=5)
-...     conn.run("uname -r", hide=True).stdout
-...     session = ssh.session(ssh.target(inv.host("node1")), timeout=5)   # no Fabric: preflight's
+...     conn.fabric().run("uname -r", hide=True).stdout
 
 How a host is reached (user, port, keys, jump hosts, ProxyCommand) is
 resolved like OpenSSH: see :mod:`provisioner.sshconfig`.
@@ -42,7 +41,7 @@ from __future__ import annotations
 import os
 import shlex
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from provisioner import deferred
@@ -51,9 +50,9 @@ deferred.defer("invoke")     # before paramiko: its config module imports invoke
 import paramiko  # noqa: E402
 
 from provisioner.errors import UNREACHABLE, ProvisionerError  # noqa: E402
-from provisioner.hops import DEAD_PEER, KEEPALIVE, Gateway, HopFailure, HopPool, bound, reason  # noqa: E402
+from provisioner.hops import Gateway, HopFailure, HopPool, bound, reason  # noqa: E402
 from provisioner.hostkeys import HostKeys, UnknownHostKey  # noqa: E402
-from provisioner.sshauth import KeyAuth, aead_first, authenticated  # noqa: E402
+from provisioner.sshauth import authenticated  # noqa: E402
 from provisioner.sshconfig import Resolver, SshConfig, SshTarget  # noqa: E402
 
 if TYPE_CHECKING:
@@ -62,7 +61,8 @@ if TYPE_CHECKING:
 # handshakes in flight per run: 4 per CPU we may use (the --parallel hosts beyond them wait, untimed)
 CONNECT_SLOTS = max(4, 4 * len(os.sched_getaffinity(0)))
 
-__all__ = ["CONNECT_SLOTS", "ConnectionLost", "HostKeys", "Ssh", "SshTarget", "Unreachable", "is_alive", "keep_alive", "quote"]
+__all__ = ["CONNECT_SLOTS", "ConnectionLost", "HostConnection", "HostKeys", "Ssh", "SshTarget", "Unreachable", "is_alive",
+           "quote"]
 
 
 class Unreachable(ProvisionerError):
@@ -83,14 +83,6 @@ class ConnectionLost(Unreachable):
     label = "connection lost"
 
 
-def keep_alive(conn, interval: float = KEEPALIVE, dead_peer: float = DEAD_PEER) -> None:
-    """Bound every wait on ``conn`` (an open Fabric connection). Jump connections are bounded by the pool.
-
-    >>> keep_alive(conn)          # doctest: +SKIP
-    """
-    bound(getattr(getattr(conn, "client", None), "get_transport", lambda: None)(), interval, dead_peer)
-
-
 def is_alive(conn) -> bool:
     """Whether ``conn``'s SSH transport is still up."""
     transport = getattr(getattr(conn, "client", None), "get_transport", lambda: None)()
@@ -104,7 +96,7 @@ class Ssh:
 
     >>> with Ssh(HostKeys(state / "known_hosts"), Resolver(SshConfig.load(None), user="ops")) as ssh:  # doctest: +SKIP
     ...     ssh.bind(inv)
-    ...     conn = ssh.open(ssh.target(inv.host("node1")), timeout=10)
+    ...     conn = ssh.open(ssh.target(inv.host("node1")), timeout=10)   # a HostConnection
     """
 
     def __init__(self, keys: HostKeys, resolver: Resolver | None = None):
@@ -140,20 +132,10 @@ class Ssh:
         with self._lock:
             return {name: target.user for name, target in self._targets.items()}
 
-    def open(self, target: SshTarget, timeout: float = 10) -> fabric.Connection:
-        """Open and return a verified Fabric connection to ``target``, or raise :class:`Unreachable`."""
+    def open(self, target: SshTarget, timeout: float = 10) -> "HostConnection":
+        """Open a verified SSH connection to ``target``, or raise :class:`Unreachable`: the one connection
+        preflight reads over (testinfra on its paramiko client) and steps run over (:meth:`HostConnection.fabric`)."""
         return self._attempt(self._open, target, timeout)
-
-    def session(self, target: SshTarget, timeout: float = 10) -> "PlainSession":
-        """Open a verified SSH session to ``target`` without Fabric, or raise :class:`Unreachable`.
-
-        The same route (jump pool, ProxyCommand), host-key checks, keys and one-line reasons as
-        :meth:`open`, which makes the same ``SSHClient.connect`` call through Fabric
-        (fabric/connection.py ``Connection.open``: connect_kwargs, user, host, port, the gateway's
-        channel as ``sock``, connect_timeout). Preflight reads over it with testinfra; it skips
-        importing Fabric and invoke.
-        """
-        return self._attempt(self._session, target, timeout)
 
     def _attempt(self, how, target: SshTarget, timeout: float):
         """``how(target, timeout)`` inside one of the run's :data:`CONNECT_SLOTS`, tried once more
@@ -168,32 +150,7 @@ class Ssh:
                         raise
         raise AssertionError("unreachable")     # pragma: no cover - the loop returns or raises
 
-    def _open(self, target: SshTarget, timeout: float) -> fabric.Connection:
-        import fabric       # with invoke (~30 ms): only for commands that run steps; preflight uses session()
-
-        gateway = Gateway(self.hops, target.route, timeout) if target.route else False
-        strategy = KeyAuth(target.endpoint)
-        conn = fabric.Connection(host=target.address, user=target.user, port=target.port, connect_timeout=timeout,
-                                 gateway=gateway, config=fabric.Config(ssh_config=paramiko.SSHConfig()),
-                                 connect_kwargs={"banner_timeout": timeout, "auth_timeout": timeout,
-                                                 "transport_factory": aead_first,
-                                                 "auth_strategy": strategy})
-        self.keys.install(conn.client, target.name, target.address, target.port)
-        try:
-            conn.open()
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes one line
-            conn.close()
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            if isinstance(exc, paramiko.AuthenticationException):
-                exc.notes_for_user = strategy.notes     # type: ignore[attr-defined]
-            raise _failure(exc, target, gateway, timeout) from None
-        finally:
-            strategy.close()
-        keep_alive(conn)
-        return conn
-
-    def _session(self, target: SshTarget, timeout: float) -> "PlainSession":
+    def _open(self, target: SshTarget, timeout: float) -> "HostConnection":
         gateway = Gateway(self.hops, target.route, timeout) if target.route else None
         client = paramiko.SSHClient()
         self.keys.install(client, target.name, target.address, target.port)
@@ -208,7 +165,7 @@ class Ssh:
             client.close()
             raise failure from None
         bound(client.get_transport())
-        return PlainSession(target.address, target.user, target.port, client)
+        return HostConnection(target.address, target.user, target.port, client)
 
     def close(self) -> None:
         self.hops.close()
@@ -221,18 +178,41 @@ class Ssh:
 
 
 @dataclass
-class PlainSession:
-    """An open, verified SSH session without Fabric (:meth:`Ssh.session`): what testinfra needs.
+class HostConnection:
+    """One host's open, verified SSH connection (:meth:`Ssh.open`): one login, one paramiko client.
 
-    >>> session.client.exec_command("true")      # doctest: +SKIP
+    Preflight reads over ``client`` with testinfra; commands that run steps use :meth:`fabric`, Fabric's
+    Connection on this same client, made on first use so that preflight never imports Fabric and invoke.
+
+    >>> conn.fabric().run("uname -r", hide=True).stdout     # doctest: +SKIP
     """
 
     host: str
     user: str
     port: int
     client: paramiko.SSHClient
+    _fabric: "fabric.Connection | None" = field(default=None, init=False, repr=False)
+
+    @property
+    def is_connected(self) -> bool:
+        transport = self.client.get_transport()
+        return bool(transport and transport.is_active())
+
+    def fabric(self) -> "fabric.Connection":
+        """Fabric's Connection over this client (fabric/connection.py: ``open()`` returns at once while
+        ``transport.active``, so Fabric never logs in a second time or applies a key policy of its own)."""
+        if self._fabric is None:
+            import fabric       # with invoke (~30 ms): only for commands that run steps
+
+            conn = fabric.Connection(host=self.host, user=self.user, port=self.port,
+                                     config=fabric.Config(ssh_config=paramiko.SSHConfig()))
+            conn.client, conn.transport = self.client, self.client.get_transport()
+            self._fabric = conn
+        return self._fabric
 
     def close(self) -> None:
+        if self._fabric is not None:
+            self._fabric.close()        # its SFTP session too
         self.client.close()
 
 

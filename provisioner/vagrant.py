@@ -185,7 +185,7 @@ def machine_specs(
             box=_box(named_boxes[host.hostname]) if host.hostname in named_boxes else box,
             cpus=size.cpus,
             memory=size.memory,
-            user=str(host.ssh.user),
+            user=host.ssh.user or "root",     # a box has no ssh_config of ours
             sudo=bool(host.sudo),
             public_keys=_public_keys(host),
             primary=host == inv.first_control_plane,

@@ -69,14 +69,13 @@ def sshd():
     server.close()
 
 
-@pytest.mark.parametrize("how", ["session", "open"])
-def test_many_hosts_queued_none_unreachable_by_queueing(sshd, tmp_path, how):
+def test_many_hosts_queued_none_unreachable_by_queueing(sshd, tmp_path):
     ssh = Ssh(HostKeys(tmp_path / "known_hosts", user_file=tmp_path / "none"))
     targets = [SshTarget(f"node{i}", "127.0.0.1", sshd.port, "root", None, None, False) for i in range(HOSTS)]
 
     def attempt(target):
         try:
-            getattr(ssh, how)(target, TIMEOUT).close()
+            ssh.open(target, TIMEOUT).close()
         except Unreachable as exc:
             return exc.reason
         return "connected"

@@ -283,7 +283,14 @@ def test_defaults_follow_the_runbook(tmp_path):
     assert str(inv.networking.host_network) == "10.0.0.0/24"
     assert inv.runtime == "docker" and inv.cni == "flannel"
     assert inv.load_balancer.virtual_router_id == 66
-    assert inv.hosts[0].ssh.user == "root" and inv.hosts[0].ssh.port == 22 and inv.hosts[0].nic == "eth0"
+    assert inv.hosts[0].nic == "eth0"
+    # login user and port: unset in the model (ssh_config may give them), root and 22 once resolved
+    from provisioner.sshconfig import Resolver, SshConfig
+
+    assert (inv.hosts[0].ssh.user, inv.hosts[0].ssh.port) == (None, None)
+    (tmp_path / "ssh_config").write_text("", encoding="utf-8")
+    target = Resolver(SshConfig.load(tmp_path / "ssh_config")).target(inv.hosts[0])
+    assert (target.user, target.port) == ("root", 22)
 
 
 def test_calico_defaults_its_own_pod_cidr(tmp_path):

@@ -22,6 +22,7 @@ from tests.support.skips import need_tool
 from provisioner import preflight, sharedreads
 from provisioner.checks import cluster as cc
 from provisioner.checks.base import FAIL, PASS, Fact, Facts, Node
+from provisioner.factdata import ReadPlan
 from provisioner.validation import load_inventory
 
 INV = load_inventory(Path(__file__).resolve().parents[1] / "inventories/lab.yaml")
@@ -166,6 +167,9 @@ class _LiveConn:
     def run(self, command, **kwargs):
         self.commands.append(command)
         return _Ran("debian|12|bookworm||amd64\nmachine-1\n")
+
+    def fabric(self):
+        return self             # the one connection: Fabric rides it (transport.HostConnection.fabric)
 
     def close(self):
         pass
@@ -357,9 +361,9 @@ def test_facts_and_service_probes_share_one_systemctl_show(tmp_path, monkeypatch
     assert "pause:3.10" in alone["runtime.cri"].output and "ActiveState=inactive" in alone["extra.1"].output
 
     log.unlink()
-    commands, shared, side = dict(asked), {"runtime.cri", "other.unit", "plain"}, {"extra.0", "extra.1", "extra.2"}
-    split = sharedreads.join_unit_reads(commands, shared, side)
-    script = preflight.gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side))
+    plan, split = sharedreads.join_unit_reads(ReadPlan.of(asked, {"runtime.cri", "other.unit", "plain"},
+                                                          {"extra.0", "extra.1", "extra.2"}))
+    script = preflight.gather_script(dict(plan.commands), plan.shared, clock=True, alongside=plan.side)
     out = subprocess.run(["bash", "-c", 'echo "@@PRIV 1"\n' + script], capture_output=True, text=True, env=env,
                          timeout=60).stdout
     facts, durations = preflight.parse_facts(out)
@@ -391,7 +395,7 @@ def test_shared_unit_read_that_does_not_add_up_answers_no_probe(tmp_path, monkey
     _units_env(tmp_path, monkeypatch)
     commands = {"runtime.cri": unit_property("cri-docker.service", "ExecStart"),
                 "extra.0": ServiceStep("chrony").probe()}
-    split = sharedreads.join_unit_reads(commands, {"runtime.cri"}, {"extra.0"})
+    _, split = sharedreads.join_unit_reads(ReadPlan.of(commands, {"runtime.cri"}, {"extra.0"}))
     facts = Facts({sharedreads.SHARED_UNITS: Fact("ActiveState=active\nUnitFileState=enabled\n@@PRESENT\n"
                                                 "cri-docker.service", 0)})
     split(facts, {})
@@ -472,10 +476,9 @@ def test_package_probes_answered_by_the_kube_versions_dpkg_query():
     alone = {name: fact for name, fact in zip(asked, read_facts_locally(list(asked.values()), env).values())}
     assert alone["extra.1"].rc == 1 and alone["extra.2"].rc == 0 and "bash " in alone["extra.0"].output
 
-    commands, shared, side = dict(asked), {"kube.versions"}, {"extra.0", "extra.1", "extra.2"}
-    split = sharedreads.join_package_reads(commands, shared, side)
-    assert sorted(commands) == ["kube.versions"] and not side
-    script = preflight.gather_script(commands, frozenset(shared), clock=True, alongside=frozenset(side))
+    plan, split = sharedreads.join_package_reads(ReadPlan.of(asked, {"kube.versions"}, {"extra.0", "extra.1", "extra.2"}))
+    assert sorted(plan.commands) == ["kube.versions"] and not plan.side
+    script = preflight.gather_script(dict(plan.commands), plan.shared, clock=True, alongside=plan.side)
     assert script.count("dpkg-query") == 1
     out = subprocess.run(["bash", "-c", 'echo "@@PRIV 1"\n' + script], capture_output=True, text=True, env=env,
                          timeout=60).stdout

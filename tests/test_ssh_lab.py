@@ -290,10 +290,11 @@ def test_provisioner_ssh_refuses_a_changed_key(lab, tmp_path, home, faults):
 # --- the cipher ---------------------------------------------------------------------------------------------
 
 def test_connections_negotiate_aes_gcm_with_openssh(lab, tmp_path, home, monkeypatch):
-    """Both kinds of connection (bare paramiko for preflight, Fabric for up) agree on aes128-gcm@openssh.com with
-    the nodes' real sshd (OpenSSH's default Ciphers list it, sshd_config(5)): the integrity tag is checked inside
-    the cipher, not by paramiko's per-packet Python loop over an HMAC (paramiko/util.py constant_time_bytes_eq),
-    which paramiko's own order (aes-ctr first) would negotiate."""
+    """The one connection (preflight reads over its paramiko client, up runs Fabric on the same client) agrees
+    on aes128-gcm@openssh.com with the nodes' real sshd (OpenSSH's default Ciphers list it, sshd_config(5)): the
+    integrity tag is checked inside the cipher, not by paramiko's per-packet Python loop over an HMAC
+    (paramiko/util.py constant_time_bytes_eq), which paramiko's own order (aes-ctr first) would negotiate.
+    Fabric rides that client: no second login (one transport)."""
     from provisioner.transport import HostKeys, Ssh
     from provisioner.validation import load_inventory
 
@@ -301,12 +302,13 @@ def test_connections_negotiate_aes_gcm_with_openssh(lab, tmp_path, home, monkeyp
     inv = load_inventory(inventory(lab, tmp_path))
     with Ssh(HostKeys(lab.known_hosts_path)) as ssh:
         target = ssh.bind(inv).target(inv.host("ha1"))
-        session = ssh.session(target, timeout=5)
         conn = ssh.open(target, timeout=5)
         try:
-            for transport in (session.client.get_transport(), conn.client.get_transport()):
-                assert (transport.local_cipher, transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
-            assert conn.run("echo ok", hide=True, in_stream=False).stdout.strip() == "ok"
+            transport = conn.client.get_transport()
+            assert (transport.local_cipher, transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+            fab = conn.fabric()
+            assert fab.run("echo ok", hide=True, in_stream=False).stdout.strip() == "ok"
+            assert fab.client is conn.client and fab.client.get_transport() is transport
         finally:
-            session.client.close()
             conn.close()
+        assert not conn.is_connected

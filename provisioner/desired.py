@@ -63,11 +63,40 @@ class HostOs(NamedTuple):
 ASSUMED_OS = HostOs("debian", "bookworm", "amd64")
 
 KUBEADM_DIR = "/etc/kubernetes/provisioner"
+# RHEL family (Rocky, AlmaLinux, RHEL, CentOS Stream, Oracle): dnf repositories, EL paths.
+KUBERNETES_REPO = "/etc/yum.repos.d/kubernetes.repo"
+DOCKER_REPO = "/etc/yum.repos.d/docker-ce.repo"
+YUM_MIRROR_REPO = "/etc/yum.repos.d/provisioner-mirror.repo"
+KUBERNETES_REPO_ID, DOCKER_REPO_ID = "kubernetes", "docker-ce-stable"     # what --disableexcludes names
+RHEL_DISTROS = ("rocky", "almalinux", "rhel", "centos", "ol")
+# Each distribution's own release key, as its release package installs it (the yum mirror keeps checking it).
+RELEASE_KEYS = {"rocky": "RPM-GPG-KEY-Rocky-$releasever", "almalinux": "RPM-GPG-KEY-AlmaLinux-$releasever",
+                "rhel": "RPM-GPG-KEY-redhat-release", "centos": "RPM-GPG-KEY-centosofficial",
+                "ol": "RPM-GPG-KEY-oracle"}
 DOCKER_KEYRING = "/etc/apt/keyrings/docker.gpg"
 KUBERNETES_KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 DOCKER_LIST = "/etc/apt/sources.list.d/docker.list"
 KUBERNETES_LIST = "/etc/apt/sources.list.d/kubernetes.list"
 APT_MIRROR_LIST = "/etc/apt/sources.list"
+
+
+def family(os) -> str:
+    """"rhel" or "debian": which package manager and paths a host's OS takes (an ``OsInfo`` says it itself,
+    ID_LIKE included; a :class:`HostOs` by its distribution)."""
+    return getattr(os, "family", None) or ("rhel" if os.distro in RHEL_DISTROS else "debian")
+
+
+def chrony_conf(os) -> str:
+    """chrony's configuration file: Debian's package reads /etc/chrony/chrony.conf, EL's /etc/chrony.conf."""
+    return "/etc/chrony.conf" if os is not None and family(os) == "rhel" else "/etc/chrony/chrony.conf"
+
+
+def chrony_unit(os) -> str:
+    return "chronyd" if os is not None and family(os) == "rhel" else "chrony"
+
+
+def release_key(os) -> str:
+    return "file:///etc/pki/rpm-gpg/" + RELEASE_KEYS.get(os.distro, RELEASE_KEYS["rhel"])
 
 
 def keyring_source(keyring: str) -> str:

@@ -187,17 +187,40 @@ class PackageState:
         return self.status[:1] == "h"
 
 
-class PackagesProbe(Probe):
-    """dpkg's version and status of some packages (one line each that dpkg knows)."""
+class _PackageQuery(Probe):
+    """A package manager's query for some packages (``QUERY`` NAME...): one answer line per package it knows.
+    Several are one query for the union of their names; each member keeps the lines of its own packages."""
 
     batchable = True
+    QUERY: ClassVar[str]
     names: tuple[str, ...]
 
     def __new__(cls, names):
         names = tuple(names)
-        self = super().__new__(cls, f"dpkg-query -W -f='{PACKAGE_FORMAT}' {' '.join(q(n) for n in names)} 2>/dev/null")
+        self = super().__new__(cls, f"{cls.QUERY} {' '.join(q(n) for n in names)} 2>/dev/null")
         self.names = names
         return self
+
+    @staticmethod
+    def answers(parts: list[str]) -> bool:
+        """Whether a line (split in words) is the answer for one package (its name first)."""
+        return bool(parts)
+
+    @classmethod
+    def batch(cls, probes: list[Probe], index: int) -> Batch:
+        names = " ".join(q(n) for n in dict.fromkeys(n for p in probes for n in p.names))
+        return Batch(_marked(index, f"{cls.QUERY} {names} 2>/dev/null; true"), cls, tuple(probes))
+
+    @classmethod
+    def split(cls, batch: Batch, fact: Fact) -> dict[str, Fact]:
+        lines = [line for line in fact.output.splitlines() if cls.answers(line.split())]
+        return {p: Fact("\n".join(line for line in lines if line.split()[0] in p.names), 0) for p in batch.members}
+
+
+class PackagesProbe(_PackageQuery):
+    """dpkg's version and status of some packages (one line each that dpkg knows)."""
+
+    QUERY = f"dpkg-query -W -f='{PACKAGE_FORMAT}'"
 
     @staticmethod
     def parse(fact: Fact | None) -> dict[str, PackageState]:
@@ -208,18 +231,29 @@ class PackagesProbe(Probe):
                 out[parts[0]] = PackageState(parts[1], parts[2])
         return out
 
-    @classmethod
-    def batch(cls, probes: list[Probe], index: int) -> Batch:
-        names = " ".join(q(n) for n in dict.fromkeys(n for p in probes for n in p.names))
-        return Batch(_marked(index, f"dpkg-query -W -f='{PACKAGE_FORMAT}' {names} 2>/dev/null; true"), cls,
-                     tuple(probes))
+
+# --------------------------------------------------------------------------- RPM packages
+
+RPM_FORMAT = "%{NAME} %{VERSION}-%{RELEASE}\\n"      # rpm -q --qf: one line per installed package
+
+
+class RpmPackagesProbe(_PackageQuery):
+    """rpm's installed version of some packages: ``NAME VERSION-RELEASE`` for each installed one; for one that is
+    not, rpm prints ``package NAME is not installed`` (on stdout, exit = how many; rpm lib/query.c
+    rpmcliArgIter), which is no answer. On EL the pin is the repository's ``exclude=`` line, not a hold."""
+
+    QUERY = f"rpm -q --qf '{RPM_FORMAT}'"
 
     @staticmethod
-    def split(batch: Batch, fact: Fact) -> dict[str, Fact]:
-        lines = fact.output.splitlines()
-        return {p: Fact("\n".join(line for line in lines if line.split()[:1] and line.split()[0] in p.names), 0)
-                for p in batch.members}
+    def answers(parts: list[str]) -> bool:
+        return len(parts) == 2
+
+    @classmethod
+    def parse(cls, fact: Fact | None) -> dict[str, str]:
+        """Installed package -> its VERSION-RELEASE."""
+        return {parts[0]: parts[1] for line in (fact.output if fact else "").splitlines()
+                if cls.answers(parts := line.split())}
 
 
 __all__ = ["Batch", "FileBodyProbe", "FileProbe", "FileState", "PACKAGE_FORMAT", "PackageState", "PackagesProbe",
-           "Probe", "UNIT_PROPS", "UnitProbe", "UnitState"]
+           "Probe", "RPM_FORMAT", "RpmPackagesProbe", "UNIT_PROPS", "UnitProbe", "UnitState"]

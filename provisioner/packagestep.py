@@ -1,11 +1,12 @@
-"""Debian packages installed at a version and held (:class:`PackagesStep`), and systemd units enabled
-and running (:class:`ServiceStep`)."""
+"""Packages installed at a version: Debian's with apt, held (:class:`PackagesStep`), the RHEL family's with
+dnf, pinned by their repository's ``exclude=`` line (:class:`DnfPackagesStep`); and systemd units enabled and
+running (:class:`ServiceStep`)."""
 
 from __future__ import annotations
 
 import shlex
 
-from provisioner.facts import PackagesProbe, UnitProbe
+from provisioner.facts import PackagesProbe, RpmPackagesProbe, UnitProbe
 from provisioner.remote import apt_lock_timeout
 from provisioner.stepbase import Change, Step
 
@@ -143,3 +144,36 @@ class PackagesStep(Step):
             ctx.remote.run(script, why="package installation failed", timeout=900)
         if self.hold:
             ctx.remote.run("apt-mark hold " + " ".join(q(p) for p in self.packages))
+
+
+class DnfPackagesStep(Step):
+    """RHEL-family packages installed (at a version when given) with dnf. A pinned repository lists its packages
+    on an ``exclude=`` line (the kubeadm install guide's kubernetes.repo does): only ``--disableexcludes=REPO``
+    installs them, so an unattended ``dnf upgrade`` never moves them. ``repo`` names that repository."""
+
+    def __init__(self, packages: dict[str, str | None], *, repo: str | None = None, notify: str | None = None):
+        self.packages, self.repo, self.notify = dict(packages), repo, notify
+        self.name = "packages " + " ".join(f"{p}-{v}" if v else p for p, v in self.packages.items())
+
+    def identity(self) -> str:
+        return f"dnf {self.name} repo={self.repo}"
+
+    def probe(self) -> str:
+        return RpmPackagesProbe(self.packages)
+
+    def change(self, fact, notified):
+        found = RpmPackagesProbe.parse(fact)
+        missing = tuple(p for p, v in self.packages.items()
+                        if p not in found or (v and not version_matches(found[p], v)))
+        if not missing:
+            return None
+        return Change(f"install {' '.join(missing)}", [self._command(missing)], plan=missing)
+
+    def _command(self, missing: tuple[str, ...]) -> str:
+        # NAME-VERSION: dnf matches the version field exactly, any release (dnf's NEVRA forms)
+        specs = " ".join(q(f"{p}-{self.packages[p]}" if self.packages[p] else p) for p in missing)
+        excludes = f" --disableexcludes={q(self.repo)}" if self.repo else ""
+        return f"dnf -y -q install{excludes} {specs}"
+
+    def apply(self, ctx, change):
+        ctx.remote.run(self._command(change.plan), why="package installation failed", timeout=900)

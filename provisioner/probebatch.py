@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Callable
 
 from provisioner.factdata import Fact
-from provisioner.facts import Batch, FileProbe, PackagesProbe, Probe, UnitProbe
+from provisioner.facts import Batch, FileProbe, PackagesProbe, Probe, RpmPackagesProbe, UnitProbe
 
-KINDS: tuple[type[Probe], ...] = (FileProbe, UnitProbe, PackagesProbe)      # batched, in this order
+KINDS: tuple[type[Probe], ...] = (FileProbe, UnitProbe, PackagesProbe, RpmPackagesProbe)     # batched, in this order
 
 
 def batch_probes(commands: list[str]) -> tuple[list[str], Callable[[dict[str, Fact]], dict[str, Fact]]]:

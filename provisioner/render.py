@@ -193,16 +193,22 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ct
     if kube:
         add("common/modules-load.conf.j2", "/etc/modules-load.d/kubernetes.conf", "kernel")
         add("common/sysctl-kubernetes.conf.j2", "/etc/sysctl.d/99-kubernetes.conf", "kernel")
-    if inv.package_mirrors.apt and os is not None:
+    rhel = os is not None and D.family(os) == "rhel"
+    private = {"mode": 0o600, "secret": True} if proxy.has_credentials(inv) else {}
+    dnf_proxy = proxy.environment(inv).get("HTTP_PROXY", "")     # dnf takes it per repository
+    if inv.package_mirrors.apt and os is not None and not rhel:
         add("apt/mirror.list.j2", D.APT_MIRROR_LIST, "apt", extra={
             "url": inv.package_mirrors.apt, "distro": os.distro, "codename": os.codename})
+    if inv.package_mirrors.yum and rhel:
+        add("dnf/mirror.repo.j2", D.YUM_MIRROR_REPO, "dnf", **private, extra={
+            "url": inv.package_mirrors.yum.rstrip("/"), "gpgkey": D.release_key(os), "proxy": dnf_proxy})
     if proxy.environment(inv):
-        private = {"mode": 0o600, "secret": True} if proxy.has_credentials(inv) else {}
-        files.append(RenderedFile(name, proxy.APT_CONF, proxy.apt_conf(inv), "proxy", **private))
+        if not rhel:
+            files.append(RenderedFile(name, proxy.APT_CONF, proxy.apt_conf(inv), "proxy", **private))
         if host in inv.kube_nodes:
             files += [RenderedFile(name, path, proxy.systemd_dropin(inv), "proxy", **private)
                       for path in (proxy.DOCKER_DROPIN, proxy.KUBELET_DROPIN)]
-    add("chrony/chrony.conf.j2", "/etc/chrony/chrony.conf", "chrony")
+    add("chrony/chrony.conf.j2", D.chrony_conf(os), "chrony")
 
     if host in inv.load_balancers:
         add("common/sysctl-loadbalancer.conf.j2", "/etc/sysctl.d/90-provisioner-lb.conf", "lb")
@@ -214,7 +220,10 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ct
     if not kube:
         return files
     # runtime
-    if os is not None:
+    if rhel:
+        add("dnf/docker-ce.repo.j2", D.DOCKER_REPO, "runtime", **private, extra={
+            "url": D.docker_repo_url(inv), "proxy": dnf_proxy})
+    elif os is not None:
         keyring(D.DOCKER_KEYRING, D.docker_keyring_url(inv, os), "runtime")
         add("apt/docker.list.j2", D.DOCKER_LIST, "runtime", extra={
             "url": D.docker_repo_url(inv), "distro": os.distro, "codename": os.codename, "arch": os.arch,
@@ -223,9 +232,13 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ct
     add("cri-dockerd/cri-docker.socket.j2", "/etc/systemd/system/cri-docker.socket", "runtime")
     add("cri-dockerd/cri-docker.service.j2", "/etc/systemd/system/cri-docker.service", "runtime")
     # kube-packages
-    keyring(D.KUBERNETES_KEYRING, D.kubernetes_keyring_url(inv), "kube-packages")
-    add("apt/kubernetes.list.j2", D.KUBERNETES_LIST, "kube-packages",
-        extra={"url": D.kubernetes_repo_url(inv), "keyring": D.KUBERNETES_KEYRING})
+    if rhel:
+        add("dnf/kubernetes.repo.j2", D.KUBERNETES_REPO, "kube-packages", **private, extra={
+            "url": D.kubernetes_repo_url(inv), "proxy": dnf_proxy})
+    else:
+        keyring(D.KUBERNETES_KEYRING, D.kubernetes_keyring_url(inv), "kube-packages")
+        add("apt/kubernetes.list.j2", D.KUBERNETES_LIST, "kube-packages",
+            extra={"url": D.kubernetes_repo_url(inv), "keyring": D.KUBERNETES_KEYRING})
     api = kubeadm_api_version(inv.version).rsplit("/", 1)[1]
     token = ("bootstrap_token", secrets.bootstrap_token)
     certificate_key = ("certificate_key", secrets.certificate_key)

@@ -84,10 +84,12 @@ class Session:
             raise UnreachableHosts(errors)
         if failed:
             raise failed[0]
-        unsupported = [f"{n} runs {o.distro} {o.version}" for n, o in self.os.items() if o.family != "debian"]
+        unsupported = [f"{n} runs {o.distro} {o.version}" for n, o in self.os.items()
+                       if o.family not in ("debian", "rhel")]
         if unsupported:
-            raise ProvisionerError(f"up: {'; '.join(unsupported)} - up supports Debian and Ubuntu hosts so far "
-                                   "(preflight audits any); use Debian 12 or Ubuntu 22.04/24.04")
+            raise ProvisionerError(f"up: {'; '.join(unsupported)} - up supports the Debian (apt) and RHEL (dnf) "
+                                   "families (preflight audits any); use Debian 12, Ubuntu 22.04/24.04, Rocky or "
+                                   "AlmaLinux 9/10")
 
     def close(self) -> None:
         for remote in self.remotes.values():

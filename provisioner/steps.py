@@ -19,7 +19,7 @@ from typing import Callable
 
 from provisioner.factdata import Fact
 from provisioner.filestep import FileStep
-from provisioner.packagestep import PackagesStep, ServiceStep, version_matches
+from provisioner.packagestep import DnfPackagesStep, PackagesStep, ServiceStep, version_matches
 from provisioner.remote import Remote, StepFailed
 from provisioner.stepbase import Change, Step, StepContext
 
@@ -140,5 +140,5 @@ class FuncStep(Step):
         self._action(ctx, change)
 
 
-__all__ = ["AbsentStep", "Change", "CommandStep", "FileStep", "FuncStep", "PackagesStep", "ServiceStep",
+__all__ = ["AbsentStep", "Change", "CommandStep", "DnfPackagesStep", "FileStep", "FuncStep", "PackagesStep", "ServiceStep",
            "Step", "StepContext", "StepFailed", "WaitStep", "version_matches"]

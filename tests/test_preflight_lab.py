@@ -236,9 +236,14 @@ def test_clock_off(lab, inventory, faults):
 
 
 def _snapshot(lab) -> dict[str, str]:
-    """Per node: a listing of /etc (path, size, mtime, mode) and the active units, read from the host side."""
+    """Per node: a listing of /etc (path, size, mtime, mode) and the active units, read from the host side.
+    A login's own units are left out: pam_systemd (libpam-systemd, which firewalld's polkit needs) starts
+    user@UID.service, run-user-UID.mount and a session scope for any SSH login, and logind stops them
+    UserStopDelaySec (10 s, logind.conf(5)) after it ends - the login's doing, not the reads'."""
     cmd = ("find /etc -xdev -printf '%p %s %T@ %m\\n' | sort | sha256sum; "
-           "systemctl list-units --all --no-legend --plain | awk '{print $1, $3, $4}' | sort")
+           "systemctl list-units --all --no-legend --plain | awk '{print $1, $3, $4}' "
+           "| grep -Ev '^(user@[0-9]+\\.service|user-runtime-dir@[0-9]+\\.service|run-user-[0-9]+\\.mount|"
+           "session-[0-9]+\\.scope|user-[0-9]+\\.slice) ' | sort")
     return {name: node.exec(cmd).stdout for name, node in lab.nodes.items()}
 
 

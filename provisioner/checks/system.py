@@ -7,7 +7,8 @@ from provisioner.checks.base import Facts, Node, NodeCheck, Result, read_file, u
 from provisioner.versions import CGROUP_V2_FROM
 
 SUPPORTED_OS = {"debian": {"11", "12", "13"}, "ubuntu": {"20.04", "22.04", "24.04"},
-                "rocky": {"8", "9"}, "rhel": {"8", "9"}, "almalinux": {"8", "9"}, "centos": {"9"}}
+                "rocky": {"8", "9", "10"}, "rhel": {"8", "9", "10"}, "almalinux": {"8", "9", "10"},
+                "centos": {"9", "10"}}
 # Releases that boot cgroup v1 by default (systemd's legacy/hybrid hierarchy): supported for
 # Kubernetes 1.35+ only when the host was switched to v2 (systemd.unified_cgroup_hierarchy=1).
 CGROUP_V1_BY_DEFAULT = {"ubuntu": {"20.04"}, "rocky": {"8"}, "rhel": {"8"}, "almalinux": {"8"}}

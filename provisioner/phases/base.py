@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from provisioner.inventory import Host, Inventory
-from provisioner.desired import keyring_source
+from provisioner.desired import family, keyring_source
 from provisioner.render import RenderedFile, render_host
 from provisioner.secrets import ClusterSecrets
 from provisioner.state import JoinMaterial, Journal
-from provisioner.steps import CommandStep, FileStep
+from provisioner.steps import CommandStep, DnfPackagesStep, FileStep, PackagesStep
 
 q = shlex.quote
 KUBECTL = "kubectl --kubeconfig=/etc/kubernetes/admin.conf"
@@ -81,6 +81,19 @@ class UpContext:
         if (host.hostname, os_) not in self.files:
             self.files[host.hostname, os_] = {f.path: f for f in render_host(self.inv, self.secrets, host, os_)}
         return self.files[host.hostname, os_]
+
+    def family(self, host: Host) -> str:
+        """"rhel" or "debian" for ``host`` (debian until its OS is read: the first supported target)."""
+        os_ = self.os.get(host.hostname)
+        return family(os_) if os_ is not None else "debian"
+
+    def packages(self, host: Host, packages: dict[str, str | None], *, hold: bool = False, repo: str | None = None,
+                 notify: str | None = None):
+        """The step installing ``packages`` with the host's package manager: apt (held when ``hold``) or dnf
+        (pinned by ``repo``'s exclude line: see :class:`~provisioner.packagestep.DnfPackagesStep`)."""
+        if self.family(host) == "rhel":
+            return DnfPackagesStep(packages, repo=repo if hold else None, notify=notify)
+        return PackagesStep(packages, hold=hold, notify=notify)
 
     def file(self, host: Host, path: str) -> RenderedFile:
         """A file of the desired state of ``host``."""

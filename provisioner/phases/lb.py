@@ -11,7 +11,7 @@ from __future__ import annotations
 from provisioner.phases.hostsec import keepalived_script_context_step
 from provisioner.phases.base import Phase, UpContext, q, sysctl_check
 from provisioner.render import CHECK_SCRIPT
-from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep, WaitStep
+from provisioner.steps import CommandStep, FileStep, ServiceStep, WaitStep
 
 
 def vip_answers(inv) -> str:
@@ -25,7 +25,7 @@ def steps(ctx: UpContext, host) -> list:
         FileStep.of(sysctl, notify="lb-sysctl"),
         CommandStep("apply ip_nonlocal_bind", sysctl_check(sysctl.content), f"sysctl -q -p {q(sysctl.path)}",
                     when_notified="lb-sysctl"),
-        PackagesStep({"keepalived": None, "haproxy": None, "curl": None}),   # curl: the health check
+        ctx.packages(host, {"keepalived": None, "haproxy": None, "curl": None}),   # curl: the health check
         FileStep.of(ctx.file(host, CHECK_SCRIPT), notify="keepalived"),
         *([keepalived_script_context_step()] if ctx.inv.selinux == "enforcing" else []),
         FileStep.of(ctx.file(host, "/etc/keepalived/keepalived.conf"), validate="keepalived -t -f %s",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from provisioner import hostsfile, proxy
 from provisioner.checks.kernel import module_present
-from provisioner.desired import APT_MIRROR_LIST
+from provisioner.desired import (APT_MIRROR_LIST, DOCKER_REPO, KUBERNETES_REPO, YUM_MIRROR_REPO, chrony_conf,
+                                 chrony_unit)
 from provisioner.phases.hostsec import firewall_steps, selinux_steps
 from provisioner.phases.base import Phase, UpContext, file_is, q, sysctl_check
-from provisioner.steps import Change, CommandStep, FileStep, FuncStep, PackagesStep, ServiceStep
+from provisioner.steps import Change, CommandStep, FileStep, FuncStep, ServiceStep
 
 FSTAB_SWAP = r"^[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]"
 DISTRO_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
@@ -82,6 +83,20 @@ def hosts_conflicts_step(ctx: UpContext, host) -> FuncStep:
                     identity=f"hosts conflicts {sorted(wanted.items())} {sorted(own)}", writes=("/etc/hosts",))
 
 
+def yum_mirror_steps(ctx: UpContext, host) -> list:
+    """The inventory's yum mirror in place of the distribution's repositories: ours written, every other
+    repository file's sections set enabled=0 (kept, so removing the mirror from the inventory can restore them)."""
+    if not ctx.has_file(host, YUM_MIRROR_REPO):
+        return []
+    ours = " ".join(f"-e {q(p)}" for p in (YUM_MIRROR_REPO, KUBERNETES_REPO, DOCKER_REPO))
+    enabled = "^enabled[[:space:]]*=[[:space:]]*1"
+    others = f"$(grep -l {q(enabled)} /etc/yum.repos.d/*.repo 2>/dev/null | grep -vxF {ours})"
+    return [FileStep.of(ctx.file(host, YUM_MIRROR_REPO)),
+            CommandStep("disable the distribution's own dnf repositories",
+                        f"[ -z \"{others}\" ]",
+                        f"for f in {others}; do sed -i.disabled-by-provisioner -E {q('s/' + enabled + '/enabled=0/')} \"$f\"; done")]
+
+
 def steps(ctx: UpContext, host) -> list:
     inv, os_ = ctx.inv, ctx.os.get(host.hostname)
     out: list = [hostname_step(ctx.file(host, "/etc/hostname").content.strip()), FileStep.of(ctx.file(host, "/etc/hosts")),
@@ -107,7 +122,10 @@ def steps(ctx: UpContext, host) -> list:
             CommandStep("apply Kubernetes sysctls", sysctl_check(sysctl.content), f"sysctl -q -p {q(sysctl.path)}",
                         when_notified="sysctl", why="could not apply sysctls"),
         ]
-    if inv.package_mirrors.apt and os_:
+    rhel = ctx.family(host) == "rhel"
+    if rhel:
+        out += yum_mirror_steps(ctx, host)
+    elif inv.package_mirrors.apt and os_:
         out.append(FileStep.of(ctx.file(host, APT_MIRROR_LIST), notify="apt-sources"))
         out.append(CommandStep("disable the distribution's own apt sources",
                                " && ".join(f"[ ! -e {p} ]" for p in DISTRO_SOURCES),
@@ -115,9 +133,12 @@ def steps(ctx: UpContext, host) -> list:
                                           for p in DISTRO_SOURCES) + "; true"))
     if ctx.has_file(host, proxy.APT_CONF):     # before the first package: apt goes through the proxy
         out.append(FileStep.of(ctx.file(host, proxy.APT_CONF)))
-    out.append(PackagesStep({"chrony": None, "curl": None, "gnupg": None, "ca-certificates": None}))
-    out.append(FileStep.of(ctx.file(host, "/etc/chrony/chrony.conf"), notify="chrony"))
-    out.append(ServiceStep("chrony", restart_on=("chrony",)))
+    # gnupg: apt-key's successor dearmors the repository keys (dnf imports them itself)
+    out.append(ctx.packages(host, {"chrony": None, "curl": None, "ca-certificates": None,
+                                   **({} if rhel else {"gnupg": None})}))
+    chrony = ctx.file(host, chrony_conf(os_))
+    out.append(FileStep.of(chrony, notify="chrony"))
+    out.append(ServiceStep(chrony_unit(os_), restart_on=("chrony",)))
     return out
 
 

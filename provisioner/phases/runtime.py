@@ -10,7 +10,7 @@ from __future__ import annotations
 from shlex import quote as q
 
 from provisioner import compat, proxy
-from provisioner.desired import DOCKER_KEYRING, DOCKER_LIST
+from provisioner.desired import DOCKER_KEYRING, DOCKER_LIST, DOCKER_REPO, DOCKER_REPO_ID
 from provisioner.phases.base import Phase, UpContext, keyring_step, proxy_dropin
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
 
@@ -44,21 +44,26 @@ def cri_dockerd_archive_step(url: str, version: str) -> CommandStep:
 
 def steps(ctx: UpContext, host) -> list:
     inv, os_ = ctx.inv, ctx.os[host.hostname]
-    if compat.cri_dockerd_source(inv.cri_dockerd_version, os_.distro, os_.codename, os_.arch) == "deb":
+    rhel = ctx.family(host) == "rhel"
+    if not rhel and compat.cri_dockerd_source(inv.cri_dockerd_version, os_.distro, os_.codename, os_.arch) == "deb":
         cri = PackagesStep({"cri-dockerd": inv.cri_dockerd_version},
                            debs={"cri-dockerd": (inv.cri_dockerd_version, cri_dockerd_url(ctx, os_))},
                            notify="cri-docker")
     else:
         cri = cri_dockerd_archive_step(cri_dockerd_archive_url(ctx, os_), inv.cri_dockerd_version)
+    if rhel:
+        sources = [FileStep.of(ctx.file(host, DOCKER_REPO))]      # dnf fetches the repository's key itself
+    else:
+        sources = [keyring_step("Docker", ctx.file(host, DOCKER_KEYRING)),
+                   FileStep.of(ctx.file(host, DOCKER_LIST), notify="apt-sources")]
     return [
-        keyring_step("Docker", ctx.file(host, DOCKER_KEYRING)),
-        FileStep.of(ctx.file(host, DOCKER_LIST), notify="apt-sources"),
+        *sources,
         CommandStep("docker group", "getent group docker >/dev/null", "groupadd --system docker"),
         FileStep.of(ctx.file(host, "/etc/docker/daemon.json"), notify="docker"),
         # Exact versions, held: an unattended upgrade to a Docker whose minimum API is above
         # cri-dockerd's client API stops every node's runtime (Docker 29 vs cri-dockerd 0.3.14).
-        PackagesStep({"docker-ce": inv.docker_version, "docker-ce-cli": inv.docker_version,
-                      "containerd.io": inv.containerd_version}, hold=True, notify="docker"),
+        ctx.packages(host, {"docker-ce": inv.docker_version, "docker-ce-cli": inv.docker_version,
+                            "containerd.io": inv.containerd_version}, hold=True, repo=DOCKER_REPO_ID, notify="docker"),
         *proxy_dropin(ctx, host, proxy.DOCKER_DROPIN, "docker"),
         ServiceStep("docker", restart_on=("docker",)),
         cri,

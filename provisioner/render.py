@@ -215,7 +215,9 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ct
         add("keepalived/check_haproxy.sh.j2", CHECK_SCRIPT, "keepalived", mode=0o755)
         add("keepalived/keepalived.conf.j2", "/etc/keepalived/keepalived.conf", "keepalived",
             mode=0o600, secret=True, extra={"vrrp": _vrrp(inv, host)})
-        add("haproxy/haproxy.cfg.j2", "/etc/haproxy/haproxy.cfg", "haproxy", mode=0o600, secret=True)
+        # Debian's package makes /run/haproxy (tmpfiles.d); EL's has only /var/lib/haproxy, its chroot
+        add("haproxy/haproxy.cfg.j2", "/etc/haproxy/haproxy.cfg", "haproxy", mode=0o600, secret=True,
+            extra={"stats_socket": "/var/lib/haproxy/stats" if rhel else "/run/haproxy/admin.sock"})
 
     if not kube:
         return files

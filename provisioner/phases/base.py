@@ -24,6 +24,11 @@ CA = "/etc/kubernetes/pki/ca.crt"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
+# Where dpkg is not there to say it (EL hosts: uname -m), the machine's name in Debian's and upstream's file
+# names (cri-dockerd-VERSION.amd64.tgz).
+UNAME_ARCHES = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
 @dataclass(frozen=True)
 class OsInfo:
     """What ``up`` needs to know about a host's OS (read once per run)."""
@@ -48,6 +53,7 @@ class OsInfo:
     @classmethod
     def parse(cls, line: str) -> "OsInfo":
         parts = (line.strip().split("|") + ["", "", "", "", ""])[:5]
+        parts[4] = UNAME_ARCHES.get(parts[4], parts[4])
         return cls(*parts)
 
 

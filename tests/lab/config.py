@@ -32,6 +32,9 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 
 
+NODE_OSES = ("debian12", "rocky9", "alma10")
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     """One host to boot: its name, lab address and (informational) roles."""
@@ -45,8 +48,12 @@ class NodeSpec:
     # With legs: forward the lab's package mirror (TCP 8080) and NTP (UDP 123), listening on each
     # leg address, to this upstream address (the host's bridge address, or the previous bastion).
     relay_to: str | None = None
+    # "debian12", or an EL-like node (tests/lab/eltree.py): "rocky9", "alma10"
+    os: str = "debian12"
 
     def __post_init__(self) -> None:
+        if self.os not in NODE_OSES:
+            raise ValueError(f"{self.hostname}: os {self.os!r} is not one of {', '.join(NODE_OSES)}")
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", self.hostname):
             raise ValueError(f"bad lab hostname {self.hostname!r}")
         for a in (self.address, *self.legs, *([self.relay_to] if self.relay_to else [])):
@@ -115,7 +122,7 @@ def node_specs(items) -> tuple[NodeSpec, ...]:
         elif isinstance(it, dict):
             out.append(NodeSpec(str(it["hostname"]), str(it["address"]),
                                 tuple(it.get("roles") or ()), tuple(it.get("legs") or ()),
-                                it.get("relay_to")))
+                                it.get("relay_to"), it.get("os") or "debian12"))
         else:
             host, addr = it
             out.append(NodeSpec(str(host), str(addr)))

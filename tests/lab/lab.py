@@ -84,6 +84,17 @@ class Lab:
         self.timings: dict[str, float] = {}
         self.standins = None    # tests.standins.publish.Published, once up with a repo
 
+    @property
+    def has_el(self) -> bool:
+        return any(n.spec.os != "debian12" for n in self.nodes.values())
+
+    def lower_for(self, node: Node) -> Path:
+        """The root filesystem ``node`` boots: the Debian one, or the EL-like one (tests/lab/eltree.py)."""
+        if node.spec.os == "debian12":
+            return Path(self.lower)
+        from . import eltree
+        return eltree.ensure_lower()
+
     # ---- public paths --------------------------------------------------
     @property
     def key_path(self) -> Path:
@@ -205,17 +216,15 @@ class Lab:
         if self.with_repo:
             from ..standins.publish import publish
             self.repo.init()
-            self.standins = publish(self.repo, Path(self.lower))
+            self.standins = publish(self.repo, Path(self.lower), el=self.has_el)
             self.repo.serve(self.state_dir / "repo-http.log")
         if self.with_ntp:
             services.start_chronyd(self.state_dir, self.bridge_address,
                                    str(ipaddress.ip_interface(self.bridge_cidr).network))
         self.timings["services"] = time.monotonic() - t
         t = time.monotonic()
-        lower = Path(self.lower)
-
         def boot(n: Node) -> None:
-            n.prepare(lower)
+            n.prepare(self.lower_for(n))
             n.start()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(boot, self.nodes.values()))
@@ -278,7 +287,7 @@ class Lab:
             "inventory": str(self.inventory_path) if self.inventory_path else None,
             "segments": [str(n) for n, _ in self.segments],
             "nodes": [{"hostname": n.hostname, "address": n.address, "roles": list(n.roles),
-                       "legs": list(n.spec.legs), "relay_to": n.spec.relay_to}
+                       "legs": list(n.spec.legs), "relay_to": n.spec.relay_to, "os": n.spec.os}
                       for n in self.nodes.values()],
         }
         (self.state_dir / "state.json").write_text(json.dumps(data, indent=1))

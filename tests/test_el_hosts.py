@@ -21,8 +21,8 @@ from provisioner.phases.base import OsInfo, UpContext
 from provisioner.probebatch import batch_probes
 from provisioner.render import render_host
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
-from provisioner.validation import load_inventory
 from tests.support.fixed_secrets import fixed_secrets
+from tests.support.lab_inventory import lab_model
 from tests.support.skips import need_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,11 +32,7 @@ BOOKWORM = OsInfo("debian", "12", "bookworm", "", "amd64")
 
 
 def _inventory(tmp_path, **changes):
-    data = yaml.safe_load((REPO / "inventories/lab.yaml").read_text())
-    data.update(changes)
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_inventory(path)
+    return lab_model(tmp_path, **changes)
 
 
 def _files(inv, host, os_):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
 from provisioner import proxy
 from provisioner.checks.proxyenv import bypassed, cluster_targets
@@ -13,19 +12,15 @@ from provisioner.phases import kube_packages, prep, runtime
 from provisioner.phases.base import OsInfo, UpContext
 from provisioner.render import render_cluster
 from provisioner.steps import CommandStep, FileStep, PackagesStep, ServiceStep
-from provisioner.validation import load_inventory
 from tests.support.fixed_secrets import fixed_secrets
+from tests.support.lab_inventory import lab_model
 
 REPO = Path(__file__).resolve().parents[1]
 PROXY = {"http": "http://proxy.example.org:3128", "no_proxy": ["git.example.org"]}
 
 
 def _inventory(tmp_path, **changes):
-    data = yaml.safe_load((REPO / "inventories/lab.yaml").read_text())
-    data.update(changes)
-    path = tmp_path / "inv.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_inventory(path)
+    return lab_model(tmp_path, **changes)
 
 
 def _ctx(inv) -> UpContext:

@@ -48,3 +48,14 @@ def standin_calls(lab, node) -> list[dict]:
 
     out = sh(lab, node, "cat /var/log/standins/calls.log 2>/dev/null || true").stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def lab_model(directory: Path, **changes):
+    """inventories/lab.yaml with top-level ``changes``, validated: the product's model (no lab booted)."""
+    from provisioner.validation import load_inventory
+
+    data = yaml.safe_load((REPO / "inventories/lab.yaml").read_text())
+    data.update(changes)
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_inventory(path)

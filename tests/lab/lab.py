@@ -223,6 +223,10 @@ class Lab:
                                    str(ipaddress.ip_interface(self.bridge_cidr).network))
         self.timings["services"] = time.monotonic() - t
         t = time.monotonic()
+        if self.has_el:     # built once, before the boot threads (each would build it, racing on one .part file)
+            from . import eltree
+            eltree.ensure_lower()
+
         def boot(n: Node) -> None:
             n.prepare(self.lower_for(n))
             n.start()

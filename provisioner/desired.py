@@ -82,17 +82,20 @@ APT_MIRROR_LIST = "/etc/apt/sources.list"
 
 def family(os) -> str:
     """"rhel" or "debian": which package manager and paths a host's OS takes (an ``OsInfo`` says it itself,
-    ID_LIKE included; a :class:`HostOs` by its distribution)."""
+    ID_LIKE included; a :class:`HostOs` by its distribution; None, an OS not read yet: the first supported
+    target's, as :data:`ASSUMED_OS`)."""
+    if os is None:
+        return "debian"
     return getattr(os, "family", None) or ("rhel" if os.distro in RHEL_DISTROS else "debian")
 
 
 def chrony_conf(os) -> str:
     """chrony's configuration file: Debian's package reads /etc/chrony/chrony.conf, EL's /etc/chrony.conf."""
-    return "/etc/chrony.conf" if os is not None and family(os) == "rhel" else "/etc/chrony/chrony.conf"
+    return "/etc/chrony.conf" if family(os) == "rhel" else "/etc/chrony/chrony.conf"
 
 
 def chrony_unit(os) -> str:
-    return "chronyd" if os is not None and family(os) == "rhel" else "chrony"
+    return "chronyd" if family(os) == "rhel" else "chrony"
 
 
 def release_key(os) -> str:

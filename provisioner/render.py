@@ -193,16 +193,17 @@ def render_host(inv: Inventory, secrets: ClusterSecrets, host: Host, os=None, ct
     if kube:
         add("common/modules-load.conf.j2", "/etc/modules-load.d/kubernetes.conf", "kernel")
         add("common/sysctl-kubernetes.conf.j2", "/etc/sysctl.d/99-kubernetes.conf", "kernel")
-    rhel = os is not None and D.family(os) == "rhel"
+    rhel = D.family(os) == "rhel"
     private = {"mode": 0o600, "secret": True} if proxy.has_credentials(inv) else {}
-    dnf_proxy = proxy.environment(inv).get("HTTP_PROXY", "")     # dnf takes it per repository
+    proxy_env = proxy.environment(inv)
+    dnf_proxy = proxy_env.get("HTTP_PROXY", "")     # dnf takes it per repository
     if inv.package_mirrors.apt and os is not None and not rhel:
         add("apt/mirror.list.j2", D.APT_MIRROR_LIST, "apt", extra={
             "url": inv.package_mirrors.apt, "distro": os.distro, "codename": os.codename})
     if inv.package_mirrors.yum and rhel:
         add("dnf/mirror.repo.j2", D.YUM_MIRROR_REPO, "dnf", **private, extra={
             "url": inv.package_mirrors.yum.rstrip("/"), "gpgkey": D.release_key(os), "proxy": dnf_proxy})
-    if proxy.environment(inv):
+    if proxy_env:
         if not rhel:
             files.append(RenderedFile(name, proxy.APT_CONF, proxy.apt_conf(inv), "proxy", **private))
         if host in inv.kube_nodes:

@@ -90,8 +90,7 @@ class UpContext:
 
     def family(self, host: Host) -> str:
         """"rhel" or "debian" for ``host`` (debian until its OS is read: the first supported target)."""
-        os_ = self.os.get(host.hostname)
-        return family(os_) if os_ is not None else "debian"
+        return family(self.os.get(host.hostname))
 
     def packages(self, host: Host, packages: dict[str, str | None], *, hold: bool = False, repo: str | None = None,
                  notify: str | None = None):

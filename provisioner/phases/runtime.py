@@ -44,18 +44,19 @@ def cri_dockerd_archive_step(url: str, version: str) -> CommandStep:
 
 def steps(ctx: UpContext, host) -> list:
     inv, os_ = ctx.inv, ctx.os[host.hostname]
-    rhel = ctx.family(host) == "rhel"
-    if not rhel and compat.cri_dockerd_source(inv.cri_dockerd_version, os_.distro, os_.codename, os_.arch) == "deb":
+    if ctx.family(host) == "rhel":
+        sources = [FileStep.of(ctx.file(host, DOCKER_REPO))]      # dnf fetches the repository's key itself
+        deb = False
+    else:
+        sources = [keyring_step("Docker", ctx.file(host, DOCKER_KEYRING)),
+                   FileStep.of(ctx.file(host, DOCKER_LIST), notify="apt-sources")]
+        deb = compat.cri_dockerd_source(inv.cri_dockerd_version, os_.distro, os_.codename, os_.arch) == "deb"
+    if deb:
         cri = PackagesStep({"cri-dockerd": inv.cri_dockerd_version},
                            debs={"cri-dockerd": (inv.cri_dockerd_version, cri_dockerd_url(ctx, os_))},
                            notify="cri-docker")
     else:
         cri = cri_dockerd_archive_step(cri_dockerd_archive_url(ctx, os_), inv.cri_dockerd_version)
-    if rhel:
-        sources = [FileStep.of(ctx.file(host, DOCKER_REPO))]      # dnf fetches the repository's key itself
-    else:
-        sources = [keyring_step("Docker", ctx.file(host, DOCKER_KEYRING)),
-                   FileStep.of(ctx.file(host, DOCKER_LIST), notify="apt-sources")]
     return [
         *sources,
         CommandStep("docker group", "getent group docker >/dev/null", "groupadd --system docker"),

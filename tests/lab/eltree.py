@@ -135,10 +135,7 @@ def userland_rpms(work: Path) -> Path:
 def ensure_lower() -> Path:
     lower, tarball = lower_path(), tarball_path()
     if rootfs.extracted(lower, tarball, build_tarball):
-        mounts = Path("/proc/mounts").read_text()
-        for old in [*config.CACHE_DIR.glob("eltree-*.tar.zst"), *config.LIB_DIR.glob("eltree-*")]:
-            if old not in (tarball, lower) and f"lowerdir={old}," not in mounts:
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        rootfs.prune("eltree", tarball, lower)
         log.info("EL lower ready: %s", lower)
     return lower
 

@@ -204,18 +204,18 @@ def extracted(lower: Path, tarball: Path, build) -> bool:
 def ensure_lower() -> Path:
     """The extracted read-only lower dir, building/extracting as needed."""
     if extracted(lower_path(), tarball_path(), build_tarball):
-        prune()
+        prune("rootfs", tarball_path(), lower_path())
     return lower_path()
 
 
-def prune() -> None:
-    """Delete rootfs tarballs and lower dirs of other keys (not in use)."""
+def prune(prefix: str, tarball: Path, lower: Path) -> None:
+    """Delete the ``prefix`` tarballs and lower dirs of other keys than ``tarball``'s and ``lower`` (not in use)."""
     mounts = Path("/proc/mounts").read_text()
-    for old in config.CACHE_DIR.glob("rootfs-*.tar.zst"):
-        if old != tarball_path():
+    for old in config.CACHE_DIR.glob(f"{prefix}-*.tar.zst"):
+        if old != tarball:
             old.unlink(missing_ok=True)
-    for old in config.LIB_DIR.glob("rootfs-*"):
-        if old != lower_path() and f"lowerdir={old}," not in mounts:
+    for old in config.LIB_DIR.glob(f"{prefix}-*"):
+        if old != lower and f"lowerdir={old}," not in mounts:
             shutil.rmtree(old, ignore_errors=True)
 
 

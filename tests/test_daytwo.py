@@ -26,6 +26,7 @@ from provisioner.daytwo.expiration import ParseError, parse_check_expiration, ta
 from tests.support.cli import run_cli
 
 GOLDEN = Path(__file__).parent / "golden" / "daytwo"
+REPO = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.timezone.utc)
 
 
@@ -134,3 +135,36 @@ def test_an_inventory_warning_is_printed_once(tmp_path):
     assert result.returncode == 3, result.stdout + result.stderr
     warnings = [line for line in result.stderr.splitlines() if "end of life" in line]
     assert len(warnings) == 1, result.stderr
+
+
+def test_remove_refuses_before_touching_a_host(tmp_path):
+    """remove on an inventory whose cluster was never built, and what it refuses by name: one line, exit 2.
+    Loopback hosts on a closed port: nothing is connected to before the refusal."""
+    from tests.test_cli import _loopback_inventory
+
+    inv = _loopback_inventory(tmp_path)
+    state = ["--state-dir", str(tmp_path / "s"), "--timeout", "2"]
+    r = run_cli("remove", "-i", str(inv), "node1", "--yes", *state)
+    assert r.returncode == 2 and "no cluster built from this inventory yet" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    unknown = run_cli("remove", "-i", str(inv), "node9", "--yes", *state)
+    assert unknown.returncode == 2 and "node9" in unknown.stderr, unknown.stderr
+
+
+def test_remove_keeps_two_etcd_members_unless_forced():
+    from provisioner.daytwo.remove import quorum_refusal
+
+    assert quorum_refusal(["m1", "m2", "m3"], ["m3"], False) is None
+    assert "leaves etcd with 1 member (m1)" in quorum_refusal(["m1", "m2", "m3"], ["m2", "m3"], False)
+    assert quorum_refusal(["m1", "m2"], ["m2"], True) is None
+    assert quorum_refusal(["m1"], ["m1"], True) == "leaves etcd without a member - the cluster would be gone"
+
+
+def test_remove_checks_the_inventory_left_behind(tmp_path):
+    from provisioner.daytwo.remove import inventory_without
+    from provisioner.errors import UsageError
+
+    rest = inventory_without(REPO / "inventories" / "lab.yaml", ["node2", "master3"])
+    assert [h.hostname for h in rest.hosts] == ["master1", "master2", "node1", "node3", "ha1", "ha2"]
+    with pytest.raises(UsageError, match="without master1, master2, master3 is not a valid inventory: "):
+        inventory_without(REPO / "inventories" / "lab.yaml", ["master1", "master2", "master3"])

@@ -125,3 +125,72 @@ def add(
         report["updated"] = others
         write_output(output.json_out, json.dumps(report, indent=2) + "\n", "--json")
     raise typer.Exit(result.exit_code or (0 if all(a.joined for a in added) else 1))
+
+
+@app.command()
+@ssh_options()
+@output_options()
+def remove(
+    names: Annotated[list[str], typer.Argument(help="Joined nodes to take out (names, ranges like node[4-5]).",
+                                               show_default=False, metavar="HOST",
+                                               autocompletion=_inventory_hosts)],
+    inventory: InventoryOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go on when etcd would be left with one member, or when a "
+                                        "host does not answer (it is then taken out of the cluster without being "
+                                        "reset).")] = False,
+    state_dir_opt: StateDirOpt = None,
+    *, ssh: SshArgs, output: RunOutput,
+) -> None:
+    """Take nodes out of the built cluster: kubectl drain, kubeadm reset (a control plane's etcd member goes with
+    it; refused when etcd would keep fewer than two members, unless --force), kubectl delete node; then the
+    /etc/hosts block everywhere and the load balancers' haproxy backends (reloaded) follow. Drop the hosts from
+    the inventory afterwards: an `up` that still lists them joins them again. Exit 2 for a refusal.
+
+    Example: provisioner remove -i inventory.yaml node3 --yes
+    """
+    import json
+
+    from provisioner.daytwo.add import touched
+    from provisioner.daytwo.remove import check_removals, inventory_without, run_remove
+    from provisioner.engine import UpOptions, run_up
+    from provisioner.state import Journal, StateLock
+    from provisioner.up_report import make_reporter, print_summary, to_json
+
+    path, inv = load(inventory)
+    wanted = hosts(inv, names, "HOST")
+    state = state_dir(inv, state_dir_opt)
+    check_removals(inv, Journal(state), wanted)
+    rest = inventory_without(path, wanted)
+    if not yes and not typer.confirm(f"Remove {', '.join(wanted)} from cluster {inv.cluster_name}? They are "
+                                     "drained and reset", err=True):
+        raise typer.Exit(1)
+    human = err if output.json_out == Path("-") else out
+    keys = open_ssh(inv, state, ssh)
+    result = None
+    with StateLock(state, "remove"):
+        removed = run_remove(inv, state, keys, wanted, force, ssh.timeout)
+        for r in removed:
+            human.print(f"remove: {r.host} ({r.role}) {'removed' if r.done else 'NOT removed'}: {r.outcome}")
+        if removed and all(r.done for r in removed) and len(removed) == len(wanted):
+            reporter = make_reporter(err, verbose=output.verbose, quiet=output.quiet)
+            try:
+                result = run_up(rest, state, keys, UpOptions(parallel=32, timeout=ssh.timeout,
+                                                             inventory_path=str(path)), reporter)
+            finally:
+                reporter.finish(result)
+            print_summary(result, human, str(path), table=getattr(reporter, "wants_table", True))
+            for host, phases in touched(result, []).items():
+                human.print(f"remove: {host} updated ({', '.join(phases)})")
+            human.print(f"remove: drop {', '.join(wanted)} from {path} - an `up` that still lists them joins "
+                        "them again")
+    if output.json_out:
+        from provisioner.cli.paths import write_output
+        report = json.loads(to_json(result)) if result is not None else {}
+        report["removed"] = [{"host": r.host, "role": r.role, "removed": r.done, "outcome": r.outcome}
+                             for r in removed]
+        report["updated"] = touched(result, []) if result is not None else {}
+        write_output(output.json_out, json.dumps(report, indent=2) + "\n", "--json")
+    if result is None:
+        raise typer.Exit(1)
+    raise typer.Exit(result.exit_code)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provisioner.errors import UsageError
-from provisioner.inventory import Inventory
+from provisioner.inventory import Host, Inventory
 from provisioner.state import Journal
 from provisioner.uptypes import UpResult
 
@@ -27,18 +27,26 @@ class Addition:
     joined: bool          # its join phase completed in this run
 
 
+def built_nodes(inv: Inventory, journal: Journal, names: list[str], command: str, lb_hint: str) -> list[Host]:
+    """The hosts ``names`` of a built cluster, each a control plane or worker; UsageError otherwise (no
+    `kubeadm init` recorded, or a load balancer: ``lb_hint`` says what to do with it)."""
+    first = inv.first_control_plane.hostname
+    if journal.done_at(first, "init") is None:
+        raise UsageError(f"{command}: no cluster built from this inventory yet (the state directory records no "
+                         f"`kubeadm init` on {first})" + (" - run `provisioner up`" if command == "add" else ""))
+    hosts = [inv.host(name) for name in names]
+    for host in hosts:
+        if host not in inv.kube_nodes:
+            raise UsageError(f"{command}: {host.hostname} is a load balancer, not a node - {lb_hint}")
+    return hosts
+
+
 def check_additions(inv: Inventory, journal: Journal, names: list[str]) -> None:
     """UsageError unless the cluster is built and each of ``names`` is a kube node that has not joined."""
     first = inv.first_control_plane.hostname
-    if journal.done_at(first, "init") is None:
-        raise UsageError(f"add: no cluster built from this inventory yet (the state directory records no "
-                         f"`kubeadm init` on {first}) - run `provisioner up`")
-    for name in names:
-        host = inv.host(name)
-        if host not in inv.kube_nodes:
-            raise UsageError(f"add: {name} is a load balancer, not a node - `provisioner up` sets it up")
-        if name == first or journal.done_at(name, JOIN_PHASE[host.has("control-plane")]) is not None:
-            raise UsageError(f"add: {name} is already in the cluster - `provisioner up` repairs drift on it")
+    for host in built_nodes(inv, journal, names, "add", "`provisioner up` sets it up"):
+        if host.hostname == first or journal.done_at(host.hostname, JOIN_PHASE[host.has("control-plane")]) is not None:
+            raise UsageError(f"add: {host.hostname} is already in the cluster - `provisioner up` repairs drift on it")
 
 
 def additions(inv: Inventory, result: UpResult, names: list[str]) -> list[Addition]:

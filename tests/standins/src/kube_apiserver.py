@@ -190,7 +190,8 @@ class Cluster:
                          "annotations": {**n.get("annotations", {}), **(n.get("network") or {}).get("annotations", {})},
                          "resourceVersion": str(n.get("rv", 1))},
             "spec": {"podCIDR": n.get("podCIDR"), "podCIDRs": [n["podCIDR"]] if n.get("podCIDR") else [],
-                     **({"taints": n["taints"]} if n.get("taints") else {})},
+                     **({"taints": n["taints"]} if n.get("taints") else {}),
+                     **({"unschedulable": True} if n.get("unschedulable") else {})},
             "status": {
                 "addresses": [{"type": "InternalIP", "address": n.get("internalIP", "")},
                               {"type": "Hostname", "address": n["name"]}],
@@ -234,18 +235,27 @@ class Cluster:
             running = self.node_ready(n)
             if is_cp:
                 for comp in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
-                    pods.append(self._pod(f"{comp}-{n['name']}", "kube-system", n, ip, running, n["created"],
-                                          {"component": comp, "tier": "control-plane"}))
+                    pod = self._pod(f"{comp}-{n['name']}", "kube-system", n, ip, running, n["created"],
+                                    {"component": comp, "tier": "control-plane"}, owner("v1", "Node", n["name"]))
+                    # a static pod's mirror (kubelet pkg/kubelet/pod/mirror_client.go): kubectl drain skips it
+                    digest = short_hash(comp + n["name"], 32)
+                    pod["metadata"]["annotations"] = {"kubernetes.io/config.mirror": digest,
+                                                      "kubernetes.io/config.hash": digest,
+                                                      "kubernetes.io/config.source": "file"}
+                    pods.append(pod)
             pods.append(self._pod(f"kube-proxy-{short_hash('kube-proxy' + n['name'])}", "kube-system", n, ip,
-                                  n.get("ready", False), n["created"], {"k8s-app": "kube-proxy"}))
+                                  n.get("ready", False), n["created"], {"k8s-app": "kube-proxy"},
+                                  owner("apps/v1", "DaemonSet", "kube-proxy")))
             if cni_name:
                 pods.append(self._pod(f"{cni_name}-{short_hash(cni_name + n['name'])}", cni_ns, n, ip,
-                                      n.get("ready", False), n["created"], {"app": cni_name}))
+                                      n.get("ready", False), n["created"], {"app": cni_name},
+                                      owner("apps/v1", "DaemonSet", cni_name)))
         first = next(iter(sorted(self.s["nodes"].values(), key=lambda x: x["created"])), None)
         rs = short_hash("coredns-rs", 10)
         for i in range(2):
             pod = self._pod(f"coredns-{rs}-{short_hash('coredns' + str(i))}", "kube-system",
-                            first if cni else None, "", cni, created, {"k8s-app": "kube-dns"})
+                            first if cni else None, "", cni, created, {"k8s-app": "kube-dns"},
+                            owner("apps/v1", "ReplicaSet", f"coredns-{rs}"))
             if cni and first:
                 pod["status"]["podIP"] = self._pod_ip(first, i + 2)
             pods.append(pod)
@@ -256,16 +266,49 @@ class Cluster:
             return ""
         return str(ipaddress.ip_network(n["podCIDR"])[idx])
 
-    def _pod(self, name, ns, node, ip, running, created, labels) -> dict:
+    def _pod(self, name, ns, node, ip, running, created, labels, controller: dict) -> dict:
         phase = "Running" if running else "Pending"
         return {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": name, "namespace": ns, "creationTimestamp": rfc3339(created),
-                             "labels": labels, "uid": str(uuid_for(ns + "/" + name))},
+                             "labels": labels, "uid": str(uuid_for(ns + "/" + name)), "ownerReferences": [controller]},
                 "spec": {"nodeName": node["name"] if node else None},
                 "status": {"phase": phase, "hostIP": ip, "podIP": ip,
                            "conditions": [{"type": "Ready", "status": "True" if running else "False"}],
                            "containerStatuses": [{"name": name.split("-")[0], "ready": running,
                                                   "restartCount": 0}] if node else []}}
+
+
+def owner(api_version: str, kind: str, name: str) -> dict:
+    """The controller reference a pod carries (metav1.GetControllerOf reads the one with controller: true)."""
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uuid_for(f"{kind}/{name}"),
+            "controller": True, "blockOwnerDeletion": True}
+
+
+# The pod fields a field selector may name (kubernetes pkg/apis/core/v1/conversion.go, the Pod field label
+# conversion func; pkg/registry/core/pod/strategy.go ToSelectableFields): anything else is a 400.
+POD_FIELDS = {"metadata.name": lambda p: p["metadata"]["name"],
+              "metadata.namespace": lambda p: p["metadata"]["namespace"],
+              "spec.nodeName": lambda p: p["spec"].get("nodeName") or "",
+              "spec.restartPolicy": lambda p: "Always", "spec.schedulerName": lambda p: "default-scheduler",
+              "spec.serviceAccountName": lambda p: "", "spec.hostNetwork": lambda p: "false",
+              "status.phase": lambda p: p["status"]["phase"], "status.podIP": lambda p: p["status"].get("podIP", ""),
+              "status.nominatedNodeName": lambda p: ""}
+
+
+def field_selector(text: str, fields: dict):
+    """A predicate for a field selector like ``spec.nodeName=node3,status.phase!=Failed`` (=, == and !=, as
+    apimachinery pkg/fields/selector.go ParseSelector); ValueError for a field the resource does not offer."""
+    terms = []
+    for term in filter(None, text.split(",")):
+        m = re.match(r"^([^=!]+)(==|=|!=)(.*)$", term)
+        if not m:
+            raise ValueError(f"invalid selector: '{text}'; can't understand '{term}'")
+        field, op, value = m.groups()
+        if field not in fields:
+            # pkg/apis/core/v1/conversion.go, the pods' field label conversion func
+            raise ValueError(f"field label not supported: {field}")
+        terms.append((fields[field], op != "!=", value))
+    return lambda obj: all((get(obj) == value) == equal for get, equal, value in terms)
 
 
 def uuid_for(text: str) -> str:
@@ -409,6 +452,10 @@ class API:
                         n.setdefault("labels", {})[k] = v
                 if "taints" in (data.get("spec") or {}):
                     n["taints"] = data["spec"]["taints"] or []
+                if "unschedulable" in (data.get("spec") or {}):
+                    # kubectl cordon/uncordon (k8s.io/kubectl pkg/drain/cordon.go PatchOrReplaceWithContext): a
+                    # strategic merge patch {"spec":{"unschedulable":true}}, and null (omitempty false) to undo
+                    n["unschedulable"] = bool(data["spec"]["unschedulable"])
                 self.bump(n)
                 return 200, c.node_json(n)
             if method == "DELETE":
@@ -425,7 +472,13 @@ class API:
             if not ident.admin:
                 return forbidden(ident.user, "list", "pods", namespace=m.group(1) or "")
             pods = [p for p in c.pods() if m.group(1) in (None, p["metadata"]["namespace"])]
-            return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
+            try:
+                keep = field_selector((query.get("fieldSelector") or [""])[0], POD_FIELDS)
+            except ValueError as exc:
+                return status(400, "BadRequest", str(exc))
+            pods = [p for p in pods if keep(p)]
+            return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": str(s["rv"])},
+                         "items": pods}
         m = re.match(r"^/apis/apiextensions.k8s.io/v1/customresourcedefinitions/([^/]+)$", path)
         if m and method == "GET":
             if not ident.admin:
@@ -1105,6 +1158,11 @@ def version_info() -> dict:
             "compiler": "gc", "platform": "linux/amd64"}
 
 
+def ident(text: str) -> str:
+    """A member's (or the cluster's) uint64 ID, as etcd's grpc-gateway writes it: a decimal string."""
+    return str(int(hashlib.sha256(text.encode()).hexdigest()[:15], 16))
+
+
 class EtcdAPI:
     """The one etcd call the product makes: ``POST /v3/cluster/member/list`` on the etcd client port.
 
@@ -1146,17 +1204,17 @@ class EtcdAPI:
 
     def handle(self, method: str, raw_path: str, headers, body: bytes, peer):
         path = urllib.parse.urlsplit(raw_path).path
-        calls = ("/v3/cluster/member/list", "/v3/maintenance/snapshot", "/v3/maintenance/status")
+        calls = ("/v3/cluster/member/list", "/v3/maintenance/snapshot", "/v3/maintenance/status",
+                 "/v3/cluster/member/remove")
         if path not in calls or method != "POST":
             return 404, "404 page not found\n"
+        if path == calls[3]:
+            return self.remove(body)
         try:
             members = self.members()
             revision, kvs = self.db() if path != calls[0] else (0, [])
         except (ConnError, ValueError, KeyError) as exc:
             return 503, {"error": f"etcdserver: request timed out ({exc})", "code": 14}
-
-        def ident(text: str) -> str:
-            return str(int(hashlib.sha256(text.encode()).hexdigest()[:15], 16))
 
         header = {"cluster_id": ident("cluster"), "revision": str(revision), "raft_term": "2"}
         if path == calls[1]:
@@ -1175,6 +1233,15 @@ class EtcdAPI:
                          "raftIndex": str(revision + 3), "raftTerm": "2", "raftAppliedIndex": str(revision + 3),
                          "dbSizeInUse": str(size)}
 
+        return self.member_list(members)
+
+    def member_list(self, members: dict):
+        out = self.listed(members)
+        me = next((o["ID"] for o in out if o.get("name") == self.node_name), "0")
+        return 200, {"header": {"cluster_id": ident("cluster"), "member_id": me, "raft_term": "2"}, "members": out}
+
+    @staticmethod
+    def listed(members: dict) -> list:
         out = []
         for name, m in sorted(members.items()):
             peer_url = m.get("peerURL", "")
@@ -1183,8 +1250,34 @@ class EtcdAPI:
                 host = urllib.parse.urlsplit(peer_url).hostname or ""
                 one.update(name=name, clientURLs=[f"https://{host}:2379"] if host else [])
             out.append(one)
-        me = next((o["ID"] for o in out if o.get("name") == self.node_name), "0")
-        return 200, {"header": {"cluster_id": ident("cluster"), "member_id": me, "raft_term": "2"}, "members": out}
+        return out
+
+    def remove(self, body: bytes):
+        """Cluster.MemberRemove (rpc.proto: post "/v3/cluster/member/remove", body {"ID": id}): an unknown ID is
+        etcd's ErrGRPCMemberNotFound (NotFound: HTTP 404), a removal that would leave fewer running members than a
+        quorum is refused (mayRemoveMember, FailedPrecondition: HTTP 400); the remaining members are answered."""
+        try:
+            wanted = str(json.loads(body or b"{}").get("ID", ""))
+            members = self.members()
+        except (ConnError, ValueError, KeyError, AttributeError) as exc:
+            return 503, {"error": f"etcdserver: request timed out ({exc})", "code": 14}
+        name = next((n for n, o in members.items() if ident(o.get("peerURL") or n) == wanted), None)
+        if name is None:
+            return 404, {"error": "etcdserver: member not found", "code": 5, "message": "etcdserver: member not found"}
+        admin = Identity("kube-apiserver-etcd-client", {"system:masters", "system:authenticated"})
+        if self.api.cluster is not None:
+            with self.api.cluster.lock:
+                code, data = self.api.standin("DELETE", f"etcd/members/{name}", {}, admin)
+        else:
+            code, raw = https_request(self.api.upstream, "DELETE", f"/standin/v1/etcd/members/{name}",
+                                      ca_pem=self.api.ca_pem, cert_pem=self.api.proxy_cert,
+                                      key_pem=self.api.proxy_key, headers={"X-Standin-Identity": admin.to_json()},
+                                      timeout=5)
+            data = json.loads(raw)
+        if code != 200:
+            msg = data.get("message", "etcdserver: re-configuration failed due to not enough started members")
+            return 400, {"error": msg, "code": 9, "message": msg}
+        return self.member_list(data["members"])
 
 
 def serve_etcd(api: "API", a: dict) -> list:

@@ -60,6 +60,31 @@ def versions_for(kv: str) -> dict:
             "coredns": STANDIN_BUILD["coredns_version"]}
 
 
+KUBE_PROXY_KEY = "apps/DaemonSet/kube-system/kube-proxy"
+
+
+def kube_proxy_daemonset(repo: str, version: str, now: float) -> dict:
+    """The kube-proxy DaemonSet the addon/kube-proxy phase creates, as the API server stores it (the stand-in's
+    object record): cmd/kubeadm/app/phases/addons/proxy/manifests.go KubeProxyDaemonSet19 - kubectl drain
+    looks it up for the kube-proxy pod's controller (k8s.io/kubectl pkg/drain/filters.go daemonSetFilter)."""
+    labels = {"k8s-app": "kube-proxy"}
+    obj = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+           "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": labels},
+           "spec": {"selector": {"matchLabels": labels}, "updateStrategy": {"type": "RollingUpdate"},
+                    "template": {"metadata": {"labels": labels}, "spec": {
+                        "priorityClassName": "system-node-critical", "hostNetwork": True,
+                        "serviceAccountName": "kube-proxy", "nodeSelector": {"kubernetes.io/os": "linux"},
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{"name": "kube-proxy", "image": f"{repo}/kube-proxy:v{version.lstrip('v')}",
+                                        "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
+                                                    "--hostname-override=$(NODE_NAME)"]}]}}}}
+    return {"kind": "DaemonSet", "group": "apps", "apiVersion": "apps/v1", "namespace": "kube-system",
+            "name": "kube-proxy", "hash": hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest(),
+            "created": now, "updated": now, "object": obj,
+            "containers": [{"name": "kube-proxy", "image": f"{repo}/kube-proxy:v{version.lstrip('v')}",
+                            "command": obj["spec"]["template"]["spec"]["containers"][0]["command"], "args": []}]}
+
+
 def image_list(repo: str, kv: str) -> list:
     v = versions_for(kv)
     coredns = f"{repo}/coredns/coredns:{v['coredns']}" if repo == "registry.k8s.io" else f"{repo}/coredns:{v['coredns']}"
@@ -1355,6 +1380,8 @@ def cmd_init(argv) -> int:
         "internalIP": ip, "kubeletVersion": kubelet_version(), "containerRuntimeVersion": runtime_version(cri),
         "osImage": os_pretty_name(), "kernelVersion": os.uname().release, "ready": True, "readySince": now,
     }
+    if not skip & {"addon", "addon/kube-proxy"}:
+        state["objects"][KUBE_PROXY_KEY] = kube_proxy_daemonset(cc.get("imageRepository") or "registry.k8s.io", cc["kubernetesVersion"], now)
     write_file(STATE_FILE, json.dumps(state, indent=1, sort_keys=True), 0o600)
     out(f'[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory '
         f'"{MANIFESTS}"')

@@ -194,3 +194,64 @@ def remove(
     if result is None:
         raise typer.Exit(1)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@ssh_options()
+def upgrade(
+    to: Annotated[str, typer.Option("--to", metavar="VERSION", show_default=False,
+                                    help="The Kubernetes version to upgrade to: the next minor (or a newer patch).")],
+    inventory: InventoryOpt = None,
+    plan: Annotated[bool, typer.Option("--plan", help="Print the order and every command; change nothing.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, metavar="N", help="Workers upgraded at once.")] = 1,
+    as_json: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", show_default=False,
+                                                    help="Also write a JSON report here ('-' = stdout).")] = None,
+    state_dir_opt: StateDirOpt = None,
+    *, ssh: SshArgs,
+) -> None:
+    """Upgrade the cluster one minor at a time: the first control plane (kubeadm upgrade apply), the other control
+    planes one at a time, then the workers in batches (kubeadm upgrade node); each node drained, its kubelet and
+    kubectl upgraded, uncordoned and Ready before the next. Resumable: nodes already at VERSION are left alone.
+    Exit 2 for a version that skips a minor or goes down.
+
+    Example: provisioner upgrade -i inventory.yaml --to 1.37.1
+    """
+    import json
+
+    from provisioner.daytwo.upgrade import check_target, plan_lines
+    from provisioner.daytwo.upgrade_run import cluster_version, run_upgrade
+    from provisioner.errors import UsageError
+    from provisioner.state import StateLock
+    from provisioner.versions import KubeVersion
+
+    path, inv = load(inventory)
+    try:
+        target = KubeVersion.parse(to)
+    except ValueError as exc:
+        raise UsageError(f"--to: {exc}") from None
+    if as_json is not None and as_json != Path("-"):
+        check_output_file(as_json, "--json")
+    state = state_dir(inv, state_dir_opt)
+    human = err if as_json == Path("-") else out
+    keys = open_ssh(inv, state, ssh)
+    if plan:
+        current = cluster_version(inv, state, keys, ssh.timeout)
+        if current != target:
+            check_target(current, target)
+        for line in plan_lines(inv, current, target, batch):
+            human.print(line, highlight=False)
+        raise typer.Exit(0)
+    with StateLock(state, "upgrade"):
+        results = run_upgrade(inv, path, state, keys, target, batch, ssh.timeout,
+                              say=lambda line: human.print(line, highlight=False))
+    ok = len(results) == len(inv.kube_nodes) and all(r.done for r in results)
+    if ok and str(inv.kubernetes_version) != str(target):
+        human.print(f'upgrade: every node runs {target} - set kubernetes_version: "{target}" in {path}, then '
+                    "`provisioner up` (it also moves what depends on the version: the pause image, kubeadm's files)",
+                    highlight=False)
+    if as_json is not None:
+        from provisioner.cli.paths import write_output
+        write_output(as_json, json.dumps({"target": str(target), "upgraded": ok, "nodes": [
+            {"host": r.host, "role": r.role, "done": r.done, "outcome": r.outcome} for r in results]}, indent=2) + "\n",
+            "--json")
+    raise typer.Exit(0 if ok else 1)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.daytwo.add import JOIN_PHASE, built_nodes
+from provisioner.daytwo.changed import changed_inventory
 from provisioner.errors import UsageError
 from provisioner.inventory import Inventory
 from provisioner.phases.base import KUBECTL
@@ -42,8 +43,6 @@ from provisioner.runlog import RunLog
 from provisioner.session import Session, UnreachableHosts
 from provisioner.state import Journal
 from provisioner.transport import HostKeys, Ssh, Unreachable, quote
-from provisioner.validation import check_document
-from provisioner.yaml_source import YamlDocument, load_yaml_file
 
 DRAIN_TIMEOUT_S = 300
 
@@ -88,15 +87,10 @@ def quorum_refusal(members: list[str], leaving: list[str], force: bool) -> str |
 
 def inventory_without(path: Path, names: list[str]) -> Inventory:
     """The inventory at ``path`` without ``names``, validated as `up` would load it (UsageError if not valid)."""
-    doc = load_yaml_file(path)
-    data = dict(doc.data)
-    data["hosts"] = [h for h in data.get("hosts") or [] if not (isinstance(h, dict) and h.get("hostname") in names)]
-    inv, problems = check_document(YamlDocument(doc.file, data, {}, doc.numbers))
-    errors = [p for p in problems if not p.warning]
-    if inv is None or errors:
-        raise UsageError(f"remove: {path} without {', '.join(names)} is not a valid inventory: "
-                         f"{(errors or problems)[0].message}")
-    return inv
+    def drop(data: dict) -> dict:
+        return {**data, "hosts": [h for h in data.get("hosts") or []
+                                  if not (isinstance(h, dict) and h.get("hostname") in names)]}
+    return changed_inventory(path, drop, "remove", f"without {', '.join(names)}")
 
 
 def members_of(first: Remote) -> dict[str, str] | None:

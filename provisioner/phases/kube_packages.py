@@ -14,18 +14,24 @@ from provisioner.steps import FileStep, ServiceStep
 KEYRING = KUBERNETES_KEYRING
 
 
-def steps(ctx: UpContext, host) -> list:
-    inv = ctx.inv
-    version = str(inv.kubernetes_version)
+def source_steps(ctx: UpContext, host) -> list:
+    """The pkgs.k8s.io repository of the inventory's minor (each minor has its own) and, for apt, its key."""
     if ctx.family(host) == "rhel":
-        sources = [FileStep.of(ctx.file(host, KUBERNETES_REPO))]      # dnf fetches the repository's key itself
-    else:
-        sources = [keyring_step("Kubernetes", ctx.file(host, KUBERNETES_KEYRING)),
-                   FileStep.of(ctx.file(host, KUBERNETES_LIST), notify="apt-sources")]
+        return [FileStep.of(ctx.file(host, KUBERNETES_REPO))]      # dnf fetches the repository's key itself
+    return [keyring_step("Kubernetes", ctx.file(host, KUBERNETES_KEYRING)),
+            FileStep.of(ctx.file(host, KUBERNETES_LIST), notify="apt-sources")]
+
+
+def package_step(ctx: UpContext, host, names: tuple[str, ...]):
+    """``names`` at the inventory's version, held (apt) or pinned by the repository's exclude line (dnf)."""
+    version = str(ctx.inv.kubernetes_version)
+    return ctx.packages(host, {name: version for name in names}, hold=True, repo=KUBERNETES_REPO_ID)
+
+
+def steps(ctx: UpContext, host) -> list:
     return [
-        *sources,
-        ctx.packages(host, {"kubelet": version, "kubeadm": version, "kubectl": version}, hold=True,
-                     repo=KUBERNETES_REPO_ID),
+        *source_steps(ctx, host),
+        package_step(ctx, host, ("kubelet", "kubeadm", "kubectl")),
         # Enabled, not started: the kubelet waits for kubeadm init/join to give it a config.
         *proxy_dropin(ctx, host, proxy.KUBELET_DROPIN, "kubelet", try_restart=True),
         ServiceStep("kubelet", started=False),

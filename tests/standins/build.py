@@ -36,7 +36,8 @@ SRC = HERE / "src"
 FILES = HERE / "files"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/provisioner-lab"))
 # The lab builds the default version of the product (provisioner.versions.DEFAULT_VERSION).
-KUBE_VERSIONS = ("1.37.1",)
+# The default first; the minor before it is served too, so that a lab cluster can be upgraded from it.
+KUBE_VERSIONS = ("1.37.1", "1.36.4")
 
 K8S_MAINTAINER = "Kubernetes Authors <dev@kubernetes.io>"
 DOCKER_MAINTAINER = "Docker <support@docker.com>"
@@ -147,7 +148,9 @@ class Built:
     cri_dockerd_releases: dict[str, list[Path]] = field(default_factory=dict)
 
     def all(self) -> list[Path]:
-        return [d for debs in self.k8s.values() for d in debs] + self.docker + [self.cri_dockerd]
+        """The default minor's packages (KUBE_VERSIONS[0], built first) and the runtime's: one installable set
+        (every minor's kubeadm holds the same paths). The older minor is served for upgrades only."""
+        return next(iter(self.k8s.values())) + self.docker + [self.cri_dockerd]
 
 
 # ------------------------------------------------------------------ bundling

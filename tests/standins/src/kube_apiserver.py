@@ -253,13 +253,29 @@ class Cluster:
         first = next(iter(sorted(self.s["nodes"].values(), key=lambda x: x["created"])), None)
         rs = short_hash("coredns-rs", 10)
         for i in range(2):
-            pod = self._pod(f"coredns-{rs}-{short_hash('coredns' + str(i))}", "kube-system",
-                            first if cni else None, "", cni, created, {"k8s-app": "kube-dns"},
-                            owner("apps/v1", "ReplicaSet", f"coredns-{rs}"))
-            if cni and first:
-                pod["status"]["podIP"] = self._pod_ip(first, i + 2)
+            # a coredns pod stays where it was placed (the first node) until it is evicted; its ReplicaSet's
+            # replacement (generation + 1, a new name) then runs on another schedulable node
+            placed = (self.s.get("placements") or {}).get(f"coredns-{i}") or {"node": None, "gen": 0}
+            node = self.s["nodes"].get(placed["node"]) if placed["node"] else first
+            suffix = short_hash("coredns" + str(i) + (f"/{placed['gen']}" if placed["gen"] else ""))
+            pod = self._pod(f"coredns-{rs}-{suffix}", "kube-system", node if cni else None, "", cni and node is not None,
+                            created, {"k8s-app": "kube-dns"}, owner("apps/v1", "ReplicaSet", f"coredns-{rs}"))
+            pod["metadata"]["placement"] = f"coredns-{i}"
+            if cni and node:
+                pod["status"]["podIP"] = self._pod_ip(node, i + 2)
             pods.append(pod)
         return pods
+
+    def evict(self, pod: dict) -> None:
+        """The pod is gone; a ReplicaSet's (coredns) is replaced on the first other schedulable node."""
+        key = pod["metadata"].get("placement")
+        if key is None:
+            return              # a DaemonSet's or a static pod: recreated where it was (drain never evicts them)
+        current = pod["spec"].get("nodeName")
+        targets = [n for n in sorted(self.s["nodes"].values(), key=lambda x: x["created"])
+                   if n["name"] != current and not n.get("unschedulable")]
+        placed = self.s.setdefault("placements", {}).get(key) or {"gen": 0}
+        self.s["placements"][key] = {"node": targets[0]["name"] if targets else None, "gen": placed["gen"] + 1}
 
     def _pod_ip(self, n: dict, idx: int) -> str:
         if not n or not n.get("podCIDR"):
@@ -276,6 +292,12 @@ class Cluster:
                            "conditions": [{"type": "Ready", "status": "True" if running else "False"}],
                            "containerStatuses": [{"name": name.split("-")[0], "ready": running,
                                                   "restartCount": 0}] if node else []}}
+
+
+def public_pod(pod: dict) -> dict:
+    """A pod as clients see it (without the stand-in's own placement key)."""
+    md = {k: v for k, v in pod["metadata"].items() if k != "placement"}
+    return {**pod, "metadata": md}
 
 
 def owner(api_version: str, kind: str, name: str) -> dict:
@@ -467,6 +489,36 @@ class API:
                 self.bump()
                 return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
                              "details": {"name": name, "kind": "nodes"}}
+        m = re.match(r"^/api/v1/nodes/([^/]+)/status$", path)
+        if m and method == "PATCH":
+            # the kubelet's node status update (pkg/kubelet/kubelet_node_status.go): here its nodeInfo version
+            name = m.group(1)
+            if not (ident.admin or ident.node == name):
+                return forbidden(ident.user, "patch", "nodes/status", name)
+            n = s["nodes"].get(name)
+            if not n:
+                return not_found("nodes", name)
+            info = (data.get("status") or {}).get("nodeInfo") or {}
+            if info.get("kubeletVersion"):
+                n["kubeletVersion"] = info["kubeletVersion"]
+            self.bump(n)
+            return 200, c.node_json(n)
+        m = re.match(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)(/eviction)?$", path)
+        if m and ((method == "POST" and m.group(3)) or (method in ("GET", "DELETE") and not m.group(3))):
+            # get one pod; evict it (policy/v1 Eviction, what kubectl drain posts) or delete it
+            if not ident.admin:
+                return forbidden(ident.user, method.lower(), "pods", m.group(2), m.group(1))
+            pod = next((p for p in c.pods() if (p["metadata"]["namespace"], p["metadata"]["name"]) == m.groups()[:2]),
+                       None)
+            if pod is None:
+                return not_found("pods", m.group(2))
+            if method == "GET":
+                return 200, public_pod(pod)
+            c.evict(pod)
+            self.bump()
+            if m.group(3):
+                return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+            return 200, public_pod(pod)
         m = re.match(r"^/api/v1(?:/namespaces/([^/]+))?/pods$", path)
         if m and method == "GET":
             if not ident.admin:
@@ -476,7 +528,7 @@ class API:
                 keep = field_selector((query.get("fieldSelector") or [""])[0], POD_FIELDS)
             except ValueError as exc:
                 return status(400, "BadRequest", str(exc))
-            pods = [p for p in pods if keep(p)]
+            pods = [public_pod(p) for p in pods if keep(p)]
             return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": str(s["rv"])},
                          "items": pods}
         m = re.match(r"^/apis/apiextensions.k8s.io/v1/customresourcedefinitions/([^/]+)$", path)
@@ -548,6 +600,10 @@ class API:
             if kind == "Node":
                 items.append({"name": "nodes/status", "singularName": "", "namespaced": False, "kind": kind,
                               "verbs": ["get", "patch", "update"]})
+            if kind == "Pod":
+                # what kubectl drain looks for before it evicts (k8s.io/kubectl pkg/drain/drain.go CheckEvictionSupport)
+                items.append({"name": "pods/eviction", "singularName": "", "namespaced": True, "group": "policy",
+                              "version": "v1", "kind": "Eviction", "verbs": ["create"]})
         return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": items}
 
     def openapi_v3(self, path: str):
@@ -739,6 +795,16 @@ class API:
     def namespaced(self, method, ns, kind, name, query, data, ident):
         c, s = self.cluster, self.cluster.s
         if kind == "configmaps":
+            if method == "PUT" and ident.admin and (ns, name) == ("kube-system", "kubeadm-config"):
+                # kubeadm upgrade apply's upload-config: the new ClusterConfiguration (its kubernetesVersion)
+                try:
+                    cc = yaml_load((data.get("data") or {})["ClusterConfiguration"]) or {}
+                except (KeyError, TypeError, YAMLError) as exc:
+                    return status(400, "BadRequest", f"ConfigMap \"kubeadm-config\" is invalid: {exc}")
+                s["clusterConfiguration"] = cc
+                s["cluster"]["kubernetesVersion"] = cc.get("kubernetesVersion", s["cluster"]["kubernetesVersion"])
+                self.bump()
+                return self.namespaced("GET", ns, kind, name, query, {}, ident)
             if method != "GET" or not name:
                 return forbidden(ident.user, method.lower(), "configmaps", name or "", ns)
             if ns == "kube-public" and name == "cluster-info":
@@ -1150,10 +1216,22 @@ def cluster_info_kubeconfig(endpoint: str, ca_pem: str) -> str:
                       "contexts": None, "current-context": "", "kind": "Config", "preferences": {}, "users": None})
 
 
+def running_version() -> str:
+    """The version this API server runs as: its static pod manifest's image tag - what the kubelet restarts it
+    with after `kubeadm upgrade apply|node` rewrote the manifest - else the package's own."""
+    try:
+        text = read_file("/etc/kubernetes/manifests/kube-apiserver.yaml")
+    except OSError:
+        return KUBE_VERSION
+    m = re.search(r"image: \S+/kube-apiserver:v(\d+\.\d+\.\d+)", text)
+    return m.group(1) if m else KUBE_VERSION
+
+
 def version_info() -> dict:
-    minor = KUBE_VERSION.split(".")[1]
-    return {"major": "1", "minor": minor, "gitVersion": f"v{KUBE_VERSION}",
-            "gitCommit": hashlib.sha1(f"standin-{KUBE_VERSION}".encode()).hexdigest(),
+    version = running_version()
+    minor = version.split(".")[1]
+    return {"major": "1", "minor": minor, "gitVersion": f"v{version}",
+            "gitCommit": hashlib.sha1(f"standin-{version}".encode()).hexdigest(),
             "gitTreeState": "clean", "buildDate": "2024-06-11T20:20:00Z", "goVersion": "go1.22.4",
             "compiler": "gc", "platform": "linux/amd64"}
 

@@ -2370,6 +2370,219 @@ def cmd_certs(argv) -> int:
     raise Fatal("stand-in kubeadm: only 'kubeadm certs certificate-key|check-expiration|renew' are implemented")
 
 
+# ------------------------------------------------------------------ upgrade
+# cmd/kubeadm/app/cmd/upgrade/{plan,apply,node}.go and the version policy of
+# cmd/kubeadm/app/phases/upgrade/policy.go EnforceVersionPolicies: one minor at a time (mandatory), never past
+# kubeadm's own minor (mandatory), a patch above kubeadm's or a kubelet more than
+# MaximumAllowedMinorVersionKubeletSkew (3 since v1.28) minors behind (skippable with --force).
+KUBELET_SKEW = 3
+UPGRADE_FLAGS = {"yes": "bool", "force": "bool", "kubeconfig": "str", "config": "str", "dry-run": "bool",
+                 "certificate-renewal": "bool", "etcd-upgrade": "bool", "ignore-preflight-errors": "str",
+                 "allow-experimental-upgrades": "bool", "allow-release-candidate-upgrades": "bool",
+                 "print-config": "bool", "patches": "str", "skip-phases": "str", **GLOBAL}
+CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+def semver(text: str) -> tuple:
+    try:
+        major, minor, patch = (int(x) for x in str(text).lstrip("v").split("-")[0].split("."))
+    except ValueError:
+        raise Fatal(f'couldn\'t parse Kubernetes version "{text}": could not parse "{text}" as version') from None
+    return major, minor, patch
+
+
+def cluster_for_upgrade(kubeconfig: str | None) -> tuple:
+    """(admin kubeconfig, ClusterConfiguration, the Node objects) read from the cluster."""
+    kc = admin_kubeconfig(kubeconfig)
+    code, body = api(kc, "GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config", phase="preflight")
+    if code != 200:
+        raise Fatal(f"unable to fetch the kubeadm-config ConfigMap: {status_message(body)}")
+    cc = yaml_load(json.loads(body)["data"]["ClusterConfiguration"]) or {}
+    code, body = api(kc, "GET", "/api/v1/nodes", phase="preflight")
+    nodes = json.loads(body).get("items", []) if code == 200 else []
+    return kc, cc, nodes
+
+
+def kubelet_versions(nodes: list) -> dict:
+    return {n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes}
+
+
+def version_policy(cluster: str, new: str, kubelets: dict) -> tuple:
+    """(mandatory, skippable) errors for upgrading a cluster at ``cluster`` to ``new`` with this kubeadm."""
+    out(f"[upgrade/versions] Cluster version: {cluster}")
+    out(f"[upgrade/versions] kubeadm version: v{KUBE_VERSION}")
+    c, n, k = semver(cluster), semver(new), semver(KUBE_VERSION)
+    mandatory, skippable = [], []
+    if n[1] > c[1] + 1:
+        mandatory.append(f'Specified version to upgrade to "{new}" is too high; kubeadm can upgrade only 1 minor '
+                         "version at a time")
+    if n[1] < c[1] - 1:
+        mandatory.append(f'Specified version to downgrade to "{new}" is too low; kubeadm can downgrade only 1 minor '
+                         "version at a time")
+    if n > k:
+        if n[1] > k[1]:
+            mandatory.append(f'Specified version to upgrade to "{new}" is at least one minor release higher than the '
+                             f"kubeadm minor release ({n[1]} > {k[1]}). Such an upgrade is not supported")
+        else:
+            skippable.append(f'Specified version to upgrade to "{new}" is higher than the kubeadm version '
+                             f'"v{KUBE_VERSION}". Upgrade kubeadm first using the tool you used to install kubeadm')
+    if k[1] > n[1]:
+        skippable.append(f"Kubeadm version v{KUBE_VERSION} can only be used to upgrade to Kubernetes version "
+                         f"{k[0]}.{k[1]}")
+    old = sorted({v for v in kubelets.values() if n[1] > semver(v)[1] + KUBELET_SKEW})
+    if old:
+        skippable.append(f"There are kubelets in this cluster that are too old that have these versions [{' '.join(old)}]")
+    return mandatory, skippable
+
+
+def rewrite_control_plane(version: str) -> list:
+    """The static pod manifests of this node at ``version`` (the image tag; what the kubelet then runs)."""
+    done = []
+    for name in CONTROL_PLANE_PODS:
+        path = f"{MANIFESTS}/{name}.yaml"
+        if not exists(path):
+            continue
+        pod = yaml_load(read_file(path))
+        image = pod["spec"]["containers"][0]["image"]
+        pod["spec"]["containers"][0]["image"] = f"{image.rsplit(':', 1)[0]}:{version}"
+        write_file(path, yaml_dump(pod), 0o600)
+        done.append(name)
+    return done
+
+
+def cmd_upgrade_apply(argv) -> int:
+    f, pos, _ = parse_flags(argv, UPGRADE_FLAGS, {**SHORT, "y": "yes", "f": "force"})
+    if not pos:
+        raise Fatal("missing version argument: kubeadm upgrade apply [version]")
+    new = "v" + pos[0].lstrip("v")
+    semver(new)
+    out('[upgrade] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    out("[upgrade] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
+    kc, cc, nodes = cluster_for_upgrade(f.get("kubeconfig"))
+    kubelets = kubelet_versions(nodes)
+    out("[upgrade/preflight] Running preflight checks")
+    out("[upgrade] Running cluster health checks")
+    out(f'[upgrade/preflight] You have chosen to upgrade the cluster version to "{new}"')
+    mandatory, skippable = version_policy(str(cc.get("kubernetesVersion")), new, kubelets)
+    if mandatory:
+        raise Fatal("[upgrade/version] FATAL: the version argument is invalid due to these fatal errors:\n\n"
+                    + "".join(f"\t- {e}\n" for e in mandatory)
+                    + "\nPlease fix the misalignments highlighted above and try upgrading again")
+    if skippable and not f.get("force"):
+        raise Fatal("[upgrade/version] FATAL: the version argument is invalid due to these errors:\n\n"
+                    + "".join(f"\t- {e}\n" for e in skippable) + "\nCan be bypassed if you pass the --force flag")
+    if not f.get("yes"):
+        sys.stdout.write("[upgrade] Are you sure you want to proceed? [y/N]: ")
+        sys.stdout.flush()
+        if read_stdin().decode(errors="replace").strip().lower() not in ("y", "yes"):
+            raise Fatal("won't proceed; the user didn't answer (Y|y) in order to continue")
+    out("[upgrade/prepull] Pulling images required for setting up a Kubernetes cluster")
+    out(f'[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version "{new}" (timeout: 5m0s)...')
+    for name in rewrite_control_plane(new):
+        out(f'[upgrade/staticpods] Component "{name}" upgraded successfully!')
+    cc["kubernetesVersion"] = new
+    code, body = api(kc, "PUT", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+                     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config",
+                                                                             "namespace": "kube-system"},
+                      "data": {"ClusterConfiguration": yaml_dump(cc)}}, phase="upload-config")
+    if code >= 300:
+        raise PhaseError("upload-config", status_message(body))
+    out('[upgrade/upload-config] Storing the configuration used in ConfigMap "kubeadm-config" in the "kube-system" '
+        'Namespace')
+    ds = kube_proxy_daemonset(cc.get("imageRepository") or "registry.k8s.io", new, time.time())["object"]
+    code, body = api(kc, "PUT", "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy", ds, phase="addon")
+    if code >= 300 and code != 404:
+        raise PhaseError("addon/kube-proxy", status_message(body))
+    out("[upgrade/addon] Applied essential addon: CoreDNS")
+    out("[upgrade/addon] Applied essential addon: kube-proxy")
+    out(f'\n[upgrade] SUCCESS! A control plane node of your cluster was upgraded to "{new}".\n\n'
+        "[upgrade] Now please proceed with upgrading the rest of the nodes by following the right order.")
+    return 0
+
+
+def cmd_upgrade_node(argv) -> int:
+    f, pos, _ = parse_flags(argv, UPGRADE_FLAGS, {**SHORT, "y": "yes", "f": "force"})
+    if pos:
+        raise Fatal(f'unknown command "{pos[0]}" for "kubeadm upgrade node"')
+    out('[upgrade] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    out("[upgrade] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
+    # a control plane reads the cluster with admin.conf, a worker with its kubelet's credentials
+    kc = admin_kubeconfig(f.get("kubeconfig") or ("/etc/kubernetes/admin.conf" if exists("/etc/kubernetes/admin.conf")
+                                                  else "/etc/kubernetes/kubelet.conf"))
+    code, body = api(kc, "GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config", phase="preflight")
+    if code != 200:
+        raise PhaseError("preflight", f"unable to fetch the kubeadm-config ConfigMap: {status_message(body)}")
+    version = str((yaml_load(json.loads(body)["data"]["ClusterConfiguration"]) or {}).get("kubernetesVersion"))
+    out("[upgrade/preflight] Running pre-flight checks")
+    if exists(f"{MANIFESTS}/kube-apiserver.yaml"):
+        out("[upgrade/preflight] Pulling images required for setting up a Kubernetes cluster")
+        out(f'[upgrade/control-plane] Upgrading your Static Pod-hosted control plane instance to version "{version}"...')
+        for name in rewrite_control_plane(version):
+            out(f'[upgrade/staticpods] Component "{name}" upgraded successfully!')
+        out("[upgrade/control-plane] The control plane instance for this node was successfully upgraded!")
+    else:
+        out("[upgrade/preflight] Skipping prepull. Not a control plane node.")
+        out("[upgrade/control-plane] Skipping phase. Not a control plane node.")
+    out(f'[upgrade/kubelet-config] Writing kubelet configuration to file "{KUBELET_DIR}/config.yaml"')
+    out("[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!")
+    out("[upgrade] The configuration for this node was successfully upgraded!")
+    out("[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager.")
+    return 0
+
+
+def cmd_upgrade_plan(argv) -> int:
+    f, pos, _ = parse_flags(argv, UPGRADE_FLAGS, SHORT)
+    out("[preflight] Running pre-flight checks.")
+    out('[upgrade/config] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    out("[upgrade/config] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
+    _, cc, nodes = cluster_for_upgrade(f.get("kubeconfig"))
+    kubelets = kubelet_versions(nodes)
+    out("[upgrade] Running cluster health checks")
+    out("[upgrade] Fetching available versions to upgrade to")
+    cluster = str(cc.get("kubernetesVersion"))
+    out(f"[upgrade/versions] Cluster version: {cluster}")
+    out(f"[upgrade/versions] kubeadm version: v{KUBE_VERSION}")
+    target = "v" + pos[0].lstrip("v") if pos else None
+    if target is None:
+        # no route to dl.k8s.io in the lab: kubeadm falls back to its own version (cmd/kubeadm/app/util/version.go)
+        klog("W", "[upgrade/versions] WARNING: Couldn't fetch latest stable version from the internet: unable to "
+                  'get URL "https://dl.k8s.io/release/stable.txt"')
+        klog("W", "[upgrade/versions] WARNING: Falling back to current kubeadm version as latest stable version")
+        target = f"v{KUBE_VERSION}"
+    out(f"[upgrade/versions] Target version: {target}")
+    if semver(target) <= semver(cluster):
+        out("\nAwesome, you're up-to-date! Enjoy!")
+        return 0
+    rows = [["COMPONENT", "NODE", "CURRENT", "TARGET"]] + [["kubelet", n, v, target] for n, v in sorted(kubelets.items())]
+    out("\nComponents that must be upgraded manually after you have upgraded the control plane with 'kubeadm "
+        "upgrade apply':")
+    out(tabulate(rows).rstrip())
+    out("\nUpgrade to the latest stable version:\n")
+    cps = sorted(n["metadata"]["name"] for n in nodes
+                 if "node-role.kubernetes.io/control-plane" in n["metadata"].get("labels", {}))
+    rows = [["COMPONENT", "NODE", "CURRENT", "TARGET"]]
+    for comp in CONTROL_PLANE_PODS:
+        rows += [[comp, n, cluster, target] for n in cps]
+    rows.append(["kube-proxy", "", cluster.lstrip("v"), target])
+    out(tabulate(rows).rstrip())
+    out(f"\nYou can now apply the upgrade by executing the following command:\n\n\tkubeadm upgrade apply {target}\n")
+    out("_" * 69)
+    return 0
+
+
+def tabulate(rows: list) -> str:
+    """text/tabwriter with minwidth 10, padding 3 (kubeadm's plan printer)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "".join("".join(c.ljust(max(10, w) + 3) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows)
+
+
+def cmd_upgrade(argv) -> int:
+    handlers = {"apply": cmd_upgrade_apply, "node": cmd_upgrade_node, "plan": cmd_upgrade_plan}
+    if not argv or argv[0] not in handlers:
+        raise Fatal("stand-in kubeadm: only 'kubeadm upgrade plan|apply|node' are implemented")
+    return handlers[argv[0]](argv[1:])
+
+
 def cmd_config(argv) -> int:
     if argv[:1] != ["images"] or len(argv) < 2 or argv[1] not in ("list", "pull"):
         raise Fatal("stand-in kubeadm: only 'kubeadm config images list|pull' is implemented")
@@ -2458,7 +2671,8 @@ def main(argv) -> int:
             out(f"kubeadm {cmd} (stand-in): see tests/standins/README.md")
             return 0
         handlers = {"init": cmd_init, "join": cmd_join, "reset": cmd_reset, "token": cmd_token,
-                    "version": cmd_version, "certs": cmd_certs, "config": cmd_config, "standin": cmd_standin}
+                    "version": cmd_version, "certs": cmd_certs, "config": cmd_config, "standin": cmd_standin,
+                    "upgrade": cmd_upgrade}
         if cmd not in handlers:
             raise Fatal(f'unknown command "{cmd}" for "kubeadm"\nRun \'kubeadm --help\' for usage.')
         return handlers[cmd](rest)

@@ -161,6 +161,23 @@ def flag_set() -> set:
     return {f for f in KUBELET_FLAGS if REMOVED_FLAGS.get(f, 999) > KUBE_MINOR}
 
 
+def report_version(node: str, stop) -> None:
+    """The node status update a starting kubelet makes (pkg/kubelet/kubelet_node_status.go): its own version in
+    nodeInfo - after a package upgrade and a restart the Node shows the new kubelet. Retried every 5 s until
+    the API answers (a Node not registered yet gets the version from its registration)."""
+    conf = "/etc/kubernetes/kubelet.conf"
+    while not stop.is_set():
+        if exists(conf):
+            try:
+                code, _ = kc_request(load_kubeconfig(P(conf)), "PATCH", f"/api/v1/nodes/{node}/status",
+                                     {"status": {"nodeInfo": {"kubeletVersion": f"v{KUBE_VERSION}"}}}, timeout=5)
+                if code < 300 or code == 404:
+                    return
+            except (ConnError, OSError, ValueError, KeyError):
+                pass
+        stop.wait(5)
+
+
 def main(argv) -> int:
     spec = {"version": "bool", "config": "str", "kubeconfig": "str", "bootstrap-kubeconfig": "str",
             "container-runtime-endpoint": "str", "node-ip": "str", "pod-infra-container-image": "str",
@@ -233,6 +250,8 @@ def main(argv) -> int:
     klog("I", f'"Stand-in kubelet running" node="{node}" runtime="{endpoint}" cgroupDriver="{driver}" '
               f'healthz="http://{addr}:{port}/healthz" (no pods are run)')
     sd_notify("READY=1")
+    if not local_mode():
+        threading.Thread(target=report_version, args=(node, stop), daemon=True).start()
     pods = StaticPods() if not local_mode() else None
     ticks = 0
     while not stop.wait(1):

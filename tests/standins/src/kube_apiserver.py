@@ -492,12 +492,9 @@ class API:
         m = re.match(r"^/api/v1/nodes/([^/]+)/status$", path)
         if m and method == "PATCH":
             # the kubelet's node status update (pkg/kubelet/kubelet_node_status.go): here its nodeInfo version
-            name = m.group(1)
-            if not (ident.admin or ident.node == name):
-                return forbidden(ident.user, "patch", "nodes/status", name)
-            n = s["nodes"].get(name)
-            if not n:
-                return not_found("nodes", name)
+            n = self.own_node(ident, m.group(1))
+            if isinstance(n, tuple):
+                return n
             info = (data.get("status") or {}).get("nodeInfo") or {}
             if info.get("kubeletVersion"):
                 n["kubeletVersion"] = info["kubeletVersion"]
@@ -943,6 +940,12 @@ class API:
                                                 "message": "Auto approving kubelet client certificate after "
                                                            "SubjectAccessReview."}]}}
 
+    def own_node(self, ident: Identity, name: str):
+        """The Node ``name`` for a status update by itself (or an admin); else the error answer (a tuple)."""
+        if not (ident.admin or ident.node == name):
+            return forbidden(ident.user, "patch", "nodes/status", name)
+        return self.cluster.s["nodes"].get(name) or not_found("nodes", name)
+
     def standin(self, method, sub, data, ident: Identity):
         s = self.cluster.s
         m = re.match(r"^node-pods/([^/]+)$", sub)
@@ -956,12 +959,9 @@ class API:
                                         for o in s["objects"].values() if o["kind"] == "DaemonSet"]}
         m = re.match(r"^nodes/([^/]+)/network$", sub)
         if m and method == "POST":
-            name = m.group(1)
-            if not (ident.admin or ident.node == name):
-                return forbidden(ident.user, "patch", "nodes/status", name)
-            n = s["nodes"].get(name)
-            if not n:
-                return not_found("nodes", name)
+            n = self.own_node(ident, m.group(1))
+            if isinstance(n, tuple):
+                return n
             if n.get("network") != data:
                 n["network"] = data
                 self.bump(n)

@@ -2391,8 +2391,10 @@ def semver(text: str) -> tuple:
     return major, minor, patch
 
 
-def cluster_for_upgrade(kubeconfig: str | None) -> tuple:
+def cluster_for_upgrade(kubeconfig: str | None, prefix: str) -> tuple:
     """(admin kubeconfig, ClusterConfiguration, the Node objects) read from the cluster."""
+    out(f'[{prefix}] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    out(f"[{prefix}] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
     kc = admin_kubeconfig(kubeconfig)
     code, body = api(kc, "GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config", phase="preflight")
     if code != 200:
@@ -2456,9 +2458,7 @@ def cmd_upgrade_apply(argv) -> int:
         raise Fatal("missing version argument: kubeadm upgrade apply [version]")
     new = "v" + pos[0].lstrip("v")
     semver(new)
-    out('[upgrade] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
-    out("[upgrade] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
-    kc, cc, nodes = cluster_for_upgrade(f.get("kubeconfig"))
+    kc, cc, nodes = cluster_for_upgrade(f.get("kubeconfig"), "upgrade")
     kubelets = kubelet_versions(nodes)
     out("[upgrade/preflight] Running preflight checks")
     out("[upgrade] Running cluster health checks")
@@ -2533,9 +2533,7 @@ def cmd_upgrade_node(argv) -> int:
 def cmd_upgrade_plan(argv) -> int:
     f, pos, _ = parse_flags(argv, UPGRADE_FLAGS, SHORT)
     out("[preflight] Running pre-flight checks.")
-    out('[upgrade/config] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
-    out("[upgrade/config] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it.")
-    _, cc, nodes = cluster_for_upgrade(f.get("kubeconfig"))
+    _, cc, nodes = cluster_for_upgrade(f.get("kubeconfig"), "upgrade/config")
     kubelets = kubelet_versions(nodes)
     out("[upgrade] Running cluster health checks")
     out("[upgrade] Fetching available versions to upgrade to")

@@ -44,6 +44,9 @@ def judge(pre, running: set[str]) -> tuple[dict, Failure | None]:
                                 "unreachable: " + "; ".join(f"{h.host}: {h.reason}" for h in lost),
                                 hint="check that the host is up and reachable over SSH, then re-run",
                                 kind="unreachable")
+    # the first blocking finding's own fix, so that the common case needs no second command
+    host, first = next((h.host, r) for h in pre.hosts for r in h.results
+                       if not r.ok and r.fixed_by not in running and h.host in blocking)
     return summary, Failure("-", "preflight", "", pre.exit_code, "",
-                            f"preflight failed ({reasons}) - run `provisioner preflight` for details, "
-                            "fix, and re-run (or --skip-preflight)")
+                            f"preflight failed ({reasons}) - {host} {first.check}: {first.fix}; run `provisioner "
+                            "preflight` for details, fix, and re-run (or --skip-preflight)")

@@ -210,3 +210,16 @@ def test_gather_script_round_trip():
     assert facts.text("b") == "x" and facts.rc("b") == 3
     assert facts.text("c") == "@@ not a marker"
     assert facts.privileged is False and set(durations) == {"a", "b", "c"}
+
+
+def test_kubeadm_newer_than_the_inventory_is_not_for_up_to_fix():
+    """After `provisioner upgrade` the nodes run the next version: `up` with the old kubernetes_version must not
+    count on kube-packages to install the older packages (a downgrade apt refuses); the fix names the version."""
+    check = CHECKS["kube.versions"]
+    upgraded = _node("node1", {"kube.versions": "kubeadm v1.38.0\nkubelet v1.38.0",
+                               "kube.joined": "/etc/kubernetes/kubelet.conf"})
+    verdict = settle(check, check.evaluate(upgraded.facts, upgraded), upgraded, strict=False)
+    assert verdict.status == FAIL and verdict.fixed_by is None, verdict
+    assert 'set kubernetes_version: "1.38.0" in the inventory' in verdict.fix, verdict.fix
+    older = _node("node1", {"kube.versions": "kubeadm v1.36.4\nkubelet v1.36.4"})
+    assert check.evaluate(older.facts, older).fixed_by == "kube-packages"

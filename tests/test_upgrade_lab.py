@@ -4,8 +4,9 @@ What is asserted: the refusals (a skipped minor, a downgrade) and `--plan` chang
 the stand-in kubeadm's own call logs (the first control plane's `upgrade apply`, then each other control plane's
 `upgrade node` one at a time, then the workers two at a time); every Node Ready with kubelet v1.37.1, the
 packages at 1.37.1 and held; the API answering through the VIP all along (a probe loop on a load balancer,
-five requests a second, records no failed request); a second run leaves every node alone; `up` at the new
-version converges (its second run changes nothing).
+five requests a second, records no failed request); a second run leaves every node alone; `up` with the old
+version stops at its preflight and names the version to set; `up` at the new version converges (its second run
+changes nothing).
 Real parts: sshd, apt with the lab's pkgs.k8s.io-style repositories of both minors, haproxy, keepalived, the
 real kubectl of each minor (drain, uncordon); kubeadm/kubelet/the API server are the stand-ins (tests/standins).
 """
@@ -111,6 +112,9 @@ def test_a_second_run_leaves_every_node_alone_and_up_at_the_new_version_converge
     again = run_cli("upgrade", "-i", str(inv), "--to", NEW, *lab_cli_args(lab, state), timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(f"upgrade: {h} " in again.stdout and f"already at {NEW}" in again.stdout for h in NODES), again.stdout
+    stale = run_cli("up", "-i", str(inv), *lab_cli_args(lab, state), timeout=600)
+    assert stale.returncode == 1, stale.stdout[-2000:] + stale.stderr[-2000:]
+    assert f'set kubernetes_version: "{NEW}" in the inventory' in stale.stdout + stale.stderr
     inv.write_text(inv.read_text().replace(f"kubernetes_version: {OLD}", f"kubernetes_version: {NEW}"))
     first = run_cli("up", "-i", str(inv), "--json", "-", *lab_cli_args(lab, state), timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]

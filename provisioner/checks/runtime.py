@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import shlex
 
-from provisioner.checks.base import WARN, NodeCheck, unit_property
+from provisioner.checks.base import WARN, NodeCheck, Result, unit_property
 from provisioner.facts import PACKAGE_FORMAT      # dpkg-query -W -f, as up's package probes
 from provisioner.compat import CRI_SOCKET       # not from render: that would pull in jinja2 for one string
-from provisioner.versions import pause_version
+from provisioner.versions import KubeVersion, pause_version
 
 
 class RuntimeConsistent(NodeCheck):
@@ -90,8 +90,23 @@ class KubeVersions(NodeCheck):
         wrong = [k for k, v in installed.items() if v != wanted]
         if not wrong:
             return self.passed(observed, wanted)
+        newer = [k for k in wrong if _newer(installed[k], node.inv.version)]
+        if newer:
+            # after `provisioner upgrade`: no phase of `up` can fix this (apt and kubeadm do not go back)
+            return Result(self.id, self.severity, observed, wanted,
+                          f"{' and '.join(newer)} {installed[newer[0]]} is newer than the inventory's kubernetes_version "
+                          f"{node.inv.kubernetes_version} - after `provisioner upgrade`, set kubernetes_version: "
+                          f"\"{installed[newer[0]].lstrip('v')}\" in the inventory")
         return self.failed(observed, wanted, f"install {', '.join(wrong)} {node.inv.kubernetes_version} and hold it "
                            "(provisioner up --only kube-packages)")
+
+
+def _newer(installed: str, wanted: KubeVersion) -> bool:
+    try:
+        v = KubeVersion.parse(installed)
+    except ValueError:
+        return False
+    return (v.major, v.minor, v.patch) > (wanted.major, wanted.minor, wanted.patch)
 
 
 class KubeletEnabled(NodeCheck):

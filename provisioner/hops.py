@@ -4,6 +4,7 @@ could not be reached, in one line (:func:`describe`, :func:`reason`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import shlex
@@ -51,6 +52,10 @@ def describe(exc: BaseException, ep, timeout: float) -> str:
                 "and ssh.key in the inventory (or User/IdentityFile in ssh_config), or load the key into ssh-agent")
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return f"no answer on {where} within {timeout:g}s - is the host up and the port open?"
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and all(
+            getattr(e, "errno", None) == errno.EHOSTUNREACH for e in exc.errors.values()):
+        # paramiko folds "No route to host" (no ARP answer on the local network) in with a refusal
+        return f"no route to {where} (nothing answered for its address) - is the host up and on this network?"
     if isinstance(exc, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
         return f"connection refused on {where} - is sshd running?"
     if isinstance(exc, paramiko.ChannelException):

@@ -41,6 +41,7 @@ from __future__ import annotations
 import os
 import shlex
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,9 @@ if TYPE_CHECKING:
 
 # handshakes in flight per run: 4 per CPU we may use (the --parallel hosts beyond them wait, untimed)
 CONNECT_SLOTS = max(4, 4 * len(os.sched_getaffinity(0)))
+# before the second attempt at a host that did not answer: time for a neighbour (ARP) entry that failed under
+# load, or an sshd that was restarting, to come back (bench/up at 98 nodes lost a host to one such moment)
+RETRY_PAUSE_S = 1.0
 
 __all__ = ["CONNECT_SLOTS", "ConnectionLost", "HostConnection", "HostKeys", "Ssh", "SshTarget", "Unreachable", "is_alive",
            "quote"]
@@ -139,15 +143,17 @@ class Ssh:
 
     def _attempt(self, how, target: SshTarget, timeout: float):
         """``how(target, timeout)`` inside one of the run's :data:`CONNECT_SLOTS`, tried once more
-        when it failed for want of an answer. The timeout starts once the slot is ours: a host
-        waiting behind the others' handshakes is never called unreachable for that wait."""
+        when it failed for want of an answer, then with twice the timeout (a host starved of CPU by the
+        run's own scripts on a small machine answers late, not never). The timeout starts once the slot
+        is ours: a host waiting behind the others' handshakes is never called unreachable for that wait."""
         for retry in (True, False):
             with self._slots:
                 try:
-                    return how(target, timeout)
+                    return how(target, timeout if retry else 2 * timeout)
                 except Unreachable as exc:
                     if not (retry and exc.transient):
                         raise
+            time.sleep(RETRY_PAUSE_S)     # outside the slot: a neighbour (ARP) or listener that was not ready
         raise AssertionError("unreachable")     # pragma: no cover - the loop returns or raises
 
     def _open(self, target: SshTarget, timeout: float) -> "HostConnection":

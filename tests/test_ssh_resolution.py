@@ -317,3 +317,22 @@ def test_install_gives_a_client_only_the_keys_of_the_host_it_connects_to(tmp_pat
     client = paramiko.SSHClient()
     trusted.install(client, "x", "10.0.0.9", 22)          # unknown: nothing, the policy decides
     assert len(client.get_host_keys()) == 0
+
+
+def test_no_route_is_not_called_a_refusal():
+    """paramiko raises NoValidConnectionsError for EHOSTUNREACH as well as ECONNREFUSED (paramiko/client.py
+    SSHClient.connect: `if e.errno not in (ECONNREFUSED, EHOSTUNREACH): raise`): an address nothing answers ARP
+    for is not 'is sshd running?'."""
+    import errno
+
+    import paramiko
+
+    from provisioner.hops import describe
+    from provisioner.sshconfig import Endpoint
+
+    ep = Endpoint("w78", "172.31.250.87", 22, "root")
+    addr = ("172.31.250.87", 22)
+    no_route = paramiko.ssh_exception.NoValidConnectionsError({addr: OSError(errno.EHOSTUNREACH, "No route to host")})
+    refused = paramiko.ssh_exception.NoValidConnectionsError({addr: OSError(errno.ECONNREFUSED, "Connection refused")})
+    assert describe(no_route, ep, 10).startswith("no route to 172.31.250.87:22 (nothing answered for its address)")
+    assert describe(refused, ep, 10) == "connection refused on 172.31.250.87:22 - is sshd running?"

@@ -212,6 +212,7 @@ class Lab:
             net.ensure_hidden_bridge(bridge)
             net.block_route(seg)
         ensure_inotify_instances(len(self.nodes))
+        ensure_backlog(len(self.nodes))
         t = time.monotonic()
         if self.with_repo:
             from ..standins.publish import publish
@@ -387,8 +388,8 @@ def inotify_instances_in_use() -> int:
 def ensure_inotify_instances(nodes: int) -> None:
     """Raise fs.inotify.max_user_instances if ``nodes`` more systemd nodes
     would exceed it (every node's root is the host's root user; the default
-    128 fits about 15 nodes). The only host setting the lab changes; never
-    lowered."""
+    128 fits about 15 nodes). With the netdev backlog (:func:`ensure_backlog`), the only host settings the
+    lab changes; never lowered while a lab runs."""
     limit = int(INOTIFY_LIMIT.read_text())
     need = inotify_instances_in_use() + INOTIFY_PER_NODE * nodes + 32
     if need > limit:
@@ -401,10 +402,31 @@ def ensure_inotify_instances(nodes: int) -> None:
 
 
 def restore_inotify_instances() -> None:
-    """Put the original limit back (called once no lab runs any more)."""
-    if INOTIFY_ORIG.exists():
-        INOTIFY_LIMIT.write_text(INOTIFY_ORIG.read_text())
-        INOTIFY_ORIG.unlink()
+    """Put the original limits back (called once no lab runs any more)."""
+    for limit, orig in ((INOTIFY_LIMIT, INOTIFY_ORIG), (BACKLOG_LIMIT, BACKLOG_ORIG)):
+        if orig.exists():
+            limit.write_text(orig.read_text())
+            orig.unlink()
+
+
+BACKLOG_LIMIT = Path("/proc/sys/net/core/netdev_max_backlog")
+BACKLOG_ORIG = config.LIB_DIR / "netdev-max-backlog.orig"
+# A broadcast (an ARP request) is copied to every port of the lab bridge, and all of it is softirq work on this
+# machine's 2 CPUs: N nodes resolving their peers at once queue about N^2 packets. With the default 1000 per CPU
+# a 98-node `up` dropped ARP answers (/proc/net/softnet_stat), and the product saw "no route" to a node.
+BACKLOG_PER_NODE = 100
+
+
+def ensure_backlog(nodes: int) -> None:
+    """Raise net.core.netdev_max_backlog for a lab of ``nodes`` when the default would drop its broadcasts."""
+    limit = int(BACKLOG_LIMIT.read_text())
+    need = BACKLOG_PER_NODE * nodes
+    if need > limit:
+        if not BACKLOG_ORIG.exists():
+            BACKLOG_ORIG.parent.mkdir(parents=True, exist_ok=True)
+            BACKLOG_ORIG.write_text(f"{limit}\n")
+        BACKLOG_LIMIT.write_text(f"{need}\n")
+        print(f"lab: raised net.core.netdev_max_backlog {limit} -> {need} for {nodes} nodes")
 
 
 def _segments_of(name: str) -> list[str]:

@@ -167,7 +167,7 @@ def remove(
         raise typer.Exit(1)
     human = err if output.json_out == Path("-") else out
     keys = open_ssh(inv, state, ssh)
-    result = None
+    result, updated = None, {}
     with StateLock(state, "remove"):
         removed = run_remove(inv, state, keys, wanted, force, ssh.timeout)
         for r in removed:
@@ -180,7 +180,8 @@ def remove(
             finally:
                 reporter.finish(result)
             print_summary(result, human, str(path), table=getattr(reporter, "wants_table", True))
-            for host, phases in touched(result, []).items():
+            updated = touched(result, [])
+            for host, phases in updated.items():
                 human.print(f"remove: {host} updated ({', '.join(phases)})")
             human.print(f"remove: drop {', '.join(wanted)} from {path} - an `up` that still lists them joins "
                         "them again")
@@ -189,7 +190,7 @@ def remove(
         report = json.loads(to_json(result)) if result is not None else {}
         report["removed"] = [{"host": r.host, "role": r.role, "removed": r.done, "outcome": r.outcome}
                              for r in removed]
-        report["updated"] = touched(result, []) if result is not None else {}
+        report["updated"] = updated
         write_output(output.json_out, json.dumps(report, indent=2) + "\n", "--json")
     if result is None:
         raise typer.Exit(1)

@@ -15,15 +15,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioner.inventory import Inventory
+from provisioner.phases.base import KUBECTL
 from provisioner.remote import Remote
 from provisioner.runlog import RunLog
 from provisioner.session import Session, UnreachableHosts
 from provisioner.state import default_state_dir
-from provisioner.transport import HostKeys, Ssh
+from provisioner.transport import HostKeys, Ssh, quote
 from provisioner.validation import load_inventory
 
 PKI = "/etc/kubernetes/pki"
 # etcd's own client certificate (kubeadm's etcd liveness probe uses it): etcd CA, client auth.
+DRAIN_TIMEOUT_S = 300
+
+
+def drain(name: str, forced: bool = False) -> str:
+    """kubectl drain on a control plane with admin.conf (``forced``: for a node that does not answer - its pods
+    are deleted, not evicted)."""
+    return (f"{KUBECTL} drain {quote(name)} --ignore-daemonsets --delete-emptydir-data --timeout={DRAIN_TIMEOUT_S}s"
+            + (" --force --disable-eviction" if forced else ""))
+
+
+def uncordon(name: str) -> str:
+    return f"{KUBECTL} uncordon {quote(name)}"
+
+
 ETCDCTL = (f"ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert={PKI}/etcd/ca.crt "
            f"--cert={PKI}/etcd/healthcheck-client.crt --key={PKI}/etcd/healthcheck-client.key")
 

@@ -34,18 +34,16 @@ from pathlib import Path
 
 from provisioner.daytwo.add import JOIN_PHASE, built_nodes
 from provisioner.daytwo.changed import changed_inventory
+from provisioner.daytwo.hosts import DRAIN_TIMEOUT_S, drain
 from provisioner.errors import UsageError
 from provisioner.inventory import Inventory
 from provisioner.phases.base import KUBECTL
-from provisioner.phases.halfdone import PKI, member_list, reset_script
+from provisioner.phases.halfdone import etcd_call, member_list, reset_script
 from provisioner.remote import Remote, StepFailed
 from provisioner.runlog import RunLog
 from provisioner.session import Session, UnreachableHosts
 from provisioner.state import Journal
 from provisioner.transport import HostKeys, Ssh, Unreachable, quote
-
-DRAIN_TIMEOUT_S = 300
-
 
 @dataclass(frozen=True)
 class Removal:
@@ -106,9 +104,7 @@ def members_of(first: Remote) -> dict[str, str] | None:
 
 def member_remove(member_id: str) -> str:
     """etcd's Cluster.MemberRemove through its grpc-gateway, with kubeadm's healthcheck client certificate."""
-    return (f"curl -fsS --max-time 20 --cacert {PKI}/etcd/ca.crt --cert {PKI}/etcd/healthcheck-client.crt "
-            f"--key {PKI}/etcd/healthcheck-client.key -X POST -d {quote(json.dumps({'ID': member_id}))} "
-            "https://127.0.0.1:2379/v3/cluster/member/remove")
+    return etcd_call("member/remove", json.dumps({"ID": member_id}), 20)
 
 
 def _node_side(first: Remote, name: str, forced: bool) -> str:
@@ -117,9 +113,7 @@ def _node_side(first: Remote, name: str, forced: bool) -> str:
                        why=f"cannot read the Node {name} on the first control plane")
     if not listed.stdout.strip():
         return ""
-    extra = " --force --disable-eviction" if forced else ""
-    first.run(f"{KUBECTL} drain {quote(name)} --ignore-daemonsets --delete-emptydir-data "
-              f"--timeout={DRAIN_TIMEOUT_S}s{extra}", timeout=DRAIN_TIMEOUT_S + 60,
+    first.run(drain(name, forced), timeout=DRAIN_TIMEOUT_S + 60,
               why=f"kubectl drain {name} failed - nothing was reset; fix what it says and run remove again")
     return "drained"
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provisioner.daytwo.hosts import drain, uncordon
 from provisioner.errors import UsageError
 from provisioner.inventory import Inventory
-from provisioner.phases.base import KUBECTL
-from provisioner.transport import quote
 from provisioner.versions import LATEST_PATCH, KubeVersion, is_supported, refusal
 
-DRAIN_TIMEOUT_S = 300
 READY_TIMEOUT_S = 180
 RESTART_KUBELET = "systemctl daemon-reload && systemctl restart kubelet"
 
@@ -57,15 +55,6 @@ def kubeadm_command(role: str, target: KubeVersion) -> str:
     if role == "first control plane":
         return f"kubeadm upgrade apply v{target} --yes"
     return "kubeadm upgrade node"
-
-
-def drain(name: str) -> str:
-    return (f"{KUBECTL} drain {quote(name)} --ignore-daemonsets --delete-emptydir-data "
-            f"--timeout={DRAIN_TIMEOUT_S}s")
-
-
-def uncordon(name: str) -> str:
-    return f"{KUBECTL} uncordon {quote(name)}"
 
 
 def plan_lines(inv: Inventory, current: KubeVersion, target: KubeVersion, batch: int) -> list[str]:

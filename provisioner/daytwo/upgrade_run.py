@@ -23,8 +23,8 @@ from typing import Callable
 import yaml
 
 from provisioner.daytwo.changed import changed_inventory
-from provisioner.daytwo.upgrade import (DRAIN_TIMEOUT_S, READY_TIMEOUT_S, RESTART_KUBELET, check_target, drain,
-                                        kubeadm_command, stages, uncordon)
+from provisioner.daytwo.hosts import DRAIN_TIMEOUT_S, drain, uncordon
+from provisioner.daytwo.upgrade import READY_TIMEOUT_S, RESTART_KUBELET, check_target, kubeadm_command, stages
 from provisioner.engine import build_context
 from provisioner.factdata import Fact
 from provisioner.inventory import Inventory

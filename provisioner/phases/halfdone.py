@@ -89,11 +89,17 @@ def _traces(extra: tuple = ()) -> str:
     return "; ".join(parts)
 
 
+def etcd_call(call: str, body: str, seconds: int) -> str:
+    """``POST /v3/cluster/CALL`` on the local etcd's grpc-gateway with kubeadm's healthcheck-client certificate,
+    answered within ``seconds``."""
+    return (f"curl -fsS --max-time {seconds} --cacert {PKI}/etcd/ca.crt --cert {PKI}/etcd/healthcheck-client.crt "
+            f"--key {PKI}/etcd/healthcheck-client.key -X POST -d {q(body)} "
+            f"https://127.0.0.1:2379/v3/cluster/{call}")
+
+
 def member_list(seconds: int = 3) -> str:
     """etcd's member list JSON, asked with kubeadm's healthcheck-client certificate within ``seconds``."""
-    return (f"curl -fsS --max-time {seconds} --cacert {PKI}/etcd/ca.crt --cert {PKI}/etcd/healthcheck-client.crt "
-            f"--key {PKI}/etcd/healthcheck-client.key -X POST -d '{{}}' "
-            "https://127.0.0.1:2379/v3/cluster/member/list")
+    return etcd_call("member/list", "{}", seconds)
 
 
 MEMBER_LIST = member_list()

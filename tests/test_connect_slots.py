@@ -85,3 +85,30 @@ def test_many_hosts_queued_none_unreachable_by_queueing(sshd, tmp_path):
     timed_out = [f"{t.name}: {r}" for t, r in zip(targets, reasons) if any(w in r for w in TIMED_OUT)]
     assert not timed_out, f"{len(timed_out)} of {HOSTS} called unreachable by our own queueing: {timed_out[:3]}"
     assert all(r != "connected" for r in reasons)       # each got the server's answer: the close after its banner
+
+
+def test_a_host_that_did_not_answer_gets_a_second_attempt_with_twice_the_timeout(tmp_path, monkeypatch):
+    """A handshake starved of CPU answers late, not never: the retry waits RETRY_PAUSE_S outside the slot, then
+    allows twice the timeout; a refused key or host key is never retried."""
+    monkeypatch.setattr(transport, "RETRY_PAUSE_S", 0)
+    ssh = Ssh(HostKeys(tmp_path / "known_hosts", user_file=tmp_path / "none"))
+    asked: list[float] = []
+
+    def late(target, timeout):
+        asked.append(timeout)
+        if len(asked) == 1:
+            exc = Unreachable("w78", "no answer")
+            exc.transient = True
+            raise exc
+        return "connected"
+
+    assert ssh._attempt(late, None, 10) == "connected" and asked == [10, 20]
+    asked.clear()
+
+    def refused_key(target, timeout):
+        asked.append(timeout)
+        raise Unreachable("w78", "authentication failed")      # transient stays False
+
+    with pytest.raises(Unreachable):
+        ssh._attempt(refused_key, None, 10)
+    assert asked == [10]

@@ -42,3 +42,46 @@ def test_prep_opens_firewalld_permanently_then_reloads_and_ufw_with_its_range_sy
     off = inv.model_copy(update={"firewall": "disabled"})
     assert [s.command for s in hostsec.firewall_steps(off, off.host("node1"))] == [
         "systemctl disable --now firewalld", "ufw disable"]
+
+
+def _fake_tools(tmp_path, chains_loaded: bool):
+    """A ufw that logs each call and prints status as ufw 0.36 does; an iptables whose `-L CHAIN` exits 1 with
+    its own message for a chain that is not there (what ufw's backend_iptables.py get_status reads)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "ufw.calls"
+    bin_dir.mkdir()
+    (bin_dir / "ufw").write_text(f"#!/bin/bash\necho \"$*\" >> {log}\n"
+                                 "printf 'Status: active\\n\\nTo                         Action      From\\n"
+                                 "--                         ------      ----\\n"
+                                 "10250/tcp                  ALLOW       Anywhere\\n"
+                                 "30000:32767/tcp            ALLOW       Anywhere\\n'\n")
+    rc = 0 if chains_loaded else 1
+    (bin_dir / "iptables").write_text(
+        "#!/bin/bash\n"
+        + ("echo 'iptables: No chain/target/match by that name.' >&2\n" if rc else "echo \"Chain ${@: -1}\"\n")
+        + f"exit {rc}\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}, log
+
+
+def test_ufw_is_asked_for_its_rules_only_when_its_chains_are_loaded(tmp_path):
+    """`ufw status` is a Python program (about 150 ms of CPU per node); whether ufw filters is the presence of its
+    ufw-user-* chains, which ufw itself reads with iptables (ufw 0.36.2 backend_iptables.py get_status: rc 1 from
+    `iptables -L ufw-user-input -n` is "Status: inactive")."""
+    import subprocess
+
+    from provisioner.checks.system import Firewall
+    fact = Firewall.facts["security.firewall"]
+    for loaded in (False, True):
+        case = tmp_path / str(loaded)
+        case.mkdir()
+        env, log = _fake_tools(case, loaded)
+        out = subprocess.run(["bash", "-c", fact], env=env, capture_output=True, text=True).stdout
+        probe = subprocess.run(["bash", "-c", f"{firewall.UFW_ACTIVE} && echo yes || echo no"], env=env,
+                               capture_output=True, text=True).stdout.strip()
+        if loaded:
+            assert "ufw active" in out and firewall.active(out)["ufw"] == {"10250/tcp", "30000-32767/tcp"}
+            assert probe == "yes" and log.read_text().splitlines() == ["status"]
+        else:
+            assert "ufw inactive" in out and "ufw" not in firewall.active(out) and probe == "no"
+            assert not log.exists()

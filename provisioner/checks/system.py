@@ -194,8 +194,8 @@ class Firewall(NodeCheck):
                                   "echo \"firewalld-protocols $(firewall-cmd --list-protocols 2>/dev/null)\"; "
                                   "else echo 'firewalld inactive'; fi; "
                                   # ufw.service is active even with ufw off (Debian enables it; ENABLED=no in
-                                  # ufw.conf keeps it inactive): ufw's own status says whether it filters
-                                  "if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; "
+                                  # ufw.conf keeps it inactive): ufw's own chains say whether it filters
+                                  f"if {firewall.UFW_ACTIVE}; "
                                   "then echo 'ufw active'; echo \"ufw-ports $(ufw status | awk '/ALLOW/ && $1 ~ /^[0-9]/ "
                                   "{print $1}' | tr : - | tr '\\n' ' ')\"; else echo 'ufw inactive'; fi"}
 

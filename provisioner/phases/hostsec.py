@@ -21,7 +21,6 @@ HAS_SELINUX = "command -v getenforce >/dev/null 2>&1"
 SELINUX_CONFIG = "/etc/selinux/config"
 KEEPALIVED_SCRIPT_TYPE = "keepalived_unconfined_script_exec_t"
 FIREWALLD_ACTIVE = "systemctl is-active -q firewalld 2>/dev/null"
-UFW_ACTIVE = "{ command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; }"
 UFW_BEFORE_RULES = "/etc/ufw/before.rules"
 UFW_VRRP_RULE = "-A ufw-before-input -p 112 -j ACCEPT"     # IP protocol 112; ufw's own syntax has no vrrp
 
@@ -76,7 +75,7 @@ def firewall_steps(inv, host) -> list:
         return [CommandStep("firewalld stopped and disabled",
                             f"! {FIREWALLD_ACTIVE} && ! systemctl is-enabled -q firewalld 2>/dev/null",
                             "systemctl disable --now firewalld", why="could not stop firewalld"),
-                CommandStep("ufw disabled", f"! {UFW_ACTIVE}", "ufw disable", why="could not disable ufw")]
+                CommandStep("ufw disabled", f"! {firewall.UFW_ACTIVE}", "ufw disable", why="could not disable ufw")]
     want = firewall.openings(inv, host)
     ports, protos = want.ports, want.protocols
     # ports and protocols in calls of their own: firewall-cmd refused the two options in one call here (exit 2)
@@ -93,7 +92,7 @@ def firewall_steps(inv, host) -> list:
                        f"{_zone(host)} && {adds} && firewall-cmd --reload",
                        why="could not open the cluster ports in firewalld")]
     rules = [firewall.ufw_rule(p) for p in ports]
-    ufw_check = (f"! {UFW_ACTIVE} || {{ s=$(ufw status) && "
+    ufw_check = (f"! {firewall.UFW_ACTIVE} || {{ s=$(ufw status) && "
                  + " && ".join(f"grep -q '^{r} ' <<<\"$s\"" for r in rules)
                  + (f" && grep -qF -- {q(UFW_VRRP_RULE)} {UFW_BEFORE_RULES}" if protos else "") + "; }")
     ufw_cmd = " && ".join(f"ufw allow {r}" for r in rules)

@@ -12,7 +12,7 @@ from standin_common import *  # noqa: F401,F403 - bundled by build.py
 
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 ADMIN_GROUPS = {"system:masters", "kubeadm:cluster-admins"}
 PROXY_GROUP = "system:standin-proxies"
@@ -1441,35 +1441,10 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any
 
 
-class TLSServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class TLSServer(GoHTTPServer):
     def __init__(self, addr, ctx, api):
-        self.ctx, self.api = ctx, api
-        super().__init__(addr, Handler)
-
-    def finish_request(self, request, client_address):
-        request.settimeout(30)
-        # No Nagle, as Go's net package sets on every TCP connection (golang/go src/net/tcpsock.go
-        # TCPConn.SetNoDelay: "The default is true (no delay)"), which kube-apiserver and etcd serve on.
-        # http.server writes the headers and the body apart: with Nagle on, a small body waited for the
-        # client's delayed ACK of the headers (~40 ms per request), which the real servers never make anyone do.
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            tls = self.ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return  # plain TCP health checks, scanners, clients rejecting our certificate
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
+        self.api = api
+        super().__init__(addr, Handler, ctx)
 
 
 SPEC = {k: "str" for k in (

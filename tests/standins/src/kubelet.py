@@ -8,7 +8,7 @@ restarts it every 10 s - the crash loop a freshly installed real kubelet shows.
 from standin_common import *  # noqa: F401,F403 - bundled by build.py
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 
 def fail(msg: str) -> int:
@@ -109,15 +109,12 @@ def kubelet_api(cfg: dict, node: str):
     """The TLS server on cfg port (10250), or None when the port cannot be bound (tests)."""
     addr, port = cfg.get("address") or "0.0.0.0", int(cfg.get("port", 10250))
     try:
-        server = ThreadingHTTPServer((addr, port), KubeletAPI)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*serving_cert(node))
+        return GoHTTPServer((addr, port), KubeletAPI, ctx)
     except OSError as exc:
         klog("E", f'"Failed to listen and serve" err="listen tcp {addr}:{port}: bind: {exc.strerror}"')
         return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*serving_cert(node))
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    return server
 
 
 def docker_cgroup_driver() -> str | None:
@@ -237,10 +234,9 @@ def main(argv) -> int:
     addr = cfg.get("healthzBindAddress") or "127.0.0.1"
     port = int(cfg.get("healthzPort", 10248))
     try:
-        server = ThreadingHTTPServer((addr, port), Health)
+        server = GoHTTPServer((addr, port), Health)
     except OSError as exc:
         return fail(f"failed to run Kubelet: listen tcp {addr}:{port}: bind: {exc.strerror}")
-    server.daemon_threads = True
     stop = stop_on_signals()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     node = f.get("hostname-override") or hostname()

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from http.server import ThreadingHTTPServer
 import time
 import traceback
 import urllib.parse
@@ -1686,6 +1687,49 @@ def listen_fds() -> list:
     for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(var, None)
     return [socket.socket(fileno=3 + i) for i in range(n)]
+
+
+def listener_backlog() -> int:
+    """The accept queue Go gives a listener (golang/go src/net/sock_linux.go maxListenerBacklog): net.core.somaxconn,
+    at most 65535. kube-apiserver, etcd and the kubelet are Go programs."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            n = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return socket.SOMAXCONN
+    return min(n, 65535) if n > 0 else socket.SOMAXCONN
+
+
+class GoHTTPServer(ThreadingHTTPServer):
+    """HTTP(S) served as Go's net/http serves it: the listener's backlog from somaxconn, each connection in its own
+    thread with its TLS handshake there (net/http server.go conn.serve), never in the accept loop, and no Nagle
+    (golang/go src/net/tcpsock.go TCPConn.SetNoDelay: "The default is true (no delay)"). http.server writes the
+    headers and the body apart: with Nagle on, a small body waited for the client's delayed ACK of the headers."""
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = listener_backlog()
+
+    def __init__(self, addr, handler, ctx: ssl.SSLContext | None = None):
+        self.ctx = ctx
+        super().__init__(addr, handler)
+
+    def finish_request(self, request, client_address):
+        request.settimeout(30)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            conn = self.ctx.wrap_socket(request, server_side=True) if self.ctx else request
+        except (ssl.SSLError, OSError):
+            return  # plain TCP health checks and probes, scanners, clients rejecting our certificate
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            if conn is not request:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
 
 
 def unix_listen(path: str, mode: int = 0o660, group: str | None = None) -> socket.socket:

@@ -213,6 +213,7 @@ class Lab:
             net.block_route(seg)
         ensure_inotify_instances(len(self.nodes))
         ensure_backlog(len(self.nodes))
+        ensure_neigh_table(len(self.nodes))
         t = time.monotonic()
         if self.with_repo:
             from ..standins.publish import publish
@@ -388,8 +389,8 @@ def inotify_instances_in_use() -> int:
 def ensure_inotify_instances(nodes: int) -> None:
     """Raise fs.inotify.max_user_instances if ``nodes`` more systemd nodes
     would exceed it (every node's root is the host's root user; the default
-    128 fits about 15 nodes). With the netdev backlog (:func:`ensure_backlog`), the only host settings the
-    lab changes; never lowered while a lab runs."""
+    128 fits about 15 nodes). With the netdev backlog (:func:`ensure_backlog`) and the ARP table
+    (:func:`ensure_neigh_table`), the only host settings the lab changes; never lowered while a lab runs."""
     limit = int(INOTIFY_LIMIT.read_text())
     need = inotify_instances_in_use() + INOTIFY_PER_NODE * nodes + 32
     if need > limit:
@@ -403,7 +404,8 @@ def ensure_inotify_instances(nodes: int) -> None:
 
 def restore_inotify_instances() -> None:
     """Put the original limits back (called once no lab runs any more)."""
-    for limit, orig in ((INOTIFY_LIMIT, INOTIFY_ORIG), (BACKLOG_LIMIT, BACKLOG_ORIG)):
+    for limit, orig in ((INOTIFY_LIMIT, INOTIFY_ORIG), (BACKLOG_LIMIT, BACKLOG_ORIG),
+                        *((NEIGH_DIR / name, config.LIB_DIR / f"neigh-{name}.orig") for name in NEIGH_THRESH)):
         if orig.exists():
             limit.write_text(orig.read_text())
             orig.unlink()
@@ -428,6 +430,28 @@ def ensure_backlog(nodes: int) -> None:
         BACKLOG_LIMIT.write_text(f"{need}\n")
         print(f"lab: raised net.core.netdev_max_backlog {limit} -> {need} for {nodes} nodes")
 
+
+
+NEIGH_DIR = Path("/proc/sys/net/ipv4/neigh/default")
+# The kernel has ONE ARP table for every network namespace (net/ipv4/arp.c arp_tbl), bounded by the host's
+# gc_thresh3 (1024 by default). N nodes that each resolve their peers hold up to N*(N+1) entries: at 98
+# nodes a full `up` overflowed it ("neighbour: arp_cache: neighbor table overflow!" in dmesg), an address
+# stayed INCOMPLETE and the product saw "no route" to a node that was up.
+NEIGH_THRESH = ("gc_thresh2", "gc_thresh3")
+
+
+def ensure_neigh_table(nodes: int) -> None:
+    """Raise the ARP table's soft and hard limits for a lab of ``nodes`` (every node may know every other)."""
+    hard = (nodes + 2) ** 2
+    for name, need in zip(NEIGH_THRESH, (hard * 3 // 4, hard)):
+        path, orig = NEIGH_DIR / name, config.LIB_DIR / f"neigh-{name}.orig"
+        limit = int(path.read_text())
+        if need > limit:
+            if not orig.exists():
+                orig.parent.mkdir(parents=True, exist_ok=True)
+                orig.write_text(f"{limit}\n")
+            path.write_text(f"{need}\n")
+            print(f"lab: raised net.ipv4.neigh.default.{name} {limit} -> {need} for {nodes} nodes")
 
 def _segments_of(name: str) -> list[str]:
     """The hidden segments recorded in lab ``name``'s state.json (none if it is gone)."""

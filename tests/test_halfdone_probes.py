@@ -58,6 +58,9 @@ def cluster(tmp_path):
             if self.path == "/api/v1/namespaces/kube-system/configmaps/kubeadm-config":
                 return self._answer(200 if state["admin_ok"] else 401, {"kind": "ConfigMap"})
             name = self.path.rpartition("/")[2]
+            if self.path.startswith("/api/v1/nodes/") and state.get("node_fails"):     # a busy API server
+                state["node_fails"] -= 1
+                return self._answer(503, {"kind": "Status", "code": 503, "reason": "ServiceUnavailable"})
             if self.path.startswith("/api/v1/nodes/") and name in state["nodes"]:
                 labels = {CP_LABEL: ""} if state["nodes"][name] else {}
                 return self._answer(200, {"kind": "Node", "metadata": {"name": name, "labels": labels}})
@@ -161,8 +164,44 @@ def test_worker_join_probe_wants_its_node(cluster, tmp_path):
     assert (verdict.kind, verdict.missing, curls) == ("done", [], 1)
     del state["nodes"]["node1"]
     assert run(join_probe("node1", False))[0].missing == ["node"]
-    # a kubelet.conf with a token is not read by curl: kubectl decides (here: none, so the node counts as missing)
+    # a kubelet.conf with a token is not read by curl: kubectl decides (here: none, so the node is not confirmed)
     _kubeconfig(tmp_path / "k8s" / "kubelet.conf", url, {"token": "abc"})
     state["nodes"]["node1"] = False
     verdict, curls = run(join_probe("node1", False))
-    assert (verdict.missing, curls) == (["node"], 0)
+    assert (verdict.missing, curls) == (["node-unknown"], 0)
+
+
+def _kubectl(tmp_path: Path, out: str, rc: int) -> Path:
+    """A kubectl that logs its arguments and answers ``out`` with ``rc``: what the real one prints for a node read
+    (an API status as "Error from server (Reason): message", kubernetes staging/src/k8s.io/kubectl/pkg/cmd/util/
+    helpers.go StandardErrorMessage; no answer as "Unable to connect to the server: ..."), exit 1 on any error."""
+    log = tmp_path / "kubectl.log"
+    log.unlink(missing_ok=True)
+    tool = tmp_path / "bin" / "kubectl"
+    tool.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\ncat <<'EOF'\n{out}\nEOF\nexit {rc}\n")
+    tool.chmod(0o755)
+    return log
+
+
+def test_worker_join_probe_calls_a_node_missing_only_when_the_api_says_so(cluster, tmp_path):
+    """A busy API server (the batched read got no 2xx within 5 s) is not a missing Node: kubectl asks again with
+    20 s, and only the API's NotFound (404) counts as "no node object". At 98 nodes on 2 CPUs a no-op `up` read
+    503/timeouts for a worker it had joined and refused to go on ("joined in an earlier run, but now: no node
+    object")."""
+    state, url, run = cluster
+    node = '{"kind": "Node", "metadata": {"name": "node1"}}'
+    log = _kubectl(tmp_path, node, 0)
+    state["node_fails"] = 1
+    assert run(join_probe("node1", False))[0].kind == "done"
+    assert "--request-timeout=20s get node node1" in log.read_text()
+    log = _kubectl(tmp_path, "Unable to connect to the server: net/http: request canceled "
+                             "(Client.Timeout exceeded while awaiting headers)", 1)
+    state["node_fails"] = 1
+    verdict = run(join_probe("node1", False))[0]
+    assert verdict.missing == ["node-unknown"] and "node object not confirmed" in verdict.problems
+    log = _kubectl(tmp_path, 'Error from server (NotFound): nodes "node1" not found', 1)
+    state["node_fails"] = 1
+    assert run(join_probe("node1", False))[0].missing == ["node"]
+    del state["nodes"]["node1"]                 # the API answers 404 itself: no second read
+    log = _kubectl(tmp_path, "", 0)
+    assert run(join_probe("node1", False))[0].missing == ["node"] and not log.exists()

@@ -45,7 +45,8 @@ TRACE_FILES = ["/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf",
 TRACE_DIRS = ["/etc/kubernetes/manifests", "/var/lib/etcd"]
 
 MISSING = {"api": "API not answering /healthz", "admin": "admin.conf not accepted by its API server",
-           "etcd": "no etcd member", "node": "no node object", "cp-label": "node not marked control-plane"}
+           "etcd": "no etcd member", "node": "no node object", "cp-label": "node not marked control-plane",
+           "node-unknown": "node object not confirmed (the API server did not answer for it)"}
 
 
 @dataclass
@@ -106,6 +107,7 @@ MEMBER_LIST = member_list()
 # A member list that did not come within the batched read's 3 s is asked again for this long before the
 # member counts as missing: a busy control plane answering late is not a node that lost its member.
 SLOW_MEMBER_LIST_S = 20
+SLOW_NODE_READ_S = 20      # the same for the node's own Node object
 
 
 def member_names(output: str) -> list[str]:
@@ -132,11 +134,14 @@ def _etcd_member(i: int, name: str) -> str:
 
 
 def _node(i: int, name: str, control_plane: bool) -> str:
-    # The Node object, read (read i) with the node's own credentials (kubelet.conf); kubectl only when that read
-    # did not answer 2xx (then it decides, as before): a 200 for GET /api/v1/nodes/NAME is what `kubectl get node`
-    # needs to exit 0, and the probe runs on every node in every `up`.
-    get = (f"if {ok(i)}; then n=$_b{i}; else n=$(kubectl --kubeconfig={KUBELET_CONF} --request-timeout=5s get node "
-           f"{q(name)} -o json 2>/dev/null) || m=\"$m,node\"; fi")
+    # The Node object, read (read i) with the node's own credentials (kubelet.conf): a 200 for GET
+    # /api/v1/nodes/NAME is what `kubectl get node` needs to exit 0, a 404 is its NotFound. Any other answer (a
+    # busy server: 503, or none within 5 s; a token kubeconfig curl does not send) is not an answer about the
+    # node: kubectl asks again with SLOW_NODE_READ_S, and only its NotFound counts the node as missing.
+    get = (f"if {ok(i)}; then n=$_b{i}; elif [ \"$_c{i}\" = 404 ]; then m=\"$m,node\"; "
+           f"else n=$(kubectl --kubeconfig={KUBELET_CONF} --request-timeout={SLOW_NODE_READ_S}s get node {q(name)} "
+           f"-o json 2>&1) || {{ if [[ $n == *'(NotFound)'* ]]; then m=\"$m,node\"; else m=\"$m,node-unknown\"; fi; "
+           "n=''; }; fi")
     if not control_plane:
         return get
     label = q('"node-role.kubernetes.io/control-plane"')

@@ -127,6 +127,15 @@ def test_signed_repo_serves_debs(lab, lab_ssh, tmp_path):
         lab.repo.remove_debs([deb.name])
 
 
+
+def test_repo_listens_with_the_kernels_backlog(lab):
+    """The mirrors the repo stands in for (nginx, Apache, Go servers) accept with net.core.somaxconn; http.server's
+    own main listens with 5, and 98 nodes running apt at once overflowed it (TcpExtListenOverflows)."""
+    somaxconn = open("/proc/sys/net/core/somaxconn").read().strip()
+    out = subprocess.run(["ss", "-Hltn", f"src {lab.repo.address} and sport = :{lab.repo.port}"],
+                         capture_output=True, text=True).stdout
+    assert [line.split()[2] for line in out.splitlines()] == [somaxconn], out
+
 def test_ntp_served_from_the_bridge(lab, lab_ssh):
     """The host's chronyd (-x) answers NTP on the bridge address."""
     s = lab_ssh(list(lab.nodes)[0])

@@ -31,6 +31,17 @@ from .util import LabError, run
 ARCH = "amd64"
 
 
+# http.server's own main listens with a backlog of 5 (socketserver request_queue_size): 98 nodes running apt at
+# once overflowed it (TcpExtListenOverflows) and their SYNs waited for retransmission. The mirrors it stands in
+# for (nginx, Apache, Go servers) listen with the kernel's somaxconn. The cmdline keeps "http.server" for down.
+SERVE = """import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = int(open("/proc/sys/net/core/somaxconn").read())
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
+Server((sys.argv[2], int(sys.argv[1])), handler).serve_forever()
+"""
+
 class Repo:
     """A signed flat-pool apt repository in ``root`` (``<state>/repo``)."""
 
@@ -152,8 +163,7 @@ class Repo:
         """Start the HTTP server (detached process); return its pid."""
         with open(log_path, "ab") as logf:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "http.server", str(self.port), "--bind",
-                 self.address, "--directory", str(self.root)],
+                [sys.executable, "-c", SERVE, str(self.port), self.address, str(self.root)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd="/")
         self.pidfile.write_text(f"{proc.pid}\n")

@@ -391,21 +391,27 @@ def ensure_inotify_instances(nodes: int) -> None:
     would exceed it (every node's root is the host's root user; the default
     128 fits about 15 nodes). With the netdev backlog (:func:`ensure_backlog`) and the ARP table
     (:func:`ensure_neigh_table`), the only host settings the lab changes; never lowered while a lab runs."""
-    limit = int(INOTIFY_LIMIT.read_text())
     need = inotify_instances_in_use() + INOTIFY_PER_NODE * nodes + 32
+    raise_host_setting(INOTIFY_LIMIT, INOTIFY_ORIG, need, nodes, new=max(need * 2, 512))
+
+
+def raise_host_setting(setting: Path, orig: Path, need: int, nodes: int, new: int | None = None) -> None:
+    """Write ``new`` (default ``need``) to the /proc/sys ``setting`` when it is below ``need``, keeping its first
+    value in ``orig`` for :func:`restore_inotify_instances`."""
+    limit = int(setting.read_text())
     if need > limit:
-        new = max(need * 2, 512)
-        if not INOTIFY_ORIG.exists():
-            INOTIFY_ORIG.parent.mkdir(parents=True, exist_ok=True)
-            INOTIFY_ORIG.write_text(f"{limit}\n")
-        INOTIFY_LIMIT.write_text(f"{new}\n")
-        print(f"lab: raised fs.inotify.max_user_instances {limit} -> {new} for {nodes} nodes")
+        new = need if new is None else new
+        if not orig.exists():
+            orig.parent.mkdir(parents=True, exist_ok=True)
+            orig.write_text(f"{limit}\n")
+        setting.write_text(f"{new}\n")
+        name = str(setting.relative_to("/proc/sys")).replace("/", ".")
+        print(f"lab: raised {name} {limit} -> {new} for {nodes} nodes")
 
 
 def restore_inotify_instances() -> None:
     """Put the original limits back (called once no lab runs any more)."""
-    for limit, orig in ((INOTIFY_LIMIT, INOTIFY_ORIG), (BACKLOG_LIMIT, BACKLOG_ORIG),
-                        *((NEIGH_DIR / name, config.LIB_DIR / f"neigh-{name}.orig") for name in NEIGH_THRESH)):
+    for limit, orig in ((INOTIFY_LIMIT, INOTIFY_ORIG), (BACKLOG_LIMIT, BACKLOG_ORIG), *NEIGH_SETTINGS):
         if orig.exists():
             limit.write_text(orig.read_text())
             orig.unlink()
@@ -421,37 +427,23 @@ BACKLOG_PER_NODE = 100
 
 def ensure_backlog(nodes: int) -> None:
     """Raise net.core.netdev_max_backlog for a lab of ``nodes`` when the default would drop its broadcasts."""
-    limit = int(BACKLOG_LIMIT.read_text())
-    need = BACKLOG_PER_NODE * nodes
-    if need > limit:
-        if not BACKLOG_ORIG.exists():
-            BACKLOG_ORIG.parent.mkdir(parents=True, exist_ok=True)
-            BACKLOG_ORIG.write_text(f"{limit}\n")
-        BACKLOG_LIMIT.write_text(f"{need}\n")
-        print(f"lab: raised net.core.netdev_max_backlog {limit} -> {need} for {nodes} nodes")
+    raise_host_setting(BACKLOG_LIMIT, BACKLOG_ORIG, BACKLOG_PER_NODE * nodes, nodes)
 
 
-
-NEIGH_DIR = Path("/proc/sys/net/ipv4/neigh/default")
 # The kernel has ONE ARP table for every network namespace (net/ipv4/arp.c arp_tbl), bounded by the host's
 # gc_thresh3 (1024 by default). N nodes that each resolve their peers hold up to N*(N+1) entries: at 98
 # nodes a full `up` overflowed it ("neighbour: arp_cache: neighbor table overflow!" in dmesg), an address
 # stayed INCOMPLETE and the product saw "no route" to a node that was up.
-NEIGH_THRESH = ("gc_thresh2", "gc_thresh3")
+NEIGH_SETTINGS = tuple((Path("/proc/sys/net/ipv4/neigh/default") / name, config.LIB_DIR / f"neigh-{name}.orig")
+                       for name in ("gc_thresh2", "gc_thresh3"))       # soft, hard
 
 
 def ensure_neigh_table(nodes: int) -> None:
     """Raise the ARP table's soft and hard limits for a lab of ``nodes`` (every node may know every other)."""
     hard = (nodes + 2) ** 2
-    for name, need in zip(NEIGH_THRESH, (hard * 3 // 4, hard)):
-        path, orig = NEIGH_DIR / name, config.LIB_DIR / f"neigh-{name}.orig"
-        limit = int(path.read_text())
-        if need > limit:
-            if not orig.exists():
-                orig.parent.mkdir(parents=True, exist_ok=True)
-                orig.write_text(f"{limit}\n")
-            path.write_text(f"{need}\n")
-            print(f"lab: raised net.ipv4.neigh.default.{name} {limit} -> {need} for {nodes} nodes")
+    for (setting, orig), need in zip(NEIGH_SETTINGS, (hard * 3 // 4, hard)):
+        raise_host_setting(setting, orig, need, nodes)
+
 
 def _segments_of(name: str) -> list[str]:
     """The hidden segments recorded in lab ``name``'s state.json (none if it is gone)."""

@@ -108,9 +108,9 @@ class StaticPods:
 def kubelet_api(cfg: dict, node: str):
     """The TLS server on cfg port (10250), or None when the port cannot be bound (tests)."""
     addr, port = cfg.get("address") or "0.0.0.0", int(cfg.get("port", 10250))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*serving_cert(node))
     try:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*serving_cert(node))
         return GoHTTPServer((addr, port), KubeletAPI, ctx)
     except OSError as exc:
         klog("E", f'"Failed to listen and serve" err="listen tcp {addr}:{port}: bind: {exc.strerror}"')

@@ -28,10 +28,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from http.server import ThreadingHTTPServer
 import time
 import traceback
 import urllib.parse
+from http.server import ThreadingHTTPServer
 
 # build.py injects the real values in front of this module.
 STANDIN_BUILD = globals().get("STANDIN_BUILD") or {

@@ -72,3 +72,17 @@ def test_session_lock_is_reentrant_in_a_process_and_exclusive_between_processes(
     t.join(timeout=20)
     assert other_got_it == [False], "session_lock blocked on itself" if not other_got_it else "not exclusive"
     assert subprocess.run(other).returncode == 0, "released after the outermost holder"
+
+
+def test_generated_nodes_reach_98_around_the_lab_inventory():
+    """Issue 27's benches need 98 bare nodes (bench/compare --sizes 98); .10-.99 holds 90. The addresses go on
+    at .110, past the lab inventory's .100-.109, and stop before the VM and bastion segments (.160 on)."""
+    from tests.lab.config import generated_nodes
+    nodes = generated_nodes(98, prefix="b")
+    addresses = [n.address for n in nodes]
+    assert (nodes[0].hostname, addresses[0], addresses[89], addresses[90], addresses[97]) == (
+        "b1", "172.31.250.10", "172.31.250.99", "172.31.250.110", "172.31.250.117")
+    assert not {f"172.31.250.{o}" for o in range(100, 110)} & set(addresses)
+    assert generated_nodes(140)[-1].address == "172.31.250.159"
+    with pytest.raises(ValueError, match="must fit"):
+        generated_nodes(141)

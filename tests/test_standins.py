@@ -144,7 +144,7 @@ class Host:
                     "STANDIN_DISCOVERY_TIMEOUT": "5", "HOME": str(root / "root")}
 
     def bin(self, prog: str) -> str:
-        for d in ("usr/bin", "opt/cni/bin", "usr/libexec/kubeadm-standin"):
+        for d in ("usr/bin", "opt/cni/bin", "usr/libexec/kubeadm-standin", "usr/libexec/kubelet-standin"):
             if (self.install / d / prog).exists():
                 return str(self.install / d / prog)
         raise FileNotFoundError(prog)
@@ -389,6 +389,80 @@ def test_api_server_listens_with_gos_backlog(cluster):
     out = subprocess.run(["ss", "-Hltn", f"sport = :{cluster['port']}"], capture_output=True, text=True).stdout
     backlogs = {int(line.split()[2]) for line in out.splitlines() if line.strip()}
     assert backlogs == {min(somaxconn, 65535)}, out
+
+FLANNEL_DS = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: kube-flannel-ds
+  namespace: kube-flannel
+spec:
+  template:
+    spec:
+      containers:
+      - name: kube-flannel
+        image: ghcr.io/flannel-io/flannel:v0.28.9
+        command: ["/opt/bin/flanneld"]
+        args: [{args}]
+"""
+
+
+def kept_connections(pid: int, port: int) -> list[tuple[str, int]]:
+    """(local address, data segments sent) of each established TCP connection of ``pid`` to ``port``."""
+    out = subprocess.run(["ss", "-Htnpi", "state", "established", f"dport = :{port}"], capture_output=True,
+                         text=True).stdout
+    conns, local = [], None
+    for line in out.splitlines():
+        if not line.startswith((" ", "\t")):
+            local = line.split()[2] if f"pid={pid}," in line else None
+        elif local is not None:
+            m = re.search(r"\bdata_segs_out:(\d+)", line)
+            conns.append((local, int(m.group(1)) if m else 0))
+            local = None
+    return conns
+
+
+def test_flannel_pod_runner_polls_on_one_kept_connection_and_reports_once_per_template(cluster):
+    """The stand-in kubelet's flannel pod runner (standin-pods.service) on 98 lab nodes made a new TLS connection
+    for each of three requests every 2 s, ran flanneld's interface selection each time and posted the same report:
+    the stand-in API server (and its replicas, forwarding each request to the first control plane on a new
+    connection too) then fell behind, and a no-op `up` found a Node read unanswered. flanneld picks its interface
+    once, when its pod starts (flannel-io/flannel main.go), and client-go keeps its connections; so the runner
+    polls on one kept connection and reports again only when the DaemonSet's pod template changes."""
+    cp1, port = cluster["cp1"], cluster["port"]
+    w1 = cluster["make"]("w1")
+    assert w1.run("kubeadm", "join", "--config", join_config(w1, port)).returncode == 0
+    kc = ("--kubeconfig", "/etc/kubernetes/admin.conf")
+    for ns in ("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-flannel\n",
+               FLANNEL_DS.format(args='"--ip-masq", "--kube-subnet-mgr", "--iface=lo"')):
+        r = cp1.run("kubectl", *kc, "apply", "-f", cp1.write("/root/m.yaml", ns))
+        assert r.returncode == 0, r.stderr
+    log = cp1.path("/var/log/standins/kube-apiserver.log")
+
+    def reports() -> int:
+        return log.read_text().count("POST /standin/v1/nodes/w1/network -> 200")
+    runner = subprocess.Popen([sys.executable, w1.bin("flanneld"), "--standin-pod-runner"], env=w1.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: reports() == 1, timeout=30, what="the first report")
+        seen: list[list[tuple[str, int]]] = []
+
+        def polled_three_more_times() -> bool:
+            seen.append(kept_connections(runner.pid, port))
+            first = next((c for c in seen if c), None)
+            return bool(first and seen[-1] and seen[-1][0][1] >= first[0][1] + 3)
+        wait_for(polled_three_more_times, timeout=30, interval=0.2, what="three polls on a kept connection")
+        sampled = {local for sample in seen for local, _ in sample}
+        assert len(sampled) == 1 and all(len(sample) <= 1 for sample in seen), seen
+        assert reports() == 1, "the same pod template was reported again"
+        r = cp1.run("kubectl", *kc, "apply", "-f", cp1.write(
+            "/root/m.yaml", FLANNEL_DS.format(args='"--ip-masq", "--kube-subnet-mgr", "--iface=eth9"')))
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: reports() == 2, timeout=30, what="a report for the new pod template")
+    finally:
+        runner.kill()
+        runner.wait()
+
 
 def test_kubectl_get_nodes_apply_and_raw(cluster):
     cp1 = cluster["cp1"]

@@ -6,7 +6,7 @@
     lab.route("cp1")                   # [(bastion, '172.31.250.178'), (cp1, '172.31.250.213')]
 
 Address plan (inside the lab's 172.31.250.0/24, clear of the main lab's .100-.109, the
-generated .10-.99 and the self-tests' .224/28 and .240/28):
+generated .10-.99 and .110-.159 and the self-tests' .224/28 and .240/28):
 
 | segment | network | who |
 |---|---|---|

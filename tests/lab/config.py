@@ -133,11 +133,17 @@ def node_specs(items) -> tuple[NodeSpec, ...]:
     return tuple(out)
 
 
+# Free for generated nodes (benchmarks): the lab inventory holds .100-.109, the VM and bastion labs' smaller
+# segments start at .160.
+GENERATED_OCTETS = (*range(10, 100), *range(110, 160))
+
+
 def generated_nodes(count: int, prefix: str = "gen", first: int = 10) -> tuple[NodeSpec, ...]:
-    """``count`` nodes named PREFIX-N on 172.31.250.10-.99 (free for benchmarks)."""
-    if count < 1 or first < 10 or first + count - 1 > 99:
-        raise ValueError("generated nodes must fit in 172.31.250.10-.99")
-    return tuple(NodeSpec(f"{prefix}{i + 1}", f"172.31.250.{first + i}") for i in range(count))
+    """``count`` nodes named PREFIXN on 172.31.250.10-.99, then .110-.159, from ``first`` on."""
+    octets = [o for o in GENERATED_OCTETS if o >= first]
+    if count < 1 or first not in GENERATED_OCTETS or count > len(octets):
+        raise ValueError(f"generated nodes must fit in 172.31.250.10-.99 and .110-.159 ({len(GENERATED_OCTETS)})")
+    return tuple(NodeSpec(f"{prefix}{i + 1}", f"172.31.250.{octets[i]}") for i in range(count))
 
 
 def debian_mirror() -> str:

@@ -200,15 +200,72 @@ def flanneld_args(containers: list) -> list | None:
     return None
 
 
+# How often the pod runner asks which DaemonSet pods this node should run, and how soon a flanneld that exited
+# (a wrong interface) is started again: the kubelet's first crash back-off is 10 s (pkg/kubelet/kubelet.go
+# backOffPeriod), doubling to 5 min; the stand-in keeps the first step so a fixed DaemonSet shows soon.
+POLL_S = 2
+RESTART_S = 10
+
+
+class PodRunner:
+    """What the kubelet does for the flannel DaemonSet's pod on this node. The pod starts when the DaemonSet
+    appears and again when its pod template changes (its hash); flanneld picks its interface once, at start
+    (main.go), announces it, and runs on. So a pod still running with the same template is left alone: the
+    poll is one request on a kept connection (client-go keeps them), not a selection, a Node read and a report
+    every time - 98 nodes did that every 2 s and the stand-in API server fell behind. The API says which
+    template's report it holds for this node (``reported``): a report it lost (the Node registered again after
+    a reset) is made again, as the kubelet starts the pod on a node it joins. A flanneld that exited (wrong
+    interface) is started again after the crash back-off."""
+
+    def __init__(self, node: str):
+        self.node = node
+        self.client: KeptClient | None = None
+        self.conf_id: tuple | None = None
+        self.last: dict | None = None
+        self.started = 0.0
+
+    def _client(self) -> KeptClient | None:
+        """The client for the node's kubelet.conf, made again when that file changes (a new join)."""
+        try:
+            st = os.stat(P(KUBELET_CONF))
+        except FileNotFoundError:
+            st = None
+        conf_id = (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
+        if conf_id != self.conf_id:
+            if self.client is not None:
+                self.client.close()
+            self.client = KeptClient.from_kubeconfig(load_kubeconfig(P(KUBELET_CONF))) if st else None
+            self.conf_id, self.last = conf_id, None
+        return self.client
+
+    def tick(self) -> dict | None:
+        client = self._client()
+        if client is None:
+            return None
+        code, data = client.request("GET", f"/standin/v1/node-pods/{self.node}")
+        if code >= 300:
+            return None
+        doc = json.loads(data)
+        ds = next((d for d in doc.get("daemonsets", []) if flanneld_args(d.get("containers")) is not None), None)
+        if ds is None:
+            self.last = None
+            return None
+        last = self.last
+        running = last is not None and last["hash"] == ds.get("hash") == doc.get("reported")
+        if running and (last["ok"] or time.monotonic() - self.started < RESTART_S):
+            return last
+        self.last, self.started = start_flanneld(client, self.node, ds), time.monotonic()
+        return self.last
+
+
 def pod_runner() -> int:
-    """What the kubelet would do for the flannel DaemonSet's pod on this node, every 2 s."""
     node = hostname()
-    last, last_error = None, ""
+    runner, last, last_error = PodRunner(node), None, ""
     klog("I", f'"stand-in pod runner started" node="{node}" (runs flanneld\'s interface selection only)')
     sd_notify("READY=1")
     while True:
         try:
-            report = run_once(node)
+            report = runner.tick()
             if report is not None and report != last:
                 klog("I" if report["ok"] else "E", f'"flanneld" node="{node}" ok={report["ok"]} {report["message"]}')
                 last = report
@@ -217,27 +274,18 @@ def pod_runner() -> int:
             if str(exc) != last_error:           # the API is down for a while at every init: say it once
                 klog("W", f'"pod runner: {exc}"')
             last_error = str(exc)
-        time.sleep(2)
+        time.sleep(POLL_S)
 
 
-def run_once(node: str) -> dict | None:
-    if not exists(KUBELET_CONF):
-        return None
-    kc = load_kubeconfig(P(KUBELET_CONF))
-    code, data = kc_request(kc, "GET", f"/standin/v1/node-pods/{node}")
-    if code >= 300:
-        return None
-    ds = next((d for d in json.loads(data).get("daemonsets", []) if flanneld_args(d.get("containers")) is not None),
-              None)
-    if ds is None:
-        return None
+def start_flanneld(client: KeptClient, node: str, ds: dict) -> dict:
+    """flanneld started with the DaemonSet's arguments: its interface selection, and the report of it."""
     args = flanneld_args(ds["containers"])
     try:
         f, _, _ = parse_flags(args, SPEC)
         unknown = None
     except Exception as exc:   # the real flanneld stops on a flag it does not know
         f, unknown = {}, str(exc)
-    code, data = kc_request(kc, "GET", f"/api/v1/nodes/{node}")
+    code, data = client.request("GET", f"/api/v1/nodes/{node}")
     node_ip = ""
     if code < 300:
         node_ip = next((a["address"] for a in json.loads(data)["status"].get("addresses", [])
@@ -252,8 +300,8 @@ def run_once(node: str) -> dict | None:
     if ok:
         report["annotations"] = {"flannel.alpha.coreos.com/public-ip": f.get("public-ip") or choice["address"],
                                  "flannel.alpha.coreos.com/backend-type": "vxlan",
-                                 "flannel.alpha.coreos.com/kube-subnet-manager": "true"}
-    code, data = kc_request(kc, "POST", f"/standin/v1/nodes/{node}/network", report)
+                                 "flannel.alpha.coreos.com/kube-subnet-mgr": "true"}
+    code, data = client.request("POST", f"/standin/v1/nodes/{node}/network", report)
     if code >= 300:
         raise ValueError(f"reporting to the API server: HTTP {code}")
     return report

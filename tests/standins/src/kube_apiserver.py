@@ -350,6 +350,10 @@ class API:
             self.cluster = None
             self.proxy_cert = read_file(args["standin-proxy-cert-file"])
             self.proxy_key = read_file(args["standin-proxy-key-file"])
+            # The replica's requests to the first control plane on kept connections (client-go's transport
+            # keeps them): a TLS handshake per forwarded request was most of a replica's CPU.
+            self.upstream_client = KeptClient(self.upstream, ca_pem=self.ca_pem, cert_pem=self.proxy_cert,
+                                              key_pem=self.proxy_key, timeout=10)
         else:
             self.cluster = Cluster(args["standin-state-file"], args["client-ca-file"],
                                    args.get("standin-ca-key-file", "/etc/kubernetes/pki/ca.key"))
@@ -404,9 +408,7 @@ class API:
         if headers.get("Accept"):
             fwd_headers["Accept"] = headers["Accept"]     # Table / discovery negotiation (real kubectl)
         try:
-            code, data = https_request(self.upstream, method, raw_path, ca_pem=self.ca_pem,
-                                       cert_pem=self.proxy_cert, key_pem=self.proxy_key,
-                                       body=body or None, headers=fwd_headers, timeout=10)
+            code, data = self.upstream_client.request(method, raw_path, body=body or None, headers=fwd_headers)
         except ConnError as exc:
             return status(503, "ServiceUnavailable",
                           f"stand-in apiserver on {self.node_name}: the first control plane is unreachable: {exc}")
@@ -955,8 +957,10 @@ class API:
                 return forbidden(ident.user, "list", "pods")
             if m.group(1) not in s["nodes"]:
                 return not_found("nodes", m.group(1))
+            # ``reported``: which pod template's network report this Node holds (flanneld.py PodRunner).
             return 200, {"daemonsets": [{k: o.get(k) for k in ("namespace", "name", "hash", "containers")}
-                                        for o in s["objects"].values() if o["kind"] == "DaemonSet"]}
+                                        for o in s["objects"].values() if o["kind"] == "DaemonSet"],
+                         "reported": (s["nodes"][m.group(1)].get("network") or {}).get("hash")}
         m = re.match(r"^nodes/([^/]+)/network$", sub)
         if m and method == "POST":
             n = self.own_node(ident, m.group(1))
@@ -1435,7 +1439,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        if not self.path.startswith(("/healthz", "/readyz", "/livez")):
+        # Each request in the log, as kube-apiserver's httplog at -v=3, but not the health checks nor the pod
+        # runners' polls (every node every 2 s), which the real one, watching instead of polling, does not make.
+        if not self.path.startswith(("/healthz", "/readyz", "/livez", "/standin/v1/node-pods/")):
             err(f"{self.command} {self.path} -> {code}")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any

@@ -1480,6 +1480,16 @@ class _Conn(http.client.HTTPSConnection):
     def __init__(self, host, port, ip, context, timeout):
         super().__init__(host, port, context=context, timeout=timeout)
         self._ip = ip
+        self._closing = True
+
+    def getresponse(self):
+        resp = super().getresponse()
+        self._closing = resp.will_close
+        return resp
+
+    def will_close_after_response(self) -> bool:
+        """Whether the last answer ended this connection (HTTP/1.0, or Connection: close)."""
+        return self._closing or self.sock is None
 
     def connect(self):
         sock = socket.create_connection((self._ip, self.port), self.timeout)
@@ -1495,25 +1505,14 @@ def _verify_message(exc: ssl.SSLCertVerificationError, host: str) -> str:
     return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
 
 
-def https_request(server: str, method: str, path: str, *, ca_pem: str | None = None,
-                  cert_pem: str | None = None, key_pem: str | None = None, token: str | None = None,
-                  body=None, timeout: float = 10.0, headers: dict | None = None):
-    """(status, body bytes). ca_pem None = no server verification (discovery's first pass)."""
-    u = urllib.parse.urlsplit(server)
-    host, port = u.hostname, u.port or 443
-    url = f"{server.rstrip('/')}{path}"
-    verb = method.capitalize()
-    try:
-        ip = resolve_host(host)
-    except LookupError:
-        raise ConnError(f'{verb} "{url}": dial tcp: lookup {host}: no such host', "dns") from None
+def _client_context(ca_pem: str | None, cert_pem: str | None, key_pem: str | None) -> ssl.SSLContext:
+    """A TLS client context: ca_pem None = no server verification (discovery's first pass)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca_pem is None:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     else:
         ctx.load_verify_locations(cadata=ca_pem)
-    tmpdir = None
     if cert_pem and key_pem:
         tmpdir = tempfile.mkdtemp(prefix="standin-tls-")
         cf, kf = os.path.join(tmpdir, "c.pem"), os.path.join(tmpdir, "k.pem")
@@ -1525,6 +1524,10 @@ def https_request(server: str, method: str, path: str, *, ca_pem: str | None = N
             ctx.load_cert_chain(cf, kf)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
+    return ctx
+
+
+def _request_parts(token: str | None, body, headers: dict | None) -> tuple[dict, bytes | None]:
     hdrs = {"Accept": "application/json", "User-Agent": f"standin/{KUBE_VERSION}"}
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
@@ -1534,7 +1537,12 @@ def https_request(server: str, method: str, path: str, *, ca_pem: str | None = N
     if isinstance(body, str):
         body = body.encode()
     hdrs.update(headers or {})
-    conn = _Conn(host, port, ip, ctx, timeout)
+    return hdrs, body
+
+
+def _exchange(conn: _Conn, method: str, url: str, path: str, body, hdrs: dict):
+    """One request on ``conn``: (status, body bytes), or ConnError worded as Go's net/http words it."""
+    verb, ip, port, host = method.capitalize(), conn._ip, conn.port, conn.host
     try:
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
@@ -1551,8 +1559,81 @@ def https_request(server: str, method: str, path: str, *, ca_pem: str | None = N
         raise ConnError(f'{verb} "{url}": EOF', "eof") from None
     except OSError as exc:
         raise ConnError(f'{verb} "{url}": dial tcp {ip}:{port}: {exc.strerror or exc}', "other") from None
+
+
+def _endpoint(server: str, method: str, path: str) -> tuple[str, int, str, str]:
+    """(host, port, ip, url) of ``server``; ConnError when its name does not resolve."""
+    u = urllib.parse.urlsplit(server)
+    host, port = u.hostname, u.port or 443
+    url = f"{server.rstrip('/')}{path}"
+    try:
+        return host, port, resolve_host(host), url
+    except LookupError:
+        raise ConnError(f'{method.capitalize()} "{url}": dial tcp: lookup {host}: no such host', "dns") from None
+
+
+def https_request(server: str, method: str, path: str, *, ca_pem: str | None = None,
+                  cert_pem: str | None = None, key_pem: str | None = None, token: str | None = None,
+                  body=None, timeout: float = 10.0, headers: dict | None = None):
+    """(status, body bytes) of one request on a connection of its own. ca_pem None = no server verification."""
+    host, port, ip, url = _endpoint(server, method, path)
+    hdrs, body = _request_parts(token, body, headers)
+    conn = _Conn(host, port, ip, _client_context(ca_pem, cert_pem, key_pem), timeout)
+    try:
+        return _exchange(conn, method, url, path, body, hdrs)
     finally:
         conn.close()
+
+
+class KeptClient:
+    """Requests to one API server over kept connections, as client-go keeps its own (HTTP/2, or HTTP/1.1
+    keep-alive): the TLS context and client certificate are loaded once, and a connection is opened (one
+    handshake) only when no idle one is at hand. Thread-safe: each request takes an idle connection or opens
+    one, and gives it back after a whole answer. A kept connection the other end closed meanwhile (an idle
+    timeout) fails its next request with EOF before any answer; that request is sent once more on a new
+    connection, as Go's net/http Transport retries a request on a reused connection that died unused."""
+
+    def __init__(self, server: str, *, ca_pem: str | None = None, cert_pem: str | None = None,
+                 key_pem: str | None = None, token: str | None = None, timeout: float = 10.0, idle: int = 8):
+        self.server, self.token, self.timeout, self.idle_max = server, token, timeout, idle
+        self.ctx = _client_context(ca_pem, cert_pem, key_pem)
+        self.idle: list[_Conn] = []
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_kubeconfig(cls, kc: dict, timeout: float = 10.0) -> "KeptClient":
+        return cls(kc["server"], ca_pem=None if kc.get("insecure") else kc["ca_pem"], cert_pem=kc.get("cert_pem"),
+                   key_pem=kc.get("key_pem"), token=kc.get("token"), timeout=timeout)
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None):
+        host, port, ip, url = _endpoint(self.server, method, path)
+        hdrs, body = _request_parts(self.token, body, headers)
+        with self.lock:
+            conn = self.idle.pop() if self.idle else None
+        for reused in ((True, False) if conn is not None else (False,)):
+            if not reused:
+                conn = _Conn(host, port, ip, self.ctx, self.timeout)
+            try:
+                code, data = _exchange(conn, method, url, path, body, hdrs)
+            except ConnError as exc:
+                conn.close()
+                if reused and exc.kind == "eof":
+                    continue
+                raise
+            with self.lock:
+                if len(self.idle) < self.idle_max and not conn.will_close_after_response():
+                    self.idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+            return code, data
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self.lock:
+            for conn in self.idle:
+                conn.close()
+            self.idle.clear()
 
 
 def status_message(body: bytes) -> str:

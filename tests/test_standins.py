@@ -116,6 +116,28 @@ def test_bundles_are_self_contained(built, tmp_path):
     assert r.stdout.startswith(f"Client Version: v{KV}\n")
 
 
+def test_programs_start_from_code_compiled_at_build_time(built, tmp_path):
+    """A stand-in program starts from the code compiled when the package was built, not by compiling its
+    2,000-line bundle at every start (20-50 ms of CPU each time, on 98 nodes restarting their kubelets every 10 s
+    until they join). Without its compiled code (another Python) it runs from its source."""
+    kubeadm = next(d for d in built.all() if d.name.startswith("kubeadm_"))
+    subprocess.run(["dpkg-deb", "-x", str(kubeadm), str(tmp_path)], check=True)
+    program = tmp_path / "usr/lib/provisioner-standins/kubeadm/kubeadm"
+    code = program.parent / f"kubeadm.{sys.implementation.cache_tag}.code"
+    env = {"STANDIN_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def version() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", str(tmp_path / "usr/bin/kubeadm"), "version", "-o", "short"],
+                              capture_output=True, text=True, env=env)
+    source = program.with_suffix(".py").read_text()
+    program.with_suffix(".py").write_text("raise SystemExit('compiled at start')\n")
+    assert code.exists() and version().stdout == f"v{KV}\n"
+    code.unlink()
+    assert "compiled at start" in version().stderr
+    program.with_suffix(".py").write_text(source)
+    assert version().stdout == f"v{KV}\n"
+
+
 # ============================================================ the programs
 
 @pytest.fixture(scope="module")

@@ -41,13 +41,14 @@ from pathlib import Path
 
 from provisioner import __version__
 from provisioner.errors import ProvisionerError, UsageError
+from provisioner.factdata import Fact
 from provisioner.gate import judge
 from provisioner.interrupts import second_interrupt_exits
 from provisioner.inventory import Inventory
 from provisioner.phases import PHASE_NAMES, PHASES, Phase, UpContext
 from provisioner.phases.base import OsInfo
 from provisioner.preflight import run_preflight
-from provisioner.probes import StepBook, read_commands, probe_all, selected_hosts
+from provisioner.probes import StepBook, probe_all, read_commands, read_elsewhere, selected_hosts
 from provisioner.remote import StepFailed
 from provisioner.render import renderable
 from provisioner.reporter import Reporter
@@ -122,13 +123,25 @@ class Engine:
         with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(wanted) or 1))) as pool:
             list(pool.map(one, wanted))
 
+    def elsewhere_reads(self, phase: Phase, hosts: list) -> dict:
+        """The reads the phase's steps need on other hosts, once for the phase: from the prefetch while this run
+        has changed nothing, else read now (before any host of the phase changes)."""
+        steps = []
+        for host in hosts:
+            try:
+                steps.extend(self.book.steps(phase, host))
+            except Exception:  # noqa: BLE001 - run_host builds them again and reports the failure
+                continue
+        known = {} if self.dirty.is_set() else self.prefetched
+        return read_elsewhere(steps, self.session.remotes, known)
+
     def phase_hosts(self, phase: Phase) -> list:
         return selected_hosts(self.ctx.inv, phase, self.options.limit)
 
     def redact(self, text: str) -> str:
         return self.session.redactor(text)
 
-    def run_host(self, phase: Phase, host) -> HostRun:
+    def run_host(self, phase: Phase, host, elsewhere: dict | None = None) -> HostRun:
         run = HostRun(host.hostname, phase.name)
         start = time.monotonic()
         try:
@@ -150,7 +163,11 @@ class Engine:
                 if self.stop.is_set():
                     raise _Stopped
                 remote.current_step = step.name
-                change = step.change(facts.get(step.name), notified)
+                fact = facts.get(step.name)
+                if step.elsewhere():
+                    fact = Fact(fact.output if fact else "", fact.rc if fact else 127,
+                                elsewhere=(elsewhere or {}).get(step.elsewhere()))
+                change = step.change(fact, notified)
                 if change is None and isinstance(step, WaitStep) and applied and not self.options.plan:
                     change = step.waiting()      # its probe ran before our changes: wait for them to settle
                 if change is None:
@@ -210,12 +227,13 @@ class Engine:
             return prun
         self.reporter.phase_started(phase, [h.hostname for h in hosts])
         start = time.monotonic()
+        elsewhere = self.elsewhere_reads(phase, hosts)
 
         def work(host) -> HostRun:
             if self.stop.is_set():
                 return HostRun(host.hostname, phase.name, "stopped", note="not started: the run is stopping")
             self.reporter.host_started(phase.name, host.hostname)
-            run = self.run_host(phase, host)
+            run = self.run_host(phase, host, elsewhere)
             prun.hosts.append(run)
             self.reporter.host_done(run)
             if run.status == "failed":

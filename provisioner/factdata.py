@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 class Fact:
     output: str
     rc: int
+    # What the step's read on another host answered (Step.elsewhere), given with its own; None: it has none
+    # or that read could not be made.
+    elsewhere: Fact | None = None
 
 
 @dataclass

@@ -71,7 +71,33 @@ class StepBook:
                     continue            # not guessed: the OS it needs is not known yet
                 commands = out.setdefault(host.hostname, [])
                 commands.extend(c for c in (step.probe() for step in built) if c and c not in commands)
+                for where, command in filter(None, (step.elsewhere() for step in built)):
+                    there = out.setdefault(where, [])     # read up front on that host, with its own probes
+                    if command not in there:
+                        there.append(command)
         return out
+
+
+def read_elsewhere(steps: list[Step], remotes: dict[str, Remote], known: dict[str, dict[str, Fact]]
+                   ) -> dict[tuple[str, str], Fact]:
+    """Each distinct read the ``steps`` need on another host (:meth:`Step.elsewhere`), made once: from ``known``
+    (host -> command -> fact, read before this run changed anything) where it is there, else in one round trip
+    per host now. A host without a session, or a round trip that fails, answers nothing (no entry): the steps
+    then decide without it."""
+    wanted: dict[str, list[str]] = {}
+    for where, command in dict.fromkeys(filter(None, (step.elsewhere() for step in steps))):
+        wanted.setdefault(where, []).append(command)
+    out: dict[tuple[str, str], Fact] = {}
+    for where, commands in wanted.items():
+        got = {c: f for c, f in known.get(where, {}).items() if c in commands}
+        missing = [c for c in commands if c not in got]
+        if missing and where in remotes:
+            try:
+                got.update(read_commands(remotes[where], missing))
+            except Exception:  # noqa: BLE001 - a read that could not be made is "no answer", decided by the step
+                pass
+        out.update({(where, c): f for c, f in got.items()})
+    return out
 
 
 def read_commands(remote: Remote, commands: list[str]) -> dict[str, Fact]:

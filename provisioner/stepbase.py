@@ -42,6 +42,12 @@ class Step:
     def probe(self) -> str | None:
         return None
 
+    def elsewhere(self) -> tuple[str, str] | None:
+        """(hostname, read-only command): a read on another host that this step's decision needs too. The engine
+        makes each distinct one once per phase, for every host's steps, and gives its answer with the step's
+        own fact (``fact.elsewhere``): a phase of 96 workers asks the API for its node list once."""
+        return None
+
     def identity(self) -> str:
         return self.name
 

@@ -122,10 +122,13 @@ class FuncStep(Step):
 
     def __init__(self, name: str, probe: str | None, needed: Callable[[Fact | None], Change | None],
                  action: Callable[[StepContext, Change], None], *, identity: str = "", notify: str | None = None,
-                 writes: tuple[str, ...] = ()):
+                 writes: tuple[str, ...] = (), elsewhere: tuple[str, str] | None = None):
         self.name, self._probe, self._needed, self._action = name, probe, needed, action
         self.writes = tuple(writes)
-        self._identity, self.notify = identity or name, notify
+        self._identity, self.notify, self._elsewhere = identity or name, notify, elsewhere
+
+    def elsewhere(self):
+        return self._elsewhere
 
     def identity(self) -> str:
         return self._identity

@@ -2,7 +2,7 @@
 API server and etcd's client port, run by bash with curl - no lab.
 
 The API side answers like kube-apiserver for the paths the probes read (/healthz, the kubeadm-config ConfigMap,
-GET /api/v1/nodes/NAME with the control-plane label kubeadm's mark-control-plane phase sets); the etcd side like
+GET /api/v1/nodes: a NodeList, control planes with the label kubeadm's mark-control-plane phase sets); the etcd side like
 etcd's grpc-gateway POST /v3/cluster/member/list (etcd-io/etcd api/etcdserverpb/rpc.proto: members with "name",
 none for a member added but not started). Each probe asks all of its questions with ONE curl (a wrapper on PATH
 counts them); the lab tests (tests/test_up_halfdone_lab.py) run the same probes against the stand-ins on real
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.phases.halfdone import NodeState, init_probe, join_probe
+from provisioner.factdata import Fact
+from provisioner.phases.halfdone import NODE_LIST, NodeState, init_probe, join_probe, node_list
 from tests.test_probes_cheap import _kubeconfig, _pki, tls_server
 from tests.support.skips import need_tool
 
@@ -57,13 +58,13 @@ def cluster(tmp_path):
                 return self._answer(403, {"kind": "Status", "code": 403})
             if self.path == "/api/v1/namespaces/kube-system/configmaps/kubeadm-config":
                 return self._answer(200 if state["admin_ok"] else 401, {"kind": "ConfigMap"})
-            name = self.path.rpartition("/")[2]
-            if self.path.startswith("/api/v1/nodes/") and state.get("node_fails"):     # a busy API server
-                state["node_fails"] -= 1
+            if self.path == "/api/v1/nodes" and state.get("list_fails"):     # a busy API server
+                state["list_fails"] -= 1
                 return self._answer(503, {"kind": "Status", "code": 503, "reason": "ServiceUnavailable"})
-            if self.path.startswith("/api/v1/nodes/") and name in state["nodes"]:
-                labels = {CP_LABEL: ""} if state["nodes"][name] else {}
-                return self._answer(200, {"kind": "Node", "metadata": {"name": name, "labels": labels}})
+            if self.path == "/api/v1/nodes":
+                return self._answer(200, {"kind": "NodeList", "apiVersion": "v1", "items": [
+                    {"metadata": {"name": name, "labels": {CP_LABEL: ""} if cp else {}}}
+                    for name, cp in state["nodes"].items()]})
             return self._answer(404, {"kind": "Status", "code": 404})
 
         def do_POST(self):                                             # noqa: N802
@@ -99,16 +100,30 @@ def _paths_and_run(tmp_path: Path, pki: dict, url: str, state: dict):
     (bin_dir / "curl").write_text(f"#!/bin/sh\necho call >> {log}\nexec {shutil.which('curl')} \"$@\"\n")
     (bin_dir / "curl").chmod(0o755)
 
-    def run(probe: str) -> tuple[NodeState, int]:
-        """The probe with this cluster's paths and addresses; its verdict and how many curls it started."""
-        probe = (probe.replace("/etc/kubernetes", str(k8s)).replace("/var/lib/", f"{tmp_path}/var-lib/")
-                 .replace("https://127.0.0.1:2379", url))
+    def bash(script: str) -> tuple[subprocess.CompletedProcess, int]:
+        """``script`` with this cluster's paths and addresses, run; and how many curls it started."""
+        script = (script.replace("/etc/kubernetes", str(k8s)).replace("/var/lib/", f"{tmp_path}/var-lib/")
+                  .replace("https://127.0.0.1:2379", url))
         log.unlink(missing_ok=True)
-        out = subprocess.run(["/bin/bash", "-c", probe], capture_output=True, text=True, timeout=60,
+        out = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, timeout=60,
                              env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)})
-        assert out.returncode == 0, out.stderr
-        return NodeState.parse(out.stdout), len(log.read_text().splitlines()) if log.exists() else 0
+        return out, len(log.read_text().splitlines()) if log.exists() else 0
 
+    def run(probe: str) -> tuple[NodeState, int]:
+        """The probe's verdict and how many curls it started."""
+        out, curls = bash(probe)
+        assert out.returncode == 0, out.stderr
+        return NodeState.parse(out.stdout), curls
+
+    def joined(name: str, control_plane: bool) -> tuple[NodeState, int, int]:
+        """A joining node's verdict as `up` makes it: its own probe, then the node list read on the first control
+        plane (what the engine gives the step as ``fact.elsewhere``); and the curls of each."""
+        own, curls = run(join_probe(name, control_plane))
+        listed, list_curls = bash(NODE_LIST)
+        nodes = node_list(Fact(listed.stdout, listed.returncode))
+        return own.with_nodes(nodes, name, control_plane), curls, list_curls
+
+    run.joined = joined
     yield state, url, run
 
 
@@ -135,15 +150,17 @@ def test_init_probe_on_a_fresh_node_asks_nothing(cluster, tmp_path):
     assert (verdict.kind, curls) == ("fresh", 0)
 
 
-def test_control_plane_join_probe_wants_member_node_and_label_with_one_curl(cluster):
+def test_control_plane_join_wants_member_node_and_label(cluster):
+    """The probe on the control plane asks etcd (one curl); its Node and the control-plane label come from the
+    node list (one curl on the first control plane)."""
     state, _, run = cluster
-    verdict, curls = run(join_probe("master2", True))
-    assert (verdict.kind, verdict.missing, curls) == ("done", [], 1)
+    verdict, curls, list_curls = run.joined("master2", True)
+    assert (verdict.kind, verdict.missing, curls, list_curls) == ("done", [], 1, 1)
     state["nodes"]["master2"] = False                      # the node exists, mark-control-plane did not run
-    assert run(join_probe("master2", True))[0].missing == ["cp-label"]
+    assert run.joined("master2", True)[0].missing == ["cp-label"]
     state.update(members=["master1"], nodes={})
-    verdict, curls = run(join_probe("master2", True))
-    assert (verdict.kind, verdict.missing, curls) == ("half", ["etcd", "node"], 1)
+    verdict, curls, list_curls = run.joined("master2", True)
+    assert (verdict.kind, verdict.missing, curls, list_curls) == ("half", ["etcd", "node"], 1, 1)
 
 
 def test_a_member_list_that_did_not_answer_is_asked_again_not_called_missing(cluster):
@@ -158,21 +175,19 @@ def test_a_member_list_that_did_not_answer_is_asked_again_not_called_missing(clu
     assert run(join_probe("master2", True))[0].missing == ["etcd"]
 
 
-def test_worker_join_probe_wants_its_node(cluster, tmp_path):
+def test_worker_join_probe_asks_the_api_nothing_and_the_list_has_its_node(cluster, tmp_path):
+    """A worker's probe reads only its own files: at 98 nodes, one request per worker for its own Node through
+    the VIP was 96 requests at once (issue 27); the node list is one."""
     state, url, run = cluster
-    verdict, curls = run(join_probe("node1", False))
-    assert (verdict.kind, verdict.missing, curls) == ("done", [], 1)
+    verdict, curls, list_curls = run.joined("node1", False)
+    assert (verdict.kind, verdict.missing, curls, list_curls) == ("done", [], 0, 1)
     del state["nodes"]["node1"]
-    assert run(join_probe("node1", False))[0].missing == ["node"]
-    # a kubelet.conf with a token is not read by curl: kubectl decides (here: none, so the node is not confirmed)
-    _kubeconfig(tmp_path / "k8s" / "kubelet.conf", url, {"token": "abc"})
-    state["nodes"]["node1"] = False
-    verdict, curls = run(join_probe("node1", False))
-    assert (verdict.missing, curls) == (["node-unknown"], 0)
+    assert run.joined("node1", False)[0].missing == ["node"]
+    assert NodeState.parse("fresh - - -").with_nodes(None, "node1", False).kind == "fresh"   # no list needed
 
 
 def _kubectl(tmp_path: Path, out: str, rc: int) -> Path:
-    """A kubectl that logs its arguments and answers ``out`` with ``rc``: what the real one prints for a node read
+    """A kubectl that logs its arguments and answers ``out`` with ``rc``: what the real one prints for a read
     (an API status as "Error from server (Reason): message", kubernetes staging/src/k8s.io/kubectl/pkg/cmd/util/
     helpers.go StandardErrorMessage; no answer as "Unable to connect to the server: ..."), exit 1 on any error."""
     log = tmp_path / "kubectl.log"
@@ -183,25 +198,23 @@ def _kubectl(tmp_path: Path, out: str, rc: int) -> Path:
     return log
 
 
-def test_worker_join_probe_calls_a_node_missing_only_when_the_api_says_so(cluster, tmp_path):
-    """A busy API server (the batched read got no 2xx within 5 s) is not a missing Node: kubectl asks again with
-    20 s, and only the API's NotFound (404) counts as "no node object". At 98 nodes on 2 CPUs a no-op `up` read
-    503/timeouts for a worker it had joined and refused to go on ("joined in an earlier run, but now: no node
-    object")."""
+def test_a_node_list_that_did_not_answer_is_asked_again_and_never_read_as_no_node(cluster, tmp_path):
+    """A busy API server (no 2xx within 5 s) is not a missing Node: kubectl asks for the list again with 20 s, and
+    without an answer every joined node is "not confirmed", never "no node object". At 98 nodes on 2 CPUs a
+    no-op `up` once read a 503 for a worker it had joined and refused to go on ("joined in an earlier run, but
+    now: no node object")."""
     state, url, run = cluster
-    node = '{"kind": "Node", "metadata": {"name": "node1"}}'
-    log = _kubectl(tmp_path, node, 0)
-    state["node_fails"] = 1
-    assert run(join_probe("node1", False))[0].kind == "done"
-    assert "--request-timeout=20s get node node1" in log.read_text()
-    log = _kubectl(tmp_path, "Unable to connect to the server: net/http: request canceled "
-                             "(Client.Timeout exceeded while awaiting headers)", 1)
-    state["node_fails"] = 1
-    verdict = run(join_probe("node1", False))[0]
+    items = ",".join(f'{{"metadata": {{"name": "{n}"}}}}' for n in state["nodes"])
+    log = _kubectl(tmp_path, f'{{"kind": "NodeList", "items": [{items}]}}', 0)
+    state["list_fails"] = 1
+    assert run.joined("node1", False)[0].kind == "done"
+    assert "--request-timeout=20s get nodes -o json" in log.read_text()
+    _kubectl(tmp_path, "Unable to connect to the server: net/http: request canceled "
+                       "(Client.Timeout exceeded while awaiting headers)", 1)
+    state["list_fails"] = 1
+    verdict = run.joined("node1", False)[0]
     assert verdict.missing == ["node-unknown"] and "node object not confirmed" in verdict.problems
-    log = _kubectl(tmp_path, 'Error from server (NotFound): nodes "node1" not found', 1)
-    state["node_fails"] = 1
-    assert run(join_probe("node1", False))[0].missing == ["node"]
-    del state["nodes"]["node1"]                 # the API answers 404 itself: no second read
-    log = _kubectl(tmp_path, "", 0)
-    assert run(join_probe("node1", False))[0].missing == ["node"] and not log.exists()
+    # an admin.conf with a token is not read by curl: kubectl decides (here it cannot answer either)
+    _kubeconfig(tmp_path / "k8s" / "admin.conf", url, {"token": "abc"})
+    verdict, _, list_curls = run.joined("node1", False)
+    assert (verdict.missing, list_curls) == (["node-unknown"], 0)

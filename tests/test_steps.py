@@ -311,3 +311,56 @@ def test_steps_are_built_once_per_host_and_os(tmp_path):
     for host in hosts:
         book.steps(phase, host)
     assert len(built) == 4                                               # the run itself builds nothing again
+
+
+def test_a_read_on_another_host_is_made_once_for_the_phase(tmp_path):
+    """Steps that need the same read on another host (Step.elsewhere: the joins' node list on the first control
+    plane) get it from ONE read there per phase, not one per host (issue 27: 96 workers each asked the API for
+    its own Node through the VIP); while the run has changed nothing it comes from the prefetch, with no read."""
+    import subprocess
+    from types import SimpleNamespace
+    from provisioner.engine import Engine, UpOptions
+    from provisioner.phases.base import Phase
+    from provisioner.reporter import Reporter
+    from provisioner.state import Journal
+    from provisioner.steps import FuncStep
+
+    class LocalRemote:          # stands for Remote.run: executes the script with bash, as the host would
+        def __init__(self):
+            self.calls, self.current_step = [], ""
+
+        def run(self, command, check=False, quiet=False):
+            self.calls.append(command)
+            return subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+
+    class Log:
+        def note(self, host, text):
+            pass
+
+    seen: dict[str, tuple] = {}
+    listing = "echo node-list-of-$((40+2))"
+
+    def steps(ctx, host):
+        def needed(fact):
+            seen[host.hostname] = (fact.output, fact.elsewhere.output if fact.elsewhere else None)
+            return None
+        return [FuncStep("joined?", f"echo own-{host.hostname}", needed, None, elsewhere=("master1", listing))]
+
+    hosts = [SimpleNamespace(hostname=f"w{i}") for i in range(1, 97)]
+    phase = Phase("join-workers", "in parallel", lambda inv: hosts, steps, journaled=False)
+    remotes = {name: LocalRemote() for name in ["master1", *(h.hostname for h in hosts)]}
+    session = SimpleNamespace(remotes=remotes, redactor=lambda s: s)
+    engine = Engine(SimpleNamespace(inv=None), session, Journal(tmp_path), UpOptions(), Reporter(), Log())
+    engine.dirty.set()                     # something changed earlier in the run: the list is read now
+    prun = engine.run_phase(phase)
+    assert [h.status for h in prun.hosts] == ["ok"] * 96
+    assert len(remotes["master1"].calls) == 1 and listing in remotes["master1"].calls[0]
+    assert seen["w7"] == ("own-w7", "node-list-of-42") and len(set(seen.values())) == 96
+    assert all(len(remotes[h.hostname].calls) == 1 for h in hosts)        # each worker's own probe
+    # a no-op run: nothing changed since the prefetch, which read the list with master1's probes
+    engine = Engine(SimpleNamespace(inv=None), session, Journal(tmp_path), UpOptions(), Reporter(), Log())
+    engine.prefetched = {"master1": {listing: Fact("node-list-from-prefetch", 0)},
+                         **{h.hostname: {f"echo own-{h.hostname}": Fact(f"own-{h.hostname}", 0)} for h in hosts}}
+    remotes["master1"].calls.clear()
+    engine.run_phase(phase)
+    assert remotes["master1"].calls == [] and seen["w1"] == ("own-w1", "node-list-from-prefetch")

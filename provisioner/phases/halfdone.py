@@ -18,6 +18,10 @@ them. So "done" is what the cluster says:
   exists, marked control-plane (kubeadm's last join phase);
 - worker join: its Node object exists.
 
+Which Node objects exist comes from ONE read of the node list on the first control plane (:data:`NODE_LIST`,
+given to every joining host's step by the engine: ``Step.elsewhere``), not from each node asking the API for
+its own: at 98 nodes those were 96 requests at once through the VIP.
+
 The etcd member list is etcd's own ``POST /v3/cluster/member/list`` (grpc-gateway, etcd-io/etcd
 ``api/etcdserverpb/rpc.proto``) on the node's client port with kubeadm's healthcheck-client certificate: a
 member that was added but never started has no name there. A node with traces of kubeadm and a missing
@@ -27,15 +31,16 @@ then init/join again.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from provisioner.phases.base import CA, q
+from provisioner.factdata import Fact
+from provisioner.phases.base import CA, KUBECTL, api_read, q
 from provisioner.phases.curlreads import Read, curl_reads, ok
 from provisioner.render import CRI_SOCKET, KUBEADM_DIR
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
-KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 PKI = "/etc/kubernetes/pki"
 KUBEADM_CONFIG = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
 
@@ -46,7 +51,7 @@ TRACE_DIRS = ["/etc/kubernetes/manifests", "/var/lib/etcd"]
 
 MISSING = {"api": "API not answering /healthz", "admin": "admin.conf not accepted by its API server",
            "etcd": "no etcd member", "node": "no node object", "cp-label": "node not marked control-plane",
-           "node-unknown": "node object not confirmed (the API server did not answer for it)"}
+           "node-unknown": "node object not confirmed (the API server did not answer the node list)"}
 
 
 @dataclass
@@ -65,6 +70,20 @@ class NodeState:
         def items(word: str) -> list[str]:
             return [w for w in word.split(",") if w and w != "-"]
         return cls(kind, items(words[1]), items(words[2]), "" if words[3] == "-" else words[3])
+
+    def with_nodes(self, nodes: dict[str, bool] | None, name: str, control_plane: bool) -> "NodeState":
+        """This state with what the node list says of ``name`` (:func:`node_list`; None: the list was not read):
+        its Node missing, not marked control-plane, or not confirmed. A fresh node needs no Node."""
+        if self.kind == "fresh":
+            return self
+        missing = list(self.missing)
+        if nodes is None:
+            missing.append("node-unknown")
+        elif name not in nodes:
+            missing.append("node")
+        elif control_plane and not nodes[name]:
+            missing.append("cp-label")
+        return replace(self, kind="half" if missing else "done", missing=missing)
 
     @property
     def problems(self) -> str:
@@ -107,7 +126,33 @@ MEMBER_LIST = member_list()
 # A member list that did not come within the batched read's 3 s is asked again for this long before the
 # member counts as missing: a busy control plane answering late is not a node that lost its member.
 SLOW_MEMBER_LIST_S = 20
-SLOW_NODE_READ_S = 20      # the same for the node's own Node object
+SLOW_NODE_LIST_S = 20      # the same for the node list
+
+CP_LABEL = "node-role.kubernetes.io/control-plane"
+# The Node objects, read once with admin.conf on the first control plane: by one curl within 5 s, else (a busy
+# API server, or an admin.conf curl cannot use) by kubectl within SLOW_NODE_LIST_S. Its NodeList JSON is parsed
+# here (node_list), not on the node.
+NODE_LIST = (f"if _l=$({api_read(ADMIN_CONF, '/api/v1/nodes', timeout=5)} 2>/dev/null); then printf '%s\\n' \"$_l\"; "
+             f"else {KUBECTL} --request-timeout={SLOW_NODE_LIST_S}s get nodes -o json; fi")
+
+
+def node_list(fact: Fact | None) -> dict[str, bool] | None:
+    """Node name -> marked control-plane, from :data:`NODE_LIST`'s answer; None when it has none (no answer, an
+    error, anything but a NodeList).
+
+    >>> node_list(Fact('{"kind": "NodeList", "items": [{"metadata": {"name": "m1", "labels": {"%s": ""}}},'
+    ...                '{"metadata": {"name": "w1"}}]}' % CP_LABEL, 0))
+    {'m1': True, 'w1': False}
+    >>> node_list(Fact("Unable to connect to the server: EOF", 1)) is None
+    True
+    """
+    if fact is None or fact.rc != 0:
+        return None
+    try:
+        items = json.loads(fact.output)["items"]
+        return {n["metadata"]["name"]: CP_LABEL in (n["metadata"].get("labels") or {}) for n in items}
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def member_names(output: str) -> list[str]:
@@ -133,31 +178,12 @@ def _etcd_member(i: int, name: str) -> str:
             f"[[ $_e == *{tight}* || $_e == *{spaced}* ]] || m=\"$m,etcd\"")
 
 
-def _node(i: int, name: str, control_plane: bool) -> str:
-    # The Node object, read (read i) with the node's own credentials (kubelet.conf): a 200 for GET
-    # /api/v1/nodes/NAME is what `kubectl get node` needs to exit 0, a 404 is its NotFound. Any other answer (a
-    # busy server: 503, or none within 5 s; a token kubeconfig curl does not send) is not an answer about the
-    # node: kubectl asks again with SLOW_NODE_READ_S, and only its NotFound counts the node as missing.
-    get = (f"if {ok(i)}; then n=$_b{i}; elif [ \"$_c{i}\" = 404 ]; then m=\"$m,node\"; "
-           f"else n=$(kubectl --kubeconfig={KUBELET_CONF} --request-timeout={SLOW_NODE_READ_S}s get node {q(name)} "
-           f"-o json 2>&1) || {{ if [[ $n == *'(NotFound)'* ]]; then m=\"$m,node\"; else m=\"$m,node-unknown\"; fi; "
-           "n=''; }; fi")
-    if not control_plane:
-        return get
-    label = q('"node-role.kubernetes.io/control-plane"')
-    return f"{get}; if [ -n \"$n\" ] && [[ $n != *{label}* ]]; then m=\"$m,cp-label\"; fi"
-
-
-def _node_read(name: str) -> Read:
-    return Read(f"$_s/api/v1/nodes/{name}", kubeconfig=KUBELET_CONF, timeout=5, body=True)
-
-
 def _verdict(checks: list[str], extra: tuple = ()) -> str:
     """Shell: fresh when nothing of kubeadm is there, else run ``checks`` (each appends to ``m``)."""
     return (f"{_traces(extra)}; ca=$(sha256sum {CA} 2>/dev/null); ca=${{ca%% *}}; "
             "if [ -z \"$t\" ]; then echo \"fresh - - ${ca:--}\"; else m=''; "
-            + "; ".join(checks) +
-            "; if [ -z \"$m\" ]; then echo \"done ${t#,} - ${ca:--}\"; else echo \"half ${t#,} ${m#,} ${ca:--}\"; fi; fi")
+            + "".join(f"{check}; " for check in checks) +
+            "if [ -z \"$m\" ]; then echo \"done ${t#,} - ${ca:--}\"; else echo \"half ${t#,} ${m#,} ${ca:--}\"; fi; fi")
 
 
 def init_probe(name: str, address: str, port: int = 6443) -> str:
@@ -175,13 +201,12 @@ def init_probe(name: str, address: str, port: int = 6443) -> str:
 
 
 def join_probe(name: str, control_plane: bool) -> str:
-    """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for a joining node."""
+    """Read-only: ``fresh|done|half TRACES MISSING CA_SHA`` for a joining node, as far as the node itself can
+    tell (kubeadm's files, on a control plane its etcd member); its Node object is in the node list
+    (:meth:`NodeState.with_nodes`)."""
     # A join writes pki/ca.crt early (download-certs, or kubelet-start on a worker), and a worker's next
     # join refuses to start while it is there (preflight FileAvailable--etc-kubernetes-pki-ca.crt).
-    if control_plane:
-        checks = [curl_reads([ETCD_MEMBERS, _node_read(name)]), _etcd_member(0, name), _node(1, name, True)]
-    else:
-        checks = [curl_reads([_node_read(name)]), _node(0, name, False)]
+    checks = [curl_reads([ETCD_MEMBERS]), _etcd_member(0, name)] if control_plane else []
     return _verdict(checks, extra=(f"{PKI}/ca.crt",))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from provisioner.errors import ProvisionerError
 from provisioner.phases.base import CA, KUBECTL, Phase, UpContext, q
-from provisioner.phases.halfdone import NodeState, join_probe, redo
+from provisioner.phases.halfdone import NODE_LIST, NodeState, join_probe, node_list, redo
 from provisioner.phases.material import ensure_fresh
 from provisioner.render import JOIN_CONFIG
 from provisioner.steps import AbsentStep, Change, FuncStep, WaitStep
@@ -25,7 +25,9 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
     desired = ctx.file(host, JOIN_CONFIG)
 
     def needed(fact):
-        state = NodeState.parse(fact.output if fact else "")
+        # The node's own files (and etcd member), then its Node object from the list the first control plane read
+        state = NodeState.parse(fact.output if fact else "").with_nodes(
+            node_list(fact.elsewhere if fact else None), host.hostname, control_plane)
         if state.kind == "done":
             return None
         join = [f"kubeadm join --config {JOIN_CONFIG}"]
@@ -64,7 +66,8 @@ def join_step(ctx: UpContext, host, control_plane: bool) -> FuncStep:
     role = "control-plane" if control_plane else "worker"
     return FuncStep(f"kubeadm join ({role})", join_probe(host.hostname, control_plane),
                     needed, action, identity=f"join {host.hostname} {role} {ctx.secrets.ca_cert_hash} "
-                                             f"{ctx.inv.endpoint_name}:{ctx.inv.api_port}", writes=(desired.path,))
+                                             f"{ctx.inv.endpoint_name}:{ctx.inv.api_port}", writes=(desired.path,),
+                    elsewhere=(ctx.inv.first_control_plane.hostname, NODE_LIST))
 
 
 def steps_for(control_plane: bool):

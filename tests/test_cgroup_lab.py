@@ -39,7 +39,8 @@ def test_standin_kubelet_refuses_the_cgroup_v1_node(lab, faults, tmp_path):
     subprocess.run(["dpkg-deb", "-x", str(kubelet_deb), str(tmp_path)], check=True)
     node = lab.node("node2")
     target = node.path("/usr/local/bin/kubelet-cgroup-test")
-    target.write_bytes((tmp_path / "usr/bin/kubelet").read_bytes())
+    # The program itself (/usr/bin/kubelet is a launcher that finds it beside the package's other files)
+    target.write_bytes((tmp_path / "usr/lib/provisioner-standins/kubelet/kubelet.py").read_bytes())
     target.chmod(0o755)
     cfg = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
     node.path("/root/kubelet-cgroup-test.yaml").write_text(cfg)

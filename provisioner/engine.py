@@ -163,10 +163,10 @@ class Engine:
                 if self.stop.is_set():
                     raise _Stopped
                 remote.current_step = step.name
-                fact = facts.get(step.name)
-                if step.elsewhere():
+                fact, where = facts.get(step.name), step.elsewhere()
+                if where:
                     fact = Fact(fact.output if fact else "", fact.rc if fact else 127,
-                                elsewhere=(elsewhere or {}).get(step.elsewhere()))
+                                elsewhere=(elsewhere or {}).get(where))
                 change = step.change(fact, notified)
                 if change is None and isinstance(step, WaitStep) and applied and not self.options.plan:
                     change = step.waiting()      # its probe ran before our changes: wait for them to settle

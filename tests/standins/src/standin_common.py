@@ -1602,32 +1602,35 @@ class KeptClient:
 
     @classmethod
     def from_kubeconfig(cls, kc: dict, timeout: float = 10.0) -> "KeptClient":
-        return cls(kc["server"], ca_pem=None if kc.get("insecure") else kc["ca_pem"], cert_pem=kc.get("cert_pem"),
-                   key_pem=kc.get("key_pem"), token=kc.get("token"), timeout=timeout)
+        return cls(kc["server"], **kubeconfig_credentials(kc), timeout=timeout)
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None):
         host, port, ip, url = _endpoint(self.server, method, path)
         hdrs, body = _request_parts(self.token, body, headers)
         with self.lock:
-            conn = self.idle.pop() if self.idle else None
-        for reused in ((True, False) if conn is not None else (False,)):
-            if not reused:
-                conn = _Conn(host, port, ip, self.ctx, self.timeout)
+            kept = self.idle.pop() if self.idle else None
+        if kept is not None:
             try:
-                code, data = _exchange(conn, method, url, path, body, hdrs)
+                return self._send(kept, method, url, path, body, hdrs)
             except ConnError as exc:
-                conn.close()
-                if reused and exc.kind == "eof":
-                    continue
-                raise
-            with self.lock:
-                if len(self.idle) < self.idle_max and not conn.will_close_after_response():
-                    self.idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
-            return code, data
-        raise AssertionError("unreachable")
+                if exc.kind != "eof":
+                    raise
+        return self._send(_Conn(host, port, ip, self.ctx, self.timeout), method, url, path, body, hdrs)
+
+    def _send(self, conn: _Conn, method: str, url: str, path: str, body, hdrs: dict):
+        """One request on ``conn``; the connection is kept for the next one when the answer leaves it open."""
+        try:
+            code, data = _exchange(conn, method, url, path, body, hdrs)
+        except ConnError:
+            conn.close()
+            raise
+        with self.lock:
+            keep = len(self.idle) < self.idle_max and not conn.will_close_after_response()
+            if keep:
+                self.idle.append(conn)
+        if not keep:
+            conn.close()
+        return code, data
 
     def close(self) -> None:
         with self.lock:
@@ -1726,10 +1729,15 @@ def load_kubeconfig(path: str) -> dict:
     return res
 
 
+def kubeconfig_credentials(kc: dict) -> dict:
+    """The https_request / KeptClient keywords of a load_kubeconfig() result: no CA (no verification) when the
+    kubeconfig says insecure-skip-tls-verify."""
+    return {"ca_pem": None if kc.get("insecure") else kc["ca_pem"], "cert_pem": kc.get("cert_pem"),
+            "key_pem": kc.get("key_pem"), "token": kc.get("token")}
+
+
 def kc_request(kc: dict, method: str, path: str, body=None, timeout: float = 10.0):
-    return https_request(kc["server"], method, path, ca_pem=None if kc.get("insecure") else kc["ca_pem"],
-                         cert_pem=kc.get("cert_pem"), key_pem=kc.get("key_pem"), token=kc.get("token"),
-                         body=body, timeout=timeout)
+    return https_request(kc["server"], method, path, **kubeconfig_credentials(kc), body=body, timeout=timeout)
 
 
 # ------------------------------------------------------------------- systemd

@@ -1,12 +1,12 @@
 """Day two on a lab cluster built by `provisioner up`: certificates and etcd (provisioner.daytwo).
 
-The stand-ins: `kubeadm certs check-expiration|renew` (upstream's tables, dates from the node's PKI), the
-stand-in kubelet stopping/starting the API server when its static-pod manifest leaves/returns, and
-etcdctl (Debian's etcd-client 3.4 stand-in, installed here on the control planes as a user would install
-etcd-client) against the stand-in etcd. See tests/test_daytwo_standins.py for the upstream sources.
+The stand-ins: `kubeadm certs check-expiration|renew` (upstream's tables, dates from the node's PKI) and the
+stand-in kubelet stopping/starting the API server and etcd when their static-pod manifests leave/return
+(tests/test_daytwo_standins.py has the upstream sources). etcd is real: Debian's etcd-server 3.4 runs each
+control plane's etcd.yaml as its stacked member, and etcdctl is Debian's etcd-client (both in the lab image).
 
-Tests run in file order on one cluster: check, a short certificate warns, renew clears it, snapshot,
-status.
+Tests run in file order on one cluster: the members are Debian's etcd, check, a short certificate warns,
+renew clears it, snapshot, status, and an API server without its etcd is not ready.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from provisioner.daytwo.certs import certs_command
 from provisioner.daytwo.etcd import etcd_snapshot_command, etcd_status_command
 from provisioner.transport import HostKeys
-from tests.standins import build
+from tests.lab.util import wait_for
 from tests.support.cli import run_cli
 from tests.support.lab_inventory import lab_cli_args, lab_inventory, sh
 from tests.support.lab_inventory import standin_calls as calls
@@ -37,11 +37,24 @@ def built(pristine_lab, tmp_path_factory):
     inv, state = lab_inventory(lab, base), base / "state"
     r = run_cli("up", "-i", str(inv), *lab_cli_args(lab, state), timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    etcdctl = build.bundle("etcdctl", build.build_info(build.KUBE_VERSIONS[0]), "etcd-client")
-    for cp in CPS:
-        with lab.ssh(cp) as s:
-            s.put(etcdctl, "/usr/bin/etcdctl", mode=0o755)
     return lab, inv, state, HostKeys(lab.known_hosts_path)
+
+
+ETCDCTL = ("etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+           "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key")
+
+
+def test_the_stacked_members_are_debians_etcd(built):
+    """Each control plane runs /usr/bin/etcd (etcd-server 3.4) with its etcd.yaml's name and data dir, and
+    the three form one cluster of voting members, as kubeadm joins them (learner, then promoted)."""
+    lab = built[0]
+    for cp in CPS:
+        cmdline = sh(lab, cp, "tr '\\0' ' ' < /proc/$(systemctl show -P MainPID standin-etcd.service)/cmdline").stdout
+        assert cmdline.startswith("/usr/bin/etcd ") and f"--name={cp} " in cmdline, cmdline
+        assert "--data-dir=/var/lib/etcd " in cmdline and sh(lab, cp, "test -d /var/lib/etcd/member/wal").rc == 0
+    assert "etcdctl version: 3.4." in sh(lab, "master1", "etcdctl version").stdout
+    members = json.loads(sh(lab, "master2", f"{ETCDCTL} member list -w json").stdout)["members"]
+    assert sorted(m["name"] for m in members) == CPS and not any(m.get("isLearner") for m in members)
 
 
 def preflight_statuses(built, check_id: str) -> dict[str, str]:
@@ -157,6 +170,11 @@ def test_renew_clears_it_one_control_plane_at_a_time(built, capsys):
 
 def test_snapshot_is_fetched_0600_and_matches_the_nodes_status(built, capsys, tmp_path):
     lab = built[0]
+    # keys of our own, so the snapshot must hold them: its revision is at least the one after the last put
+    for i in range(5):
+        assert sh(lab, "master3", f"{ETCDCTL} put /provisioner-test/k{i} v{i}").rc == 0
+    revision = json.loads(sh(lab, "master1", f"{ETCDCTL} endpoint status -w json").stdout)[0]["Status"]["header"][
+        "revision"]
     code, out, err = run(etcd_snapshot_command, built, capsys, as_json=True)
     assert code == 0, err
     report = json.loads(out)
@@ -172,7 +190,7 @@ def test_snapshot_is_fetched_0600_and_matches_the_nodes_status(built, capsys, tm
         st = json.loads(s.sudo("etcdctl snapshot status /root/check.db -w json").stdout)
         s.sudo("rm -f /root/check.db")
     assert st == {k: report[k] for k in ("hash", "revision", "totalKey", "totalSize")}
-    assert report["totalKey"] > 5 and report["host"] == "master1"
+    assert report["host"] == "master1" and report["revision"] >= revision and report["totalKey"] >= 5
     # -o FILE; an existing file is never overwritten
     target = tmp_path / "mine.db"
     assert run(etcd_snapshot_command, built, capsys, output=target)[0] == 0
@@ -185,11 +203,39 @@ def test_snapshot_is_fetched_0600_and_matches_the_nodes_status(built, capsys, tm
 
 
 def test_etcd_status_lists_members_leader_and_size(built, capsys):
+    lab = built[0]
     code, out, err = run(etcd_status_command, built, capsys, as_json=True)
     assert code == 0, err
     doc = json.loads(out)
-    assert [m["name"] for m in doc["members"]] == CPS
-    assert doc["leader"] == "master1" and all(m["reachable"] and m["dbSize"] > 0 for m in doc["members"])
+    assert sorted(m["name"] for m in doc["members"]) == CPS      # in etcd's order: by member ID
+    assert all(m["reachable"] and m["dbSize"] > 0 for m in doc["members"])
+    # the leader etcd itself names (renewing the certificates restarted every member: it may have moved)
+    status = json.loads(sh(lab, "master1", f"{ETCDCTL} endpoint status --cluster -w json").stdout)
+    leader_id = status[0]["Status"]["leader"]
+    members = json.loads(sh(lab, "master1", f"{ETCDCTL} member list -w json").stdout)["members"]
+    assert doc["leader"] == next(m["name"] for m in members if m["ID"] == leader_id)
     code, out, _ = run(etcd_status_command, built, capsys)
     assert code == 0 and out.splitlines()[0].split() == ["NAME", "ID", "CLIENT", "URL", "LEADER", "DB", "SIZE",
                                                          "VERSION"]
+
+
+def test_an_api_server_is_not_ready_while_its_etcd_is_down(built, capsys):
+    """kube-apiserver's etcd check (its --etcd-servers is the local member): master2's /readyz is a 500 naming
+    etcd while its member is stopped, and `provisioner etcd status` says which member does not answer."""
+    lab = built[0]
+    readyz = (f"curl -sS --max-time 5 -w ' %{{http_code}}' --cacert /etc/kubernetes/pki/ca.crt "
+              f"https://{lab.nodes['master2'].address}:6443/readyz")
+    assert sh(lab, "master2", readyz).stdout.endswith(" 200")
+    assert sh(lab, "master2", "systemctl stop standin-etcd.service").rc == 0
+    try:
+        body = wait_for(lambda: (out := sh(lab, "master2", readyz).stdout).endswith(" 500") and out,
+                        timeout=30, interval=0.5, what="master2's /readyz to fail")
+        assert "[-]etcd failed: reason withheld" in body and "[+]ping ok" in body, body
+        code, out, err = run(etcd_status_command, built, capsys, as_json=True)
+        assert code == 1 and "a member does not answer" in err
+        assert {m["name"]: m["reachable"] for m in json.loads(out)["members"]} == {
+            "master1": True, "master2": False, "master3": True}
+    finally:
+        assert sh(lab, "master2", "systemctl start standin-etcd.service").rc == 0
+    wait_for(lambda: sh(lab, "master2", readyz).stdout.endswith(" 200"), timeout=60, interval=0.5,
+             what="master2's /readyz to pass again")

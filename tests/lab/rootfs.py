@@ -29,6 +29,10 @@ PACKAGES = (
     # Host firewalls `up` manages (phases/hostsec.py): installed but off (firewalld disabled in CUSTOMIZE,
     # ufw ENABLED=no as Debian ships it); tests/test_hostsec_lab.py starts them.
     "firewalld", "ufw", "libpam-systemd",      # libpam-systemd: the logind polkitd (firewalld) needs
+    # Debian's etcd 3.4: the stand-in kubelet runs a control plane's etcd.yaml with it (the stacked member is
+    # real: membership, quorum, snapshots); its own etcd.service is masked (the static pod is the etcd).
+    # etcdctl is what a user installs on control planes for `provisioner etcd` (etcd-client).
+    "etcd-server", "etcd-client",
 )
 
 # Mount point inside the node for the per-node DMI layer (see LAB_DMI_SCRIPT).
@@ -100,7 +104,7 @@ MASKED_UNITS = (
     "e2scrub_reap.service", "e2scrub_all.timer", "apt-daily.timer",
     "apt-daily-upgrade.timer", "fstrim.timer", "dpkg-db-backup.timer",
     "sys-kernel-config.mount", "sys-kernel-debug.mount",
-    "sys-kernel-tracing.mount", "systemd-modules-load.service",
+    "sys-kernel-tracing.mount", "systemd-modules-load.service", "etcd.service",
 )
 
 CUSTOMIZE = f"""set -eu

@@ -418,6 +418,10 @@ def packages(kube_version: str) -> list[Package]:
                          "/usr/libexec/kubelet-standin/flanneld": ("prog:flanneld", 0o755),
                          "/usr/lib/systemd/system/standin-pods.service":
                              ("file:kubelet/usr/lib/systemd/system/standin-pods.service", 0o644),
+                         # the etcd static pod, run with Debian's etcd where the node has it
+                         "/usr/libexec/kubelet-standin/etcd-pod": ("prog:etcd_pod", 0o755),
+                         "/usr/lib/systemd/system/standin-etcd.service":
+                             ("file:kubelet/usr/lib/systemd/system/standin-etcd.service", 0o644),
                          "/etc/kubernetes/manifests": ("dir", 0o755),
                          "/var/lib/kubelet": ("dir", 0o755)},
                 units=("kubelet.service", "standin-pods.service")),

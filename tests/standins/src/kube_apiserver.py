@@ -10,6 +10,7 @@ kubeadm and kubectl, haproxy health checks and curl.
 
 from standin_common import *  # noqa: F401,F403 - bundled by build.py
 
+import functools
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -359,15 +360,24 @@ class API:
                                    args.get("standin-ca-key-file", "/etc/kubernetes/pki/ca.key"))
 
     # ------------------------------------------------------------- entry
+    @functools.cached_property
+    def etcd_health(self) -> "EtcdHealth":
+        return EtcdHealth()
+
     def handle(self, method: str, raw_path: str, headers, body: bytes, peer: dict | None):
         url = urllib.parse.urlsplit(raw_path)
         path, query = url.path.rstrip("/") or "/", urllib.parse.parse_qs(url.query, keep_blank_values=True)
         if path in ("/healthz", "/livez", "/readyz") or re.match(r"^/(healthz|livez|readyz)/", path):
-            if "verbose" in query:
-                checks = ["ping", "log", "etcd", "poststarthook/start-kube-apiserver-admission-initializer"]
-                name = path.strip("/").split("/")[0]
-                return 200, "\n".join(f"[+]{c} ok" for c in checks) + f"\n{name} check passed\n"
-            return 200, "ok"
+            checks = ["ping", "log", "etcd", "poststarthook/start-kube-apiserver-admission-initializer"]
+            name = path.strip("/").split("/")[0]
+            etcd_ok = self.etcd_health.ok()
+            lines = "\n".join(f"[+]{c} ok" if c != "etcd" or etcd_ok else f"[-]{c} failed: reason withheld"
+                              for c in checks)
+            if not etcd_ok:
+                # k8s.io/apiserver pkg/server/healthz/healthz.go handleRootHealth: a failed check is a 500 whose
+                # body lists every check, verbose or not
+                return 500, f"{lines}\n{name} check failed\n"
+            return 200, (f"{lines}\n{name} check passed\n" if "verbose" in query else "ok")
         if path == "/version":
             return 200, version_info()
         if self.upstream:
@@ -1001,19 +1011,26 @@ class API:
                 name = data.get("name", "")
                 now = time.time()
                 for other, m in s["etcd"].items():
+                    if data.get("added"):
+                        break           # real etcd added it (a node running Debian's etcd): books only
                     if other != name and m["state"] == "joining" and now - m["since"] < 120:
                         return status(500, "InternalError",
                                       "etcdserver: re-configuration failed due to not enough started members")
                 s["etcd"][name] = {"state": "joining", "since": now, "peerURL": data.get("peerURL", "")}
                 self.bump()
                 return 201, {"members": s["etcd"]}
-        m = re.match(r"^etcd/members/([^/]+)(/started|/stopped)?$", sub)
+        m = re.match(r"^etcd/members/([^/]+)(/started|/stopped|/removed)?$", sub)
         if m:
             name = m.group(1)
             if method == "POST" and m.group(2) == "/started":
                 if name not in s["etcd"]:
                     return not_found("etcdmember", name)
                 s["etcd"][name]["state"] = "started"
+                self.bump()
+                return 200, {"members": s["etcd"]}
+            if method == "POST" and sub.endswith("/removed"):
+                s["etcd"].pop(name, None)       # real etcd removed it (a node running Debian's etcd)
+                s["apiservers"].pop(name, None)
                 self.bump()
                 return 200, {"members": s["etcd"]}
             if method == "POST" and sub.endswith("/stopped"):
@@ -1362,10 +1379,36 @@ class EtcdAPI:
         return self.member_list(data["members"])
 
 
+class EtcdHealth:
+    """The etcd check of /healthz, /livez and /readyz (k8s.io/apiserver storage/storagebackend/factory/etcd3.go:
+    the API server asks its --etcd-servers, kubeadm's https://127.0.0.1:2379, within a timeout). On a node
+    running Debian's etcd that is the local real member, asked at most once a second; elsewhere the check is
+    the model's and passes."""
+
+    def __init__(self):
+        self.real = real_etcd_node()
+        self.lock, self.at, self.last = threading.Lock(), 0.0, True
+
+    def ok(self) -> bool:
+        if not self.real:
+            return True
+        with self.lock:
+            if time.monotonic() - self.at >= 1.0:
+                try:
+                    etcd_v3(["https://127.0.0.1:2379"], "maintenance/status", {}, timeout=2)
+                    self.last = True
+                except (EtcdError, OSError):
+                    self.last = False
+                self.at = time.monotonic()
+            return self.last
+
+
 def serve_etcd(api: "API", a: dict) -> list:
-    """Listen on the etcd client port (127.0.0.1 and the advertise address, as kubeadm's etcd.yaml says)."""
+    """Listen on the etcd client port (127.0.0.1 and the advertise address, as kubeadm's etcd.yaml says) -
+    unless the node runs Debian's etcd as its stacked member (the stand-in kubelet's standin-etcd.service):
+    then that port is the real etcd's."""
     pki = "/etc/kubernetes/pki/etcd"
-    if not exists(f"{pki}/server.crt"):
+    if not exists(f"{pki}/server.crt") or real_etcd_node():
         return []
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(P(f"{pki}/server.crt"), P(f"{pki}/server.key"))

@@ -901,8 +901,9 @@ def kubelet_client_cert(node: str, cert_pem: str, key: dict) -> str:
 
 def static_pod(name: str, image: str, command: list, volumes: list) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"annotations": {"standin.lab.test/note": "written by the stand-in kubeadm; "
-                                                                  "no kubelet runs it"},
+            "metadata": {"annotations": {"standin.lab.test/note": "written by the stand-in kubeadm; the stand-in "
+                                                                  "kubelet runs etcd's (Debian's etcd) and the "
+                                                                  "API server's (standin-apiserver.service)"},
                          "labels": {"component": name, "tier": "control-plane"},
                          "name": name, "namespace": "kube-system"},
             "spec": {"containers": [{"command": command, "image": image, "imagePullPolicy": "IfNotPresent",
@@ -948,20 +949,35 @@ def write_manifests(cc: dict, node: str, adv: str, port: int, initial_cluster: s
     write_etcd_manifest(cc, node, adv, initial_cluster, state)
 
 
+def etcd_command(node: str, adv: str, initial_cluster: str, state: str) -> list:
+    """kubeadm's etcd command (cmd/kubeadm/app/phases/etcd/local.go getEtcdCommand; kubeadmutil.ArgumentsToCommand
+    sorts the flags): etcd 3.6+ takes the InitialCorruptCheck gate and watch-progress-notify-interval, older
+    etcd their "experimental-" flags."""
+    major_minor = tuple(int(x) for x in STANDIN_BUILD["etcd_version"].split("-")[0].split(".")[:2])
+    gates = (["--feature-gates=InitialCorruptCheck=true", "--watch-progress-notify-interval=5s"]
+             if major_minor >= (3, 6) else
+             ["--experimental-initial-corrupt-check=true", "--experimental-watch-progress-notify-interval=5s"])
+    flags = [f"--advertise-client-urls=https://{adv}:2379", f"--cert-file={PKI}/etcd/server.crt",
+             "--client-cert-auth=true", "--data-dir=/var/lib/etcd", f"--initial-advertise-peer-urls=https://{adv}:2380",
+             f"--initial-cluster={initial_cluster}", f"--initial-cluster-state={state}",
+             f"--key-file={PKI}/etcd/server.key", f"--listen-client-urls=https://127.0.0.1:2379,https://{adv}:2379",
+             "--listen-metrics-urls=http://127.0.0.1:2381", f"--listen-peer-urls=https://{adv}:2380",
+             f"--name={node}", f"--peer-cert-file={PKI}/etcd/peer.crt", "--peer-client-cert-auth=true",
+             f"--peer-key-file={PKI}/etcd/peer.key", f"--peer-trusted-ca-file={PKI}/etcd/ca.crt",
+             "--snapshot-count=10000", f"--trusted-ca-file={PKI}/etcd/ca.crt", *gates]
+    return ["etcd", *sorted(flags, key=lambda f: f.split("=", 1)[0])]
+
+
 def write_etcd_manifest(cc: dict, node: str, adv: str, initial_cluster: str, state: str) -> None:
     repo = cc["imageRepository"]
-    cmd = ["etcd", f"--advertise-client-urls=https://{adv}:2379", f"--cert-file={PKI}/etcd/server.crt",
-           "--client-cert-auth=true", "--data-dir=/var/lib/etcd", f"--initial-advertise-peer-urls=https://{adv}:2380",
-           f"--initial-cluster={initial_cluster}", f"--initial-cluster-state={state}", f"--key-file={PKI}/etcd/server.key",
-           f"--listen-client-urls=https://127.0.0.1:2379,https://{adv}:2379", f"--listen-peer-urls=https://{adv}:2380",
-           f"--name={node}", f"--peer-cert-file={PKI}/etcd/peer.crt", "--peer-client-cert-auth=true",
-           f"--peer-key-file={PKI}/etcd/peer.key", f"--peer-trusted-ca-file={PKI}/etcd/ca.crt",
-           f"--trusted-ca-file={PKI}/etcd/ca.crt"]
+    cmd = etcd_command(node, adv, initial_cluster, state)
     write_file(f"{MANIFESTS}/etcd.yaml", yaml_dump(static_pod("etcd", f"{repo}/etcd:{STANDIN_BUILD['etcd_version']}",
                                                               cmd, [("etcd-data", "/var/lib/etcd"),
                                                                     ("etcd-certs", f"{PKI}/etcd")])), 0o600)
-    os.makedirs(P("/var/lib/etcd/member"), exist_ok=True)
+    os.makedirs(P("/var/lib/etcd"), exist_ok=True)
     os.chmod(P("/var/lib/etcd"), 0o700)
+    if not real_etcd_node():
+        os.makedirs(P("/var/lib/etcd/member"), exist_ok=True)    # the model's stand-in for etcd's own files
 
 
 # ------------------------------------------------------------------ kubelet
@@ -1386,6 +1402,8 @@ def cmd_init(argv) -> int:
     out(f'[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory '
         f'"{MANIFESTS}"')
     wait_kubelet(kc, "wait-control-plane")
+    if real_etcd_node():
+        wait_etcd_available([LOCAL_ETCD], "wait-control-plane")
     start_apiserver(node, adv, port, [f"--standin-state-file={STATE_FILE}", f"--standin-ca-key-file={PKI}/ca.key"])
     wait_api(adv, port, "wait-control-plane")
 
@@ -1900,20 +1918,10 @@ def cmd_join(argv) -> int:
 
     if cp is not None:
         akc = load_kubeconfig(P("/etc/kubernetes/admin.conf"))
-        code, body = api(akc, "POST", "/standin/v1/etcd/members", {"name": node, "peerURL": f"https://{adv}:2380"},
-                         phase="control-plane-join/etcd")
-        if code >= 300:
-            raise PhaseError("control-plane-join/etcd", f"error creating local etcd static pod manifest file: "
-                                                        f"{status_message(body)}")
-        members = json.loads(body)["members"]
-        out("[etcd] Announced new etcd member joining to the existing etcd cluster")
-        out('[etcd] Creating static Pod manifest for "etcd"')
-        initial = ",".join(f"{n}={m['peerURL']}" for n, m in sorted(members.items()) if m.get("peerURL"))
-        write_etcd_manifest(cc, node, adv, initial, "existing")
-        pause_point("join", "etcd-member-added")
-        out("[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s")
-        time.sleep(env_seconds("STANDIN_ETCD_JOIN_SECONDS", 0.3))
-        api(akc, "POST", f"/standin/v1/etcd/members/{node}/started", {}, phase="control-plane-join/etcd")
+        if real_etcd_node():
+            join_real_etcd(akc, cc, node, adv)
+        else:
+            join_etcd_model(akc, cc, node, adv)
         code, body = api(akc, "GET", "/standin/v1/apiservers", phase="control-plane-join/etcd")
         info = json.loads(body)
         start_apiserver(node, adv, port, [f"--standin-upstream=https://{info['primaryEndpoint']}",
@@ -1953,6 +1961,102 @@ def cmd_join(argv) -> int:
         "* The Kubelet was informed of the new secure connection details.\n\n"
         "Run 'kubectl get nodes' on the control-plane to see this node join the cluster.\n")
     return 0
+
+
+def join_etcd_model(akc: dict, cc: dict, node: str, adv: str) -> None:
+    """control-plane-join/etcd against the stand-in API server's model of etcd."""
+    code, body = api(akc, "POST", "/standin/v1/etcd/members", {"name": node, "peerURL": f"https://{adv}:2380"},
+                     phase="control-plane-join/etcd")
+    if code >= 300:
+        raise PhaseError("control-plane-join/etcd", f"error creating local etcd static pod manifest file: "
+                                                    f"{status_message(body)}")
+    members = json.loads(body)["members"]
+    out("[etcd] Announced new etcd member joining to the existing etcd cluster")
+    out('[etcd] Creating static Pod manifest for "etcd"')
+    initial = ",".join(f"{n}={m['peerURL']}" for n, m in sorted(members.items()) if m.get("peerURL"))
+    write_etcd_manifest(cc, node, adv, initial, "existing")
+    pause_point("join", "etcd-member-added")
+    out("[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s")
+    time.sleep(env_seconds("STANDIN_ETCD_JOIN_SECONDS", 0.3))
+    api(akc, "POST", f"/standin/v1/etcd/members/{node}/started", {}, phase="control-plane-join/etcd")
+
+
+LOCAL_ETCD = "https://127.0.0.1:2379"
+ETCD_API_SECONDS = 120      # kubeadm's default timeouts.etcdAPICall (cmd/kubeadm/app/apis/kubeadm/v1beta4)
+
+
+def etcd_endpoints(akc: dict) -> list:
+    """The stacked members' client URLs: one per control plane the cluster lists (kubeadm reads them from
+    the etcd Pods' kubeadm.kubernetes.io/etcd.advertise-client-urls annotation)."""
+    code, body = api(akc, "GET", "/standin/v1/apiservers", phase="control-plane-join/etcd")
+    return [f"https://{endpoint.rsplit(':', 1)[0]}:2379" for endpoint in json.loads(body)["apiservers"].values()]
+
+
+def etcd_poll(what: str, phase: str, attempt, seconds: float = ETCD_API_SECONDS):
+    """attempt() until it returns something other than None, within ``seconds`` (kubeadm's
+    wait.PollUntilContextTimeout with EtcdAPICallRetryInterval); PhaseError with etcd's last word after."""
+    deadline, last = time.time() + seconds, "no answer"
+    while True:
+        try:
+            result = attempt()
+            if result is not None:
+                return result
+        except (EtcdError, OSError) as exc:
+            last = str(exc)
+        if time.time() >= deadline:
+            raise PhaseError(phase, f"{what}: {last}")
+        time.sleep(0.5)
+
+
+def join_real_etcd(akc: dict, cc: dict, node: str, adv: str) -> None:
+    """control-plane-join/etcd against Debian's real etcd, as kubeadm does it (cmd/kubeadm/app/phases/etcd/
+    local.go CreateStackedEtcdStaticPodManifestFile, cmd/kubeadm/app/util/etcd/etcd.go addMember and
+    MemberPromote): add this member as a learner (or find it already added by its peer URL), write etcd.yaml
+    with the members as the initial cluster, promote the learner once it has caught up, wait until every
+    member answers."""
+    phase, peer = "control-plane-join/etcd", f"https://{adv}:2380"
+    endpoints = etcd_endpoints(akc)
+
+    def add():
+        listed = etcd_v3(endpoints, "cluster/member/list", {}).get("members") or []
+        if not any((m.get("peerURLs") or [""])[0] == peer for m in listed):
+            try:
+                listed = etcd_v3(endpoints, "cluster/member/add", {"peerURLs": [peer], "isLearner": True})["members"]
+            except EtcdError as exc:
+                if "Peer URLs already exists" not in str(exc):
+                    raise
+                listed = etcd_v3(endpoints, "cluster/member/list", {}).get("members") or []
+        return listed
+
+    members = etcd_poll("error creating local etcd static pod manifest file", phase, add)
+    api(akc, "POST", "/standin/v1/etcd/members", {"name": node, "peerURL": peer, "added": True}, phase=phase)
+    out("[etcd] Announced new etcd member joining to the existing etcd cluster")
+    out('[etcd] Creating static Pod manifest for "etcd"')
+    initial = ",".join(f"{node if m['peerURLs'][0] == peer else (m.get('name') or format(int(m['ID']), 'x'))}="
+                       f"{m['peerURLs'][0]}" for m in members)
+    write_etcd_manifest(cc, node, adv, initial, "existing")
+    pause_point("join", "etcd-member-added")
+    learner = next(m["ID"] for m in members if m["peerURLs"][0] == peer)
+
+    def promote():
+        listed = etcd_v3(endpoints, "cluster/member/list", {}).get("members") or []
+        if not any(m["ID"] == learner and m.get("isLearner") for m in listed):
+            return True         # "Member already promoted"
+        etcd_v3(endpoints, "cluster/member/promote", {"ID": learner})
+        return True
+
+    etcd_poll("error promoting the learner to a voting member", phase, promote)
+    out(f"[etcd] Waiting for the new etcd member to join the cluster. This can take up to "
+        f"{ETCD_API_SECONDS // 60}m0s")
+    wait_etcd_available([*endpoints, f"https://{adv}:2379"], phase)
+    api(akc, "POST", f"/standin/v1/etcd/members/{node}/started", {}, phase=phase)
+
+
+def wait_etcd_available(endpoints: list, phase: str) -> None:
+    """etcdutil WaitForClusterAvailable: every endpoint answers a status request."""
+    for endpoint in endpoints:
+        etcd_poll("timeout waiting for etcd cluster to be available", phase,
+                  lambda: etcd_v3([endpoint], "maintenance/status", {}, timeout=5))
 
 
 def write_manifests_quiet(cc: dict, node: str, adv: str, port: int) -> None:
@@ -1997,6 +2101,8 @@ def cmd_reset(argv) -> int:
     out("[preflight] Running pre-flight checks")
     stop_apiserver()
     member_down(left)
+    if real_etcd_node():
+        systemctl("stop", "standin-etcd.service")       # reset removes the static pods' containers
     if exists(f"{MANIFESTS}/etcd.yaml") or dir_not_empty("/var/lib/etcd"):
         clear_dir("/var/lib/etcd")
         out("[reset] Deleted contents of the etcd data directory: /var/lib/etcd")
@@ -2043,6 +2149,8 @@ def notify_leaving():
             name = node or hostname()
             out(f'[reset] Removing info for node "{name}" from the ConfigMap "kubeadm-config" in the "kube-system" '
                 f'Namespace')
+            if real_etcd_node():
+                return leave_real_etcd(akc, name)
             code, body = kc_request(akc, "DELETE", f"/standin/v1/etcd/members/{name}", timeout=3)
             if code >= 300:
                 # cmd/kubeadm/app/cmd/phases/reset/removeetcdmember.go: a warning, and reset goes on; the member
@@ -2052,6 +2160,38 @@ def notify_leaving():
                 return akc, name
     except (ConnError, OSError, ValueError, KeyError, YAMLError) as exc:
         klog("W", f"[reset] Unable to reach the cluster: {exc}")
+    return None
+
+
+def leave_real_etcd(akc: dict, name: str):
+    """cmd/kubeadm/app/cmd/phases/reset/removeetcdmember.go with Debian's etcd: this member's ID by its peer
+    URL (etcd.yaml's --initial-advertise-peer-urls), removed through the cluster's endpoints, retried within
+    kubeadm's etcdAPICall timeout (etcd refuses with "unhealthy cluster" while a member has been connected
+    for less than 5 s: etcd-io/etcd server/etcdserver/server.go mayRemoveMember); on failure a warning, and
+    reset goes on. Returns what member_down needs when the member stayed."""
+    try:
+        pod = yaml_load(read_file(f"{MANIFESTS}/etcd.yaml"))
+        flags = dict(a.split("=", 1) for a in pod["spec"]["containers"][0]["command"][1:] if "=" in a)
+        peer = flags["--initial-advertise-peer-urls"]
+        endpoints = etcd_endpoints(akc) + [LOCAL_ETCD]
+
+        def remove():
+            listed = etcd_v3(endpoints, "cluster/member/list", {}, timeout=5).get("members") or []
+            ids = [m["ID"] for m in listed if (m.get("peerURLs") or [""])[0] == peer]
+            if ids:
+                etcd_v3(endpoints, "cluster/member/remove", {"ID": ids[0]}, timeout=10)
+            return True
+
+        etcd_poll("failed to remove etcd member", "remove-etcd-member", remove)
+    except (EtcdError, PhaseError, ConnError, OSError, KeyError, IndexError, TypeError, ValueError, YAMLError) \
+            as exc:
+        klog("W", f"[reset] Failed to remove etcd member: {exc}, please manually remove this etcd member using "
+                  f"etcdctl")
+        return akc, name
+    try:
+        kc_request(akc, "POST", f"/standin/v1/etcd/members/{name}/removed", {}, timeout=3)
+    except ConnError:
+        pass        # the model's books only: etcd itself has removed the member
     return None
 
 

@@ -59,22 +59,34 @@ STATIC = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 PODS_FILE = "/run/standins/static-pods.json"
 APISERVER_UNIT = "/etc/systemd/system/standin-apiserver.service"
 
-
 class StaticPods:
     """The static pods of /etc/kubernetes/manifests, as the kubelet's file source sees them: a pod whose
     manifest goes away is stopped, one whose manifest comes back is started again (the restart
     kubernetes.io's "Certificate Management with kubeadm" describes: move the manifest out, wait, move it
-    back). Only kube-apiserver has a process here (standin-apiserver.service, which kubeadm started); the
-    others are bookkeeping. What runs is in PODS_FILE (`crictl ps` reads it). The real kubelet looks every
-    fileCheckFrequency (20 s); this one every second."""
+    back), and one whose manifest changes is restarted. Two have a process: kube-apiserver
+    (standin-apiserver.service, which kubeadm started) and, on a node with Debian's etcd, etcd
+    (standin-etcd.service: the real etcd with the manifest's command); the others are bookkeeping. What
+    runs is in PODS_FILE (`crictl ps` reads it). The real kubelet looks every fileCheckFrequency (20 s);
+    this one every second."""
 
     def __init__(self):
-        self.running = {}
+        self.real_etcd = real_etcd_node()
+        self.running, self.digest = {}, {}
         for name in STATIC:
-            if exists(f"/etc/kubernetes/manifests/{name}.yaml"):
-                self.running[name] = self.new_id()
+            text = self.manifest(name)
+            if text is not None:
+                self.running[name], self.digest[name] = self.new_id(), hashlib.sha256(text.encode()).hexdigest()
+                if name == "etcd" and self.real_etcd:
+                    systemctl("start", "standin-etcd.service")    # a kubelet (re)start runs its pods again
         self.stopped: set = set()
         self.save()
+
+    @staticmethod
+    def manifest(name: str):
+        try:
+            return read_file(f"/etc/kubernetes/manifests/{name}.yaml")
+        except OSError:
+            return None
 
     @staticmethod
     def new_id() -> str:
@@ -83,23 +95,34 @@ class StaticPods:
     def save(self) -> None:
         write_file(PODS_FILE, json.dumps({n: {"id": i} for n, i in sorted(self.running.items())}), 0o644)
 
+    def process(self, name: str, action: str) -> None:
+        if name == "kube-apiserver" and exists(APISERVER_UNIT) and (action != "start" or name in self.stopped):
+            systemctl(action, "standin-apiserver.service")
+        if name == "etcd" and self.real_etcd:
+            systemctl(action, "standin-etcd.service")
+
     def sync(self) -> None:
         changed = False
         for name in STATIC:
-            present = exists(f"/etc/kubernetes/manifests/{name}.yaml")
-            if present and name not in self.running:
-                if name == "kube-apiserver" and name in self.stopped and exists(APISERVER_UNIT):
-                    systemctl("start", "standin-apiserver.service")
+            text = self.manifest(name)
+            digest = hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+            if text is not None and name not in self.running:
+                self.process(name, "start")
                 self.stopped.discard(name)
-                self.running[name] = self.new_id()
+                self.running[name], self.digest[name] = self.new_id(), digest
                 klog("I", f'"static pod started" pod="kube-system/{name}"')
                 changed = True
-            elif not present and name in self.running:
-                if name == "kube-apiserver" and exists(APISERVER_UNIT):
-                    systemctl("stop", "standin-apiserver.service")
+            elif text is None and name in self.running:
+                self.process(name, "stop")
                 self.stopped.add(name)
                 del self.running[name]
                 klog("I", f'"static pod stopped" pod="kube-system/{name}" reason="manifest removed"')
+                changed = True
+            elif text is not None and digest != self.digest.get(name):
+                if name == "etcd":      # kube-apiserver's own unit is restarted by whoever rewrote it
+                    self.process(name, "restart")
+                self.running[name], self.digest[name] = self.new_id(), digest
+                klog("I", f'"static pod restarted" pod="kube-system/{name}" reason="manifest changed"')
                 changed = True
         if changed:
             self.save()

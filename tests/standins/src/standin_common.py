@@ -1747,6 +1747,46 @@ def systemd_available() -> bool:
             and not os.environ.get("STANDIN_NO_SYSTEMD"))
 
 
+ETCD_BINARY = "/usr/bin/etcd"
+ETCD_POD_UNIT = "/usr/lib/systemd/system/standin-etcd.service"
+
+
+def real_etcd_node() -> bool:
+    """This node runs Debian's etcd (package etcd-server) as its stacked member: the stand-in kubelet runs
+    etcd.yaml with it through standin-etcd.service (src/etcd_pod.py). Elsewhere the stand-in API server's
+    model of etcd answers on the etcd port."""
+    return systemd_available() and exists(ETCD_BINARY) and exists(ETCD_POD_UNIT)
+
+
+class EtcdError(Exception):
+    pass
+
+
+def etcd_v3(endpoints: list, call: str, body: dict, timeout: float = 10.0) -> dict:
+    """``POST /v3/CALL`` through etcd's grpc-gateway (etcd-io/etcd api/etcdserverpb/rpc.proto) on the first of
+    ``endpoints`` that answers, with the certificate kubeadm's etcd client uses (cmd/kubeadm/app/util/etcd/
+    etcd.go NewFromCluster: etcd/ca.crt, apiserver-etcd-client.crt/.key). EtcdError carries etcd's message."""
+    pki = "/etc/kubernetes/pki"
+    ca, cert, key = (read_file(f"{pki}/{n}") for n in ("etcd/ca.crt", "apiserver-etcd-client.crt",
+                                                          "apiserver-etcd-client.key"))
+    last = "no etcd endpoint to ask"
+    for endpoint in endpoints:
+        try:
+            code, raw = https_request(endpoint, "POST", f"/v3/{call}", ca_pem=ca, cert_pem=cert, key_pem=key,
+                                      body=body, timeout=timeout)
+        except ConnError as exc:
+            last = str(exc)
+            continue
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            data = {}
+        if code == 200:
+            return data
+        raise EtcdError(data.get("message") or data.get("error") or f"{endpoint}: HTTP {code}")
+    raise EtcdError(last)
+
+
 def systemctl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["systemctl", *args], capture_output=True, text=True)
 

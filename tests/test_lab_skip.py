@@ -56,3 +56,13 @@ def test_no_test_skips_outside_the_rule():
                  and p.name != "skips.py" and p != Path(__file__)
                  for n, line in enumerate(p.read_text().splitlines(), 1) if bare.search(line)]
     assert offenders == []
+
+
+def test_an_opt_in_test_skips_even_under_ci_and_names_its_variable(monkeypatch):
+    """The exception (tests.support.skips.opt_in): left out of CI on purpose, so it skips there too."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("LAB_SLOW", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"opt-in: LAB_SLOW=1 runs it \(too slow\)"):
+        skips.opt_in("LAB_SLOW", "too slow")
+    monkeypatch.setenv("LAB_SLOW", "1")
+    skips.opt_in("LAB_SLOW", "too slow")

@@ -56,9 +56,13 @@ def cgroup_pids(dirs: list[Path]) -> set[int]:
     """All pids in the cgroup trees under ``dirs``."""
     pids: set[int] = set()
     for d in dirs:
-        for procs in d.rglob("cgroup.procs"):
+        # os.walk, not Path.rglob: systemd removes a cgroup (a user session's) while we walk, and rglob
+        # raises FileNotFoundError for a directory gone between its listing and its scan; os.walk skips it.
+        for top, _, files in os.walk(d):
+            if "cgroup.procs" not in files:
+                continue
             try:
-                pids.update(int(p) for p in procs.read_text().split())
+                pids.update(int(p) for p in Path(top, "cgroup.procs").read_text().split())
             except OSError:
                 pass
     return pids

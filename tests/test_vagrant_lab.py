@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from tests.lab.config import DEFAULT_INVENTORY, REPO_ROOT
+from tests.lab.config import REPO_ROOT
 from tests.lab.fixtures import require_lab, session_lock, skip_or_fail
+from tests.support.lab_inventory import colocated_inventory
 from tests.support.skips import opt_in
 
 
@@ -30,22 +29,10 @@ VIP = "172.31.250.132"
 def inventory(vl, directory: Path) -> Path:
     """inventories/lab.yaml on the private network: colocated load balancing, the lab's mirrors/NTP,
     the inventory's user (ops) given the lab key by the Vagrantfile's authorize-key step."""
-    data = yaml.safe_load(DEFAULT_INVENTORY.read_text())
-    mirror = f"http://{vl.host_address}:8080"
-    data["cluster_name"] = "vagrantlab"
-    data["control_plane_endpoint"] = {"name": "kubeapi", "address": VIP}
-    data["load_balancer"] = {"mode": "colocated"}
-    data["networking"]["host_network"] = str(vl.network)
-    data["package_mirrors"] = {k: v.replace("http://172.31.250.1:8080", mirror)
-                               for k, v in data["package_mirrors"].items()}
-    data["ntp_servers"] = [vl.host_address]
-    data["registry"] = {"hostname": "harbor", "address": "172.31.250.133"}
-    data["host_defaults"]["nic"] = "eth1"           # the private network: the box's second NIC
-    data["host_defaults"]["ssh"]["key"] = str(vl.lab.key_path)
-    data["hosts"] = [{"hostname": h, "address": a, "roles": r} for h, a, r in HOSTS]
-    path = directory / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return colocated_inventory(directory, cluster="vagrantlab", vip=VIP, host_address=vl.host_address,
+                               network=vl.network, registry="172.31.250.133", key=vl.lab.key_path,
+                               hosts=[{"hostname": h, "address": a, "roles": r} for h, a, r in HOSTS],
+                               nic="eth1")       # the private network: the box's second NIC
 
 
 def provisioner(*args: str) -> tuple[int, float]:

@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from tests.support.lab_inventory import colocated_inventory
 
-from .config import DEFAULT_INVENTORY, REPO_ROOT
+from .config import REPO_ROOT
 from .fixtures import session_lock
 from .vm import VM_VIP, VmLab
 
@@ -52,22 +52,10 @@ class Checks:
 
 def vm_inventory(lab: VmLab, directory: Path) -> Path:
     """inventories/lab.yaml moved onto the VM lab's /28: colocated load balancing, its mirrors/NTP."""
-    data = yaml.safe_load(DEFAULT_INVENTORY.read_text())
-    mirror = f"http://{lab.bridge_address}:8080"
-    data["cluster_name"] = "vmlab"
-    data["control_plane_endpoint"] = {"name": "kubeapi", "address": lab.vip}
-    data["load_balancer"] = {"mode": "colocated"}
-    data["networking"]["host_network"] = str(lab.network)
-    data["package_mirrors"] = {k: v.replace("http://172.31.250.1:8080", mirror)
-                               for k, v in data["package_mirrors"].items()}
-    data["ntp_servers"] = [lab.bridge_address]
-    data["registry"] = {"hostname": "harbor", "address": "172.31.250.171"}
-    data["host_defaults"]["ssh"]["key"] = str(lab.key_path)
-    data["hosts"] = [{"hostname": n.hostname, "address": n.address, "roles": list(n.roles)}
-                     for n in lab.nodes.values()]
-    path = directory / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return colocated_inventory(directory, cluster="vmlab", vip=lab.vip, host_address=lab.bridge_address,
+                               network=lab.network, registry="172.31.250.171", key=lab.key_path,
+                               hosts=[{"hostname": n.hostname, "address": n.address, "roles": list(n.roles)}
+                                      for n in lab.nodes.values()])
 
 
 def provisioner(*args: str) -> int:

@@ -28,6 +28,29 @@ def lab_inventory(lab, directory: Path, source: Path = REPO / "inventories/lab.y
     return path
 
 
+def colocated_inventory(directory: Path, *, cluster: str, vip: str, host_address: str, network, registry: str,
+                        key: Path, hosts: list[dict], nic: str | None = None) -> Path:
+    """inventories/lab.yaml moved onto a small lab network of its own (the VM lab's, the Vagrant boxes'):
+    colocated load balancing, the mirrors and NTP on ``host_address``, ``hosts`` as the inventory's hosts."""
+    data = yaml.safe_load((REPO / "inventories/lab.yaml").read_text())
+    mirror = f"http://{host_address}:8080"
+    data["cluster_name"] = cluster
+    data["control_plane_endpoint"] = {"name": "kubeapi", "address": vip}
+    data["load_balancer"] = {"mode": "colocated"}
+    data["networking"]["host_network"] = str(network)
+    data["package_mirrors"] = {k: v.replace("http://172.31.250.1:8080", mirror)
+                               for k, v in data["package_mirrors"].items()}
+    data["ntp_servers"] = [host_address]
+    data["registry"] = {"hostname": "harbor", "address": registry}
+    if nic:
+        data["host_defaults"]["nic"] = nic
+    data["host_defaults"]["ssh"]["key"] = str(key)
+    data["hosts"] = hosts
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def lab_cli_args(lab, state: Path | None = None) -> list[str]:
     """Options every product command run against the lab needs (the lab's known_hosts)."""
     args = ["--known-hosts", str(lab.known_hosts_path)]

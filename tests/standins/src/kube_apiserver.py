@@ -1395,7 +1395,7 @@ class EtcdHealth:
         with self.lock:
             if time.monotonic() - self.at >= 1.0:
                 try:
-                    etcd_v3(["https://127.0.0.1:2379"], "maintenance/status", {}, timeout=2)
+                    etcd_v3([LOCAL_ETCD], "maintenance/status", {}, timeout=2)
                     self.last = True
                 except (EtcdError, OSError):
                     self.last = False

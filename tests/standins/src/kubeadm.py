@@ -1981,14 +1981,13 @@ def join_etcd_model(akc: dict, cc: dict, node: str, adv: str) -> None:
     api(akc, "POST", f"/standin/v1/etcd/members/{node}/started", {}, phase="control-plane-join/etcd")
 
 
-LOCAL_ETCD = "https://127.0.0.1:2379"
 ETCD_API_SECONDS = 120      # kubeadm's default timeouts.etcdAPICall (cmd/kubeadm/app/apis/kubeadm/v1beta4)
 
 
-def etcd_endpoints(akc: dict) -> list:
+def etcd_endpoints(akc: dict, phase: str) -> list:
     """The stacked members' client URLs: one per control plane the cluster lists (kubeadm reads them from
     the etcd Pods' kubeadm.kubernetes.io/etcd.advertise-client-urls annotation)."""
-    code, body = api(akc, "GET", "/standin/v1/apiservers", phase="control-plane-join/etcd")
+    code, body = api(akc, "GET", "/standin/v1/apiservers", phase=phase)
     return [f"https://{endpoint.rsplit(':', 1)[0]}:2379" for endpoint in json.loads(body)["apiservers"].values()]
 
 
@@ -2015,7 +2014,7 @@ def join_real_etcd(akc: dict, cc: dict, node: str, adv: str) -> None:
     with the members as the initial cluster, promote the learner once it has caught up, wait until every
     member answers."""
     phase, peer = "control-plane-join/etcd", f"https://{adv}:2380"
-    endpoints = etcd_endpoints(akc)
+    endpoints = etcd_endpoints(akc, phase)
 
     def add():
         listed = etcd_v3(endpoints, "cluster/member/list", {}).get("members") or []
@@ -2173,7 +2172,7 @@ def leave_real_etcd(akc: dict, name: str):
         pod = yaml_load(read_file(f"{MANIFESTS}/etcd.yaml"))
         flags = dict(a.split("=", 1) for a in pod["spec"]["containers"][0]["command"][1:] if "=" in a)
         peer = flags["--initial-advertise-peer-urls"]
-        endpoints = etcd_endpoints(akc) + [LOCAL_ETCD]
+        endpoints = etcd_endpoints(akc, "remove-etcd-member") + [LOCAL_ETCD]
 
         def remove():
             listed = etcd_v3(endpoints, "cluster/member/list", {}, timeout=5).get("members") or []

@@ -1749,6 +1749,7 @@ def systemd_available() -> bool:
 
 ETCD_BINARY = "/usr/bin/etcd"
 ETCD_POD_UNIT = "/usr/lib/systemd/system/standin-etcd.service"
+LOCAL_ETCD = "https://127.0.0.1:2379"      # the local member: kube-apiserver's --etcd-servers in kubeadm's manifest
 
 
 def real_etcd_node() -> bool:
